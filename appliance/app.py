@@ -1,0 +1,238 @@
+"""The appliance: audio in and out, triggers, indicators, and the idle → conversation → idle loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+
+from .audio.capture import MicStream
+from .audio.devices import AudioDeviceError, find_device, pick_rate
+from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
+from .audio.playback import Player
+from .conversation.session import Conversation, ConversationError
+from .indicators.leds import StatusLeds
+from .logs import log_event
+from .settings import Settings
+from .state import CONVERSATION_STATES, State, StateMachine
+from .triggers.button import PushButton
+
+log = logging.getLogger("appliance")
+
+
+@dataclass
+class Trigger:
+    source: str  # "wakeword" | "button"
+    at: float
+
+
+class Appliance:
+    def __init__(self, settings: Settings, api_key: str, detector: WakeDetector | None) -> None:
+        self.settings = settings
+        self.api_key = api_key
+        self.detector = detector
+        self.state = StateMachine()
+        self.mic: MicStream | None = None
+        self.player: Player | None = None
+        self.pipeline: MicPipeline | None = None
+        self.button: PushButton | None = None
+        self.leds: StatusLeds | None = None
+        self.conversation: Conversation | None = None
+        self.conversations = 0
+        self.last_tick = time.monotonic()
+        self._triggers: asyncio.Queue[Trigger] = asyncio.Queue(maxsize=1)
+        self._audio_fault: asyncio.Event | None = None
+        self._fault_reason = ""
+        self._muted_by_setting = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sink: AudioSink | None = None
+
+    # -- audio ----------------------------------------------------------------------------------
+    def _open_audio(self) -> None:
+        a = self.settings.audio
+        in_dev = find_device(a.input_device, "input")
+        out_dev = find_device(a.output_device, "output")
+        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate)
+        out_rate = pick_rate(out_dev, "output", forced=a.output_rate)
+        self.player = Player(out_dev, out_rate, a.block_ms, a.playback_start_ms, a.playback_max_s)
+        self.player.start()
+        self.mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
+        self.mic.start()
+        assert self._loop is not None
+        self.pipeline = MicPipeline(
+            self.mic,
+            self._loop,
+            self.detector,
+            on_wake=self._on_wake,
+            on_stalled=self._on_audio_stalled,
+            lookback_ms=self.settings.wake.preroll_lookback_ms,
+        )
+        self.pipeline.start()
+
+    def _close_audio(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.stop()
+            self.pipeline = None
+        for stream in (self.mic, self.player):
+            if stream is not None:
+                stream.stop()
+        self.mic = None
+        self.player = None
+
+    def _on_audio_stalled(self, reason: str) -> None:
+        self._fault_reason = reason
+        if self._audio_fault is not None:
+            self._audio_fault.set()
+        if self.conversation is not None:
+            self.conversation.end(f"error:audio_device:{reason}")
+
+    @property
+    def audio_ok(self) -> bool:
+        return bool(self.mic and self.mic.active and self.player and self.player.active)
+
+    # -- triggers -------------------------------------------------------------------------------
+    def _trigger(self, source: str, **fields: object) -> None:
+        if self.state.state != State.IDLE:
+            return
+        log_event(log, "wake", f"wake by {source}", source=source, **fields)
+        assert self.pipeline is not None
+        # Start keeping the model audio now, so speech right after the wake word is not lost.
+        sink = self.pipeline.open_sink()
+        self.state.to(State.WAKING, source=source)
+        with contextlib.suppress(asyncio.QueueFull):
+            self._triggers.put_nowait(Trigger(source, time.monotonic()))
+        self._sink = sink
+
+    def _on_wake(self, detection: WakeDetection) -> None:
+        current = self.state.state
+        if current == State.MUTED:
+            return
+        if current == State.IDLE:
+            self._trigger("wakeword", model=detection.model, score=round(float(detection.score), 3))
+        elif current in (State.SPEAKING, State.THINKING) and self.conversation is not None:
+            log_event(log, "wake", "wake word during answer: barge-in", source="wakeword", model=detection.model,
+                      score=round(float(detection.score), 3), barge_in=True)
+            asyncio.ensure_future(self.conversation.barge_in())
+
+    def _on_short_press(self) -> None:
+        current = self.state.state
+        if current == State.IDLE:
+            self._trigger("button")
+        elif current in CONVERSATION_STATES and self.conversation is not None:
+            log_event(log, "button", "button ends the conversation", action="end")
+            self.conversation.end("button")
+
+    def _on_long_press(self) -> None:
+        current = self.state.state
+        if current == State.MUTED:
+            self.state.to(State.IDLE, reason="unmuted")
+        elif current == State.IDLE:
+            self.state.to(State.MUTED, reason="button")
+        elif current in CONVERSATION_STATES and self.conversation is not None:
+            self.conversation.end("button")
+
+    # -- main loop ------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._audio_fault = asyncio.Event()
+        self._setup_gpio()
+        backoff = self.settings.session.error_backoff_s
+        try:
+            while not stop.is_set():
+                try:
+                    self._open_audio()
+                except AudioDeviceError as exc:
+                    self._close_audio()
+                    await self._error("audio_device", str(exc), backoff, stop)
+                    backoff = min(max(backoff * 2, 1.0), self.settings.session.error_backoff_max_s)
+                    continue
+                backoff = self.settings.session.error_backoff_s
+                self._audio_fault.clear()
+                await self._serve(stop)
+                self._close_audio()
+                if self._audio_fault.is_set() and not stop.is_set():
+                    await self._error("audio_device", self._fault_reason, backoff, stop)
+        finally:
+            self._close_audio()
+            if self.button is not None:
+                self.button.close()
+            if self.leds is not None:
+                self.leds.device.off()
+                self.leds.close()
+
+    async def _serve(self, stop: asyncio.Event) -> None:
+        """Idle ⇄ conversation until stop or an audio fault."""
+        assert self._audio_fault is not None
+        fault = self._audio_fault
+        while not stop.is_set() and not fault.is_set():
+            self.last_tick = time.monotonic()
+            trigger_task = asyncio.ensure_future(self._triggers.get())
+            stop_task = asyncio.ensure_future(stop.wait())
+            fault_task = asyncio.ensure_future(fault.wait())
+            done, pending = await asyncio.wait(
+                {trigger_task, stop_task, fault_task}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+            if trigger_task in done:
+                await self._converse(trigger_task.result(), stop)
+
+    async def _converse(self, trigger: Trigger, stop: asyncio.Event) -> None:
+        assert self.player is not None and self.pipeline is not None
+        sink = self._sink
+        assert sink is not None
+        self.state.to(State.CONNECTING)
+        self.conversation = Conversation(self.settings, self.api_key, self.player, sink, self.state)
+        stop_watch = asyncio.ensure_future(self._end_on_stop(stop, self.conversation))
+        try:
+            opened_after_s = time.monotonic() - trigger.at
+            result = await self.conversation.run()
+            self.conversations += 1
+            log_event(
+                log,
+                "conversation_end",
+                f"conversation ended: {result.reason}",
+                reason=result.reason,
+                duration_s=round(result.duration_s, 2),
+                connect_ms=round(result.connect_ms, 1),
+                sent_audio_ms=round(result.sent_audio_ms),
+                dropped_blocks=result.dropped_blocks,
+                wake_to_open_ms=round(1000 * opened_after_s + result.connect_ms, 1),
+            )
+            self.player.flush()
+            self.state.to(State.IDLE)
+        except ConversationError as exc:
+            self.player.flush()
+            await self._error(exc.kind, str(exc), self.settings.session.error_backoff_s, stop)
+        finally:
+            stop_watch.cancel()
+            self.pipeline.close_sink()
+            self.conversation = None
+
+    async def _end_on_stop(self, stop: asyncio.Event, conversation: Conversation) -> None:
+        await stop.wait()
+        conversation.end("stopped")
+
+    async def _error(self, kind: str, message: str, backoff: float, stop: asyncio.Event) -> None:
+        if self.state.state != State.ERROR:
+            self.state.to(State.ERROR, kind=kind, reason=message)
+        log_event(log, "error", f"{kind}: {message}; retrying in {backoff:.1f} s", level=logging.ERROR,
+                  kind=kind, retry_in_s=backoff)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=backoff)
+        self.state.to(State.IDLE)
+
+    def _setup_gpio(self) -> None:
+        assert self._loop is not None
+        b = self.settings.button
+        if b.pin is not None:
+            self.button = PushButton(
+                b.pin, self._loop, self._on_short_press, self._on_long_press,
+                pull_up=b.pull_up, bounce_s=b.bounce_s, hold_s=b.hold_s,
+            )
+        if StatusLeds.configured(self.settings.leds):
+            self.leds = StatusLeds(self.settings.leds)
+            leds = self.leds
+            self.state.subscribe(lambda _old, new: leds.show(new))

@@ -1,0 +1,100 @@
+"""Microphone capture: a PortAudio input stream at the device's own rate.
+
+The PortAudio callback only copies the chosen channel into a bounded queue; all processing
+happens on the consumer's thread. A full queue drops the block and counts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import sounddevice as sd
+
+from .devices import AudioDeviceError, DeviceInfo
+
+log = logging.getLogger("appliance.audio.capture")
+
+
+@dataclass
+class CaptureStats:
+    blocks: int = 0
+    dropped_blocks: int = 0
+    overflows: int = 0
+
+
+class MicStream:
+    def __init__(
+        self,
+        device: DeviceInfo,
+        rate: int,
+        channel: int = 0,
+        block_ms: int = 20,
+        queue_blocks: int = 250,
+    ) -> None:
+        if channel >= device.max_input_channels:
+            raise AudioDeviceError(
+                f"input channel {channel} requested but {device.name!r} has "
+                f"{device.max_input_channels} channel(s)"
+            )
+        self.device = device
+        self.rate = rate
+        self.channel = channel
+        self.block_frames = max(1, rate * block_ms // 1000)
+        self.blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=queue_blocks)
+        self.stats = CaptureStats()
+        self.last_block_at = 0.0
+        self._stream: sd.InputStream | None = None
+
+    def _callback(self, indata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
+        if status.input_overflow:
+            self.stats.overflows += 1
+        self.last_block_at = time.monotonic()
+        try:
+            self.blocks.put_nowait(indata[:, self.channel].copy())
+            self.stats.blocks += 1
+        except queue.Full:
+            self.stats.dropped_blocks += 1
+
+    def start(self) -> None:
+        try:
+            self._stream = sd.InputStream(
+                device=self.device.index,
+                samplerate=self.rate,
+                channels=self.channel + 1,
+                dtype="int16",
+                blocksize=self.block_frames,
+                latency="low",
+                callback=self._callback,
+            )
+            self._stream.start()
+        except Exception as exc:
+            self._stream = None
+            raise AudioDeviceError(f"cannot open input device {self.device.name!r} at {self.rate} Hz: {exc}") from exc
+        self.last_block_at = time.monotonic()
+        log.info(
+            "capture started",
+            extra={"event": "audio_open", "direction": "input", "device": self.device.name, "rate": self.rate},
+        )
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    def stop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception as exc:  # a vanished device may refuse to close cleanly
+                log.warning("closing input stream failed: %s", exc)
+
+    def read(self, timeout: float) -> np.ndarray | None:
+        try:
+            return self.blocks.get(timeout=timeout)
+        except queue.Empty:
+            return None

@@ -1,0 +1,224 @@
+"""Speaker output: a bounded jitter buffer drained by a PortAudio output stream.
+
+The session hands 24 kHz pcm16 chunks to `enqueue` (event-loop thread); they are resampled to the
+device rate there, so the PortAudio callback only copies samples. The callback reports, per model
+item, how much audio it has handed to the device, which feeds the SDK's playback tracker so an
+interruption truncates the answer where the person stopped hearing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import sounddevice as sd
+
+from .devices import AudioDeviceError, DeviceInfo
+from .resample import StreamResampler
+
+log = logging.getLogger("appliance.audio.playback")
+
+MODEL_RATE = 24000
+
+PlayedCallback = Callable[[str, int, float], None]  # item_id, content_index, milliseconds
+
+
+@dataclass
+class _Segment:
+    samples: np.ndarray
+    item_id: str | None
+    content_index: int
+    pos: int = 0
+
+
+@dataclass
+class PlaybackStats:
+    written_samples: int = 0
+    underruns: int = 0
+    dropped_samples: int = 0
+    flushes: int = 0
+    first_audio_at: float | None = None
+    last_flush_latency_s: float | None = None
+    item_played_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Player:
+    def __init__(
+        self,
+        device: DeviceInfo,
+        rate: int,
+        block_ms: int = 20,
+        start_ms: int = 20,
+        max_s: float = 120.0,
+        on_played: PlayedCallback | None = None,
+        on_drained: Callable[[], None] | None = None,
+    ) -> None:
+        self.device = device
+        self.rate = rate
+        self.block_frames = max(1, rate * block_ms // 1000)
+        self._start_samples = rate * start_ms // 1000
+        self._max_samples = int(rate * max_s)
+        self.on_played = on_played
+        self.on_drained = on_drained
+        self._lock = threading.Lock()
+        self._segments: deque[_Segment] = deque()
+        self._queued = 0
+        self._playing = False  # past the start threshold, handing audio to the device
+        self._ended = True  # the producer said no more audio is coming for now
+        self._resampler = StreamResampler(MODEL_RATE, rate)
+        self._channels = 1
+        self._stream: sd.OutputStream | None = None
+        self._flush_requested_at: float | None = None
+        self.audible_until = 0.0  # monotonic time the last non-silent sample leaves the speaker
+        self.stats = PlaybackStats()
+
+    # -- producer side (event loop thread) ------------------------------------------------------
+    def enqueue(self, pcm16: bytes, item_id: str | None = None, content_index: int = 0) -> None:
+        samples = np.frombuffer(pcm16, dtype=np.int16)
+        self._push(self._resampler.process(samples), item_id, content_index, ended=False)
+
+    def enqueue_device_rate(self, samples: np.ndarray) -> None:
+        """Already at the device rate (earcons, test tones); played once, then the buffer drains."""
+        self._push(np.asarray(samples, dtype=np.int16), None, 0, ended=True)
+
+    def end_of_audio(self, item_id: str | None = None, content_index: int = 0) -> None:
+        """The producer finished an answer: push the resampler's tail and let the buffer drain."""
+        self._push(self._resampler.flush(), item_id, content_index, ended=True)
+
+    def _push(self, samples: np.ndarray, item_id: str | None, content_index: int, ended: bool) -> None:
+        with self._lock:
+            if samples.size:
+                room = self._max_samples - self._queued
+                if samples.size > room:
+                    self.stats.dropped_samples += samples.size - max(room, 0)
+                    samples = samples[: max(room, 0)]
+                if samples.size:
+                    self._segments.append(_Segment(samples, item_id, content_index))
+                    self._queued += samples.size
+            self._ended = ended
+
+    def flush(self) -> int:
+        """Interruption: drop everything queued at once; returns the samples dropped."""
+        with self._lock:
+            dropped = self._queued
+            self._segments.clear()
+            self._queued = 0
+            self._playing = False
+            self._ended = True
+            self._flush_requested_at = time.monotonic()
+            self.stats.flushes += 1
+        self._resampler.reset()
+        self.audible_until = min(self.audible_until, time.monotonic() + self._latency())
+        return dropped
+
+    @property
+    def queued_ms(self) -> float:
+        return 1000.0 * self._queued / self.rate
+
+    @property
+    def busy(self) -> bool:
+        """Audio queued or still leaving the speaker."""
+        return self._queued > 0 or time.monotonic() < self.audible_until
+
+    # -- device side (PortAudio thread) ---------------------------------------------------------
+    def _latency(self) -> float:
+        stream = self._stream
+        return float(stream.latency) if stream is not None else 0.0
+
+    def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
+        out = np.zeros(frames, dtype=np.int16)
+        played: dict[tuple[str, int], int] = {}
+        drained = False
+        with self._lock:
+            if self._flush_requested_at is not None:
+                self.stats.last_flush_latency_s = time.monotonic() - self._flush_requested_at
+                self._flush_requested_at = None
+            if not self._playing and self._segments and (self._queued >= self._start_samples or self._ended):
+                self._playing = True
+            n = 0
+            while self._playing and n < frames and self._segments:
+                seg = self._segments[0]
+                take = min(frames - n, seg.samples.size - seg.pos)
+                out[n : n + take] = seg.samples[seg.pos : seg.pos + take]
+                seg.pos += take
+                n += take
+                self._queued -= take
+                if seg.item_id is not None:
+                    key = (seg.item_id, seg.content_index)
+                    played[key] = played.get(key, 0) + take
+                if seg.pos >= seg.samples.size:
+                    self._segments.popleft()
+            if self._playing and not self._segments:
+                if self._ended:
+                    self._playing = False
+                    drained = True
+                elif n < frames:
+                    self.stats.underruns += 1
+            if n:
+                if self.stats.first_audio_at is None:
+                    self.stats.first_audio_at = time.monotonic()
+                self.stats.written_samples += n
+                self.audible_until = time.monotonic() + (n / self.rate) + self._latency()
+        outdata[:] = out.reshape(-1, 1) if self._channels == 1 else np.repeat(out[:, None], self._channels, 1)
+        for (item_id, content_index), count in played.items():
+            ms = 1000.0 * count / self.rate
+            self.stats.item_played_ms[item_id] = self.stats.item_played_ms.get(item_id, 0.0) + ms
+            if self.on_played is not None:
+                self.on_played(item_id, content_index, ms)
+        if drained and self.on_drained is not None:
+            self.on_drained()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        last_exc: Exception | None = None
+        for channels in (1, 2):
+            try:
+                stream = sd.OutputStream(
+                    device=self.device.index,
+                    samplerate=self.rate,
+                    channels=channels,
+                    dtype="int16",
+                    blocksize=self.block_frames,
+                    latency="low",
+                    callback=self._callback,
+                )
+            except Exception as exc:
+                last_exc = exc
+                continue
+            self._channels = channels
+            self._stream = stream
+            try:
+                stream.start()
+            except Exception as exc:
+                self._stream = None
+                raise AudioDeviceError(f"cannot start output device {self.device.name!r}: {exc}") from exc
+            log.info(
+                "playback started",
+                extra={
+                    "event": "audio_open",
+                    "direction": "output",
+                    "device": self.device.name,
+                    "rate": self.rate,
+                    "channels": channels,
+                },
+            )
+            return
+        raise AudioDeviceError(f"cannot open output device {self.device.name!r} at {self.rate} Hz: {last_exc}")
+
+    @property
+    def active(self) -> bool:
+        return self._stream is not None and bool(self._stream.active)
+
+    def stop(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.abort()
+                stream.close()
+            except Exception as exc:
+                log.warning("closing output stream failed: %s", exc)

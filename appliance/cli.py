@@ -1,0 +1,148 @@
+"""`appliance run | config | devices | wakeword | check | bench`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from .logs import log_event, setup_logging
+from .settings import Settings
+
+log = logging.getLogger("appliance")
+
+EXIT_CONFIG = 2
+
+_TOP_LEVEL_ENV = {"openai_api_key": "OPENAI_API_KEY", "openai_api_key_file": "OPENAI_API_KEY_FILE"}
+_SECRET_FIELDS = {"openai_api_key", "openai_api_key_file"}
+
+
+def env_name(loc: Sequence[int | str]) -> str:
+    parts = [str(p) for p in loc if not str(p).isdigit()]
+    if not parts:
+        return "settings"
+    if parts[0] in _TOP_LEVEL_ENV:
+        return _TOP_LEVEL_ENV[parts[0]]
+    return "APPLIANCE_" + "__".join(p.upper() for p in parts[:2])
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = ["Invalid settings:"]
+    for err in exc.errors():
+        loc = err.get("loc", ())
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        name = env_name(loc)
+        shown = ""
+        if "input" in err and not (set(map(str, loc)) & _SECRET_FIELDS) and not isinstance(err["input"], dict):
+            shown = f" (got {err['input']!r})"
+        lines.append(f"  {name}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(describe_validation_error(exc), file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_config(_args: argparse.Namespace) -> int:
+    print(json.dumps(load_settings().masked(), indent=2))
+    return 0
+
+
+def cmd_devices(_args: argparse.Namespace) -> int:
+    from .audio.devices import AudioDeviceError, list_devices, supported_rates
+
+    try:
+        devices = list_devices()
+    except AudioDeviceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for d in devices:
+        kinds = []
+        if d.max_input_channels:
+            kinds.append(f"in {d.max_input_channels}ch {supported_rates(d, 'input') or '-'}")
+        if d.max_output_channels:
+            kinds.append(f"out {d.max_output_channels}ch {supported_rates(d, 'output') or '-'}")
+        print(f"{d.index:3d}  {d.name}  [{d.hostapi}]  default {int(d.default_samplerate)} Hz  " + "; ".join(kinds))
+    return 0
+
+
+def cmd_wakeword(args: argparse.Namespace) -> int:
+    from .triggers.wakeword import WakeWordModelError, score_file
+
+    settings = load_settings()
+    models = args.model or settings.wake.models
+    try:
+        scores = score_file(args.wav, models)
+    except WakeWordModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(json.dumps({"file": args.wav, "scores": scores}))
+    return 0
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    setup_logging(settings.log.format, settings.log.level)
+    if settings.openai_api_key is None:
+        print(
+            "error: no OpenAI API key. Set OPENAI_API_KEY, or OPENAI_API_KEY_FILE to a file holding it "
+            "(e.g. a Docker or Kubernetes secret).",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    from .triggers.wakeword import WakeWordDetector, WakeWordModelError
+
+    try:
+        detector = WakeWordDetector(
+            settings.wake.models, settings.wake.threshold, refractory_s=settings.wake.refractory_s
+        )
+    except WakeWordModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from .app import Appliance
+
+    appliance = Appliance(settings, settings.openai_api_key.get_secret_value(), detector)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log_event(log, "start", "appliance starting", models=settings.wake.models)
+        await appliance.run(stop)
+        log_event(log, "stop", "appliance stopped")
+
+    asyncio.run(main())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="appliance", description="Headless voice appliance")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the appliance").set_defaults(func=cmd_run)
+    sub.add_parser("config", help="print the effective settings (secrets masked)").set_defaults(func=cmd_config)
+    sub.add_parser("devices", help="list audio devices and their rates").set_defaults(func=cmd_devices)
+    wake = sub.add_parser("wakeword", help="score a WAV file with the wake word models")
+    wake.add_argument("wav")
+    wake.add_argument("--model", action="append", help="model name or path (repeatable)")
+    wake.set_defaults(func=cmd_wakeword)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""One conversation: a RealtimeRunner session fed by the microphone sink and feeding the player.
+
+It turns SDK events into appliance states and decides when the conversation is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+from agents.realtime import (
+    RealtimePlaybackTracker,
+    RealtimeRunner,
+    RealtimeSession,
+    RealtimeSessionEvent,
+)
+from agents.realtime.config import RealtimeRunConfig, RealtimeSessionModelSettings
+from agents.realtime.model import RealtimeModelConfig
+
+from ..audio.pipeline import AudioSink
+from ..audio.playback import Player
+from ..logs import log_event
+from ..settings import Settings
+from ..state import State, StateMachine
+from .agent import ConversationControl, build_agent
+
+log = logging.getLogger("appliance.conversation")
+
+MODEL_AUDIO_FORMAT = {"type": "audio/pcm", "rate": 24000}
+
+
+class ConversationError(RuntimeError):
+    """The conversation could not start or broke; `kind` names the failure for logs and metrics."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class ConversationResult:
+    reason: str
+    connect_ms: float
+    duration_s: float
+    sent_audio_ms: float
+    dropped_blocks: int
+
+
+def url_with_model(url: str, model: str) -> str:
+    """The SDK uses an overridden URL verbatim; the endpoint needs `?model=`."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("model", model)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def model_settings(settings: Settings) -> RealtimeSessionModelSettings:
+    rt = settings.realtime
+    audio_input: dict = {
+        "format": MODEL_AUDIO_FORMAT,
+        "transcription": {"model": rt.transcription_model},
+        "turn_detection": {"type": rt.turn_detection, "interrupt_response": rt.interrupt_response},
+        "noise_reduction": None if rt.noise_reduction == "none" else {"type": rt.noise_reduction},
+    }
+    return {
+        "model_name": rt.model,
+        "audio": {
+            "input": audio_input,  # type: ignore[typeddict-item]
+            "output": {"format": MODEL_AUDIO_FORMAT, "voice": rt.voice},  # type: ignore[typeddict-item]
+        },
+    }
+
+
+def _server_event_type(event: RealtimeSessionEvent) -> str | None:
+    if event.type != "raw_model_event":
+        return None
+    data = event.data
+    if getattr(data, "type", None) == "raw_server_event" and isinstance(data.data, dict):  # type: ignore[union-attr]
+        return data.data.get("type")  # type: ignore[union-attr]
+    return None
+
+
+class Conversation:
+    def __init__(
+        self,
+        settings: Settings,
+        api_key: str,
+        player: Player,
+        sink: AudioSink,
+        state: StateMachine,
+    ) -> None:
+        self._settings = settings
+        self._api_key = api_key
+        self._player = player
+        self._sink = sink
+        self._state = state
+        self._control = ConversationControl()
+        self._loop = asyncio.get_running_loop()
+        self._tracker = RealtimePlaybackTracker()
+        self._session: RealtimeSession | None = None
+        self._end = asyncio.Event()
+        self._end_reason = ""
+        self._user_speaking = False
+        self._last_activity = time.monotonic()
+        self._sent_samples = 0
+
+    # -- controls from the appliance (event-loop thread) ----------------------------------------
+    def end(self, reason: str) -> None:
+        if not self._end.is_set():
+            self._end_reason = reason
+            self._end.set()
+
+    async def barge_in(self) -> None:
+        """The wake word heard while the agent talks: stop talking and listen."""
+        self._player.flush()
+        self._tracker.on_interrupted()
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                await self._session.interrupt()
+        self._touch()
+        if self._state.state in (State.SPEAKING, State.THINKING):
+            self._state.to(State.LISTENING, reason="barge_in")
+
+    # -- the run --------------------------------------------------------------------------------
+    async def run(self) -> ConversationResult:
+        started = time.monotonic()
+        self._player.on_played = self._played_from_device
+        self._player.on_drained = self._drained_from_device
+        session = await self._connect()
+        connect_ms = 1000 * (time.monotonic() - started)
+        log_event(log, "session_open", f"session open in {connect_ms:.0f} ms", connect_ms=round(connect_ms, 1))
+        self._state.to(State.LISTENING)
+        self._touch()
+        tasks = [
+            asyncio.create_task(self._send_mic(session), name="send-mic"),
+            asyncio.create_task(self._receive(session), name="receive"),
+            asyncio.create_task(self._watch_idle(), name="watch-idle"),
+            asyncio.create_task(self._watch_goodbye(), name="watch-goodbye"),
+        ]
+        try:
+            await self._end.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._player.on_played = None
+            self._player.on_drained = None
+            self._session = None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.close(), timeout=3)
+        if self._end_reason.startswith("error:"):
+            kind, _, message = self._end_reason[len("error:") :].partition(":")
+            raise ConversationError(kind, message)
+        return ConversationResult(
+            reason=self._end_reason,
+            connect_ms=connect_ms,
+            duration_s=time.monotonic() - started,
+            sent_audio_ms=1000 * self._sent_samples / 24000,
+            dropped_blocks=self._sink.dropped,
+        )
+
+    async def _connect(self) -> RealtimeSession:
+        s = self._settings
+        agent = build_agent(s.agent.name, s.agent.resolved_instructions(), self._control)
+        config: RealtimeModelConfig = {
+            "url": url_with_model(s.realtime.url, s.realtime.model),
+            "api_key": self._api_key,
+            "playback_tracker": self._tracker,
+            "initial_model_settings": model_settings(s),
+        }
+        run_config: RealtimeRunConfig = {"model_settings": model_settings(s), "tracing_disabled": True}
+        runner = RealtimeRunner(agent, config=run_config)
+        try:
+            session = await runner.run(model_config=config)
+            await asyncio.wait_for(session.enter(), timeout=s.realtime.connect_timeout_s)
+        except TimeoutError:
+            raise ConversationError(
+                "connect_timeout", f"no session within {s.realtime.connect_timeout_s:.0f} s"
+            ) from None
+        except Exception as exc:
+            raise ConversationError("connect_failed", _describe(exc)) from None
+        self._session = session
+        return session
+
+    def _touch(self) -> None:
+        self._last_activity = time.monotonic()
+
+    def _gate_closed(self) -> bool:
+        audio = self._settings.audio
+        if audio.echo != "gate":
+            return False
+        return time.monotonic() < self._player.audible_until + audio.gate_tail_ms / 1000
+
+    async def _send_mic(self, session: RealtimeSession) -> None:
+        queue = self._sink.queue
+        while True:
+            block = await queue.get()
+            if self._gate_closed():
+                block = bytes(len(block))  # keep the server's clock running, send no echo
+            try:
+                await session.send_audio(block)
+            except Exception as exc:
+                self.end(f"error:send_failed:{_describe(exc)}")
+                return
+            self._sent_samples += len(block) // 2
+
+    async def _receive(self, session: RealtimeSession) -> None:
+        try:
+            async for event in session:
+                self._handle(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # e.g. a non-JSON frame or a dropped socket ends the iterator
+            self.end(f"error:connection:{_describe(exc)}")
+            return
+        self.end("server_closed")
+
+    def _handle(self, event: RealtimeSessionEvent) -> None:
+        server_type = _server_event_type(event)
+        if server_type == "input_audio_buffer.speech_started":
+            self._user_speaking = True
+            self._touch()
+            if self._state.state != State.LISTENING:
+                self._state.to(State.LISTENING, reason="user_speech")
+        elif server_type == "input_audio_buffer.speech_stopped":
+            self._user_speaking = False
+            self._touch()
+            self._state.to(State.THINKING)
+        elif event.type == "audio":
+            self._touch()
+            self._player.enqueue(event.audio.data, event.item_id, event.content_index)
+            if self._state.state != State.SPEAKING:
+                self._state.to(State.SPEAKING)
+        elif event.type == "audio_end":
+            self._player.end_of_audio(event.item_id, event.content_index)
+        elif event.type == "audio_interrupted":
+            dropped = self._player.flush()
+            log_event(log, "interrupted", "answer interrupted", dropped_ms=round(1000 * dropped / self._player.rate))
+            self._touch()
+            if self._state.state == State.SPEAKING:
+                self._state.to(State.LISTENING, reason="interrupted")
+        elif event.type in ("tool_start", "tool_end"):
+            self._touch()
+            if event.type == "tool_start" and self._state.state == State.LISTENING:
+                self._state.to(State.THINKING)
+        elif event.type == "error":
+            log_event(log, "session_error", f"realtime error: {event.error}", level=logging.WARNING)
+        elif event.type == "history_added" and getattr(event.item, "role", None) == "user":
+            pass
+
+    # -- PortAudio thread → loop ----------------------------------------------------------------
+    def _played_from_device(self, item_id: str, content_index: int, ms: float) -> None:
+        self._loop.call_soon_threadsafe(self._tracker.on_play_ms, item_id, content_index, ms)
+
+    def _drained_from_device(self) -> None:
+        self._loop.call_soon_threadsafe(self._drained)
+
+    def _drained(self) -> None:
+        self._touch()
+        if self._state.state == State.SPEAKING:
+            self._state.to(State.LISTENING, reason="answer_played")
+
+    async def _watch_idle(self) -> None:
+        timeout = self._settings.session.idle_timeout_s
+        limit = self._settings.session.max_duration_s
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            if now - started > limit:
+                self.end("max_duration")
+                return
+            if self._user_speaking or self._player.busy or self._state.state == State.SPEAKING:
+                self._touch()
+                continue
+            if now - self._last_activity > timeout:
+                self.end("idle_timeout")
+                return
+
+    async def _watch_goodbye(self) -> None:
+        await self._control.goodbye.wait()
+        # Let the goodbye be spoken: wait (bounded) for more audio to play and for it to finish.
+        written_at_goodbye = self._player.stats.written_samples
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            spoke = self._player.stats.written_samples > written_at_goodbye
+            if spoke and not self._player.busy:
+                break
+        self.end("goodbye")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def silence(ms: int) -> bytes:
+    return np.zeros(24 * ms, dtype=np.int16).tobytes()

@@ -1,0 +1,95 @@
+"""Status LEDs: one pattern per appliance state, for an RGB LED, a single (PWM) LED, or none.
+
+Thin gpiozero compositions; gpiozero runs blink/pulse in its own background thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gpiozero import LED, PWMLED, RGBLED
+
+from ..settings import LedSettings
+from ..state import State
+
+log = logging.getLogger("appliance.leds")
+
+Colour = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    kind: str  # "off" | "on" | "blink" | "pulse"
+    colour: Colour = (1.0, 1.0, 1.0)
+    on_s: float = 0.5
+    off_s: float = 0.5
+
+
+OFF = Pattern("off")
+
+PATTERNS: dict[State, Pattern] = {
+    State.IDLE: OFF,
+    State.WAKING: Pattern("blink", (1.0, 1.0, 1.0), 0.1, 0.1),
+    State.CONNECTING: Pattern("blink", (0.0, 0.0, 1.0), 0.15, 0.15),
+    State.LISTENING: Pattern("on", (0.0, 0.0, 1.0)),
+    State.THINKING: Pattern("pulse", (1.0, 0.6, 0.0), 0.5, 0.5),
+    State.SPEAKING: Pattern("on", (0.0, 1.0, 0.0)),
+    State.ERROR: Pattern("blink", (1.0, 0.0, 0.0), 0.25, 0.75),
+    State.MUTED: Pattern("on", (1.0, 0.0, 0.0)),
+}
+
+
+class StatusLeds:
+    def __init__(self, settings: LedSettings) -> None:
+        self._pwm = settings.pwm
+        self.device: RGBLED | PWMLED | LED
+        if settings.red_pin is not None:
+            self.device = RGBLED(
+                settings.red_pin,
+                settings.green_pin,
+                settings.blue_pin,
+                active_high=settings.active_high,
+                pwm=settings.pwm,
+            )
+        elif settings.pin is not None:
+            cls = PWMLED if settings.pwm else LED
+            self.device = cls(settings.pin, active_high=settings.active_high)
+        else:
+            raise ValueError("no LED pins configured")
+
+    @staticmethod
+    def configured(settings: LedSettings) -> bool:
+        return settings.red_pin is not None or settings.pin is not None
+
+    def show(self, state: State) -> None:
+        pattern = PATTERNS[state]
+        dev = self.device
+        if pattern.kind == "off":
+            dev.off()
+            return
+        # Without PWM, a pulse falls back to a slow blink and colours to full on/off.
+        kind = pattern.kind if (self._pwm or pattern.kind != "pulse") else "blink"
+        if isinstance(dev, RGBLED):
+            colour = pattern.colour if self._pwm else tuple(1.0 if c >= 0.5 else 0.0 for c in pattern.colour)
+            if kind == "on":
+                dev.color = colour
+            elif kind == "blink":
+                dev.blink(on_time=pattern.on_s, off_time=pattern.off_s, on_color=colour)
+            else:
+                dev.pulse(fade_in_time=pattern.on_s, fade_out_time=pattern.off_s, on_color=colour)
+        elif isinstance(dev, PWMLED):
+            if kind == "on":
+                dev.on()
+            elif kind == "blink":
+                dev.blink(on_time=pattern.on_s, off_time=pattern.off_s)
+            else:
+                dev.pulse(fade_in_time=pattern.on_s, fade_out_time=pattern.off_s)
+        else:
+            if kind == "on":
+                dev.on()
+            else:
+                dev.blink(on_time=pattern.on_s, off_time=pattern.off_s)
+
+    def close(self) -> None:
+        self.device.close()

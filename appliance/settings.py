@@ -1,0 +1,231 @@
+"""All configuration, from environment variables over TOML defaults.
+
+Precedence (highest first): constructor arguments, environment (`APPLIANCE_…`, nested with `__`),
+a `.env`-style file is not read (containers pass env directly), then the TOML file named by
+`APPLIANCE_CONFIG_FILE`, then the packaged `defaults/appliance.toml`.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+
+
+def packaged_default(name: str) -> Path:
+    """Path of a file shipped in `appliance/defaults/`."""
+    return Path(str(resources.files("appliance").joinpath("defaults", name)))
+
+
+def _device_spec(value: Any) -> str | int | None:
+    """A device is given by index (digits) or by a name substring; empty means the system default."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+class RealtimeSettings(BaseModel):
+    url: str = DEFAULT_REALTIME_URL
+    model: str = "gpt-realtime"
+    voice: str = "ash"
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    turn_detection: Literal["semantic_vad", "server_vad"] = "semantic_vad"
+    interrupt_response: bool = True
+    noise_reduction: Literal["near_field", "far_field", "none"] = "far_field"
+    connect_timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _websocket_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must be a websocket URL starting with ws:// or wss://")
+        return value
+
+
+class AgentSettings(BaseModel):
+    name: str = "Assistant"
+    instructions: str | None = None
+    instructions_file: Path = Field(default_factory=lambda: packaged_default("instructions.md"))
+
+    def resolved_instructions(self) -> str:
+        if self.instructions:
+            return self.instructions
+        return self.instructions_file.read_text(encoding="utf-8").strip()
+
+    @model_validator(mode="after")
+    def _instructions_readable(self) -> AgentSettings:
+        if not self.instructions and not self.instructions_file.is_file():
+            raise ValueError(f"instructions_file {self.instructions_file} does not exist")
+        return self
+
+
+class AudioSettings(BaseModel):
+    input_device: Annotated[str | int | None, NoDecode] = None
+    output_device: Annotated[str | int | None, NoDecode] = None
+    input_channel: int = Field(0, ge=0, description="channel of a multi-channel mic to use")
+    input_rate: int | None = Field(None, ge=8000, le=192000, description="force a capture rate")
+    output_rate: int | None = Field(None, ge=8000, le=192000, description="force a playback rate")
+    block_ms: int = Field(20, ge=5, le=100)
+    echo: Literal["none", "gate", "aec"] = "gate"
+    gate_tail_ms: int = Field(300, ge=0)
+    playback_start_ms: int = Field(20, ge=0, description="audio buffered before playback starts")
+    playback_max_s: float = Field(120.0, gt=0, description="bound of the playback buffer")
+
+    _spec = field_validator("input_device", "output_device", mode="before")(
+        classmethod(lambda cls, v: _device_spec(v))
+    )
+
+
+class WakeSettings(BaseModel):
+    models: Annotated[list[str], NoDecode] = ["hey_jarvis"]
+    threshold: float = Field(0.5, gt=0, lt=1)
+    refractory_s: float = Field(2.0, ge=0)
+    preroll_lookback_ms: int = Field(300, ge=0, le=2000)
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, list):
+            value = [str(v).strip() for v in value if str(v).strip()]
+            if not value:
+                raise ValueError("at least one wake word model is needed")
+        return value
+
+
+class ButtonSettings(BaseModel):
+    pin: int | None = Field(None, ge=0, le=53)
+    pull_up: bool = True
+    bounce_s: float = Field(0.05, ge=0)
+    hold_s: float = Field(2.0, gt=0)
+
+
+class LedSettings(BaseModel):
+    pin: int | None = Field(None, ge=0, le=53, description="single LED")
+    pwm: bool = False
+    red_pin: int | None = Field(None, ge=0, le=53)
+    green_pin: int | None = Field(None, ge=0, le=53)
+    blue_pin: int | None = Field(None, ge=0, le=53)
+    active_high: bool = True
+
+    @model_validator(mode="after")
+    def _rgb_complete(self) -> LedSettings:
+        rgb = [self.red_pin, self.green_pin, self.blue_pin]
+        if any(p is not None for p in rgb) and not all(p is not None for p in rgb):
+            raise ValueError("an RGB LED needs red_pin, green_pin and blue_pin")
+        return self
+
+
+class SessionSettings(BaseModel):
+    idle_timeout_s: float = Field(8.0, gt=0)
+    max_duration_s: float = Field(300.0, gt=0)
+    error_backoff_s: float = Field(2.0, ge=0)
+    error_backoff_max_s: float = Field(60.0, ge=0)
+
+
+class LogSettings(BaseModel):
+    format: Literal["json", "text"] = "text"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class HealthSettings(BaseModel):
+    enabled: bool = True
+    address: str = "127.0.0.1:9090"
+    stale_after_s: float = Field(10.0, gt=0)
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9090")
+        return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="APPLIANCE_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="ignore",
+    )
+
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_api_key_file: Path | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "openai_api_key_file")
+    )
+    realtime: RealtimeSettings = RealtimeSettings()
+    agent: AgentSettings = AgentSettings()
+    audio: AudioSettings = AudioSettings()
+    wake: WakeSettings = WakeSettings()
+    button: ButtonSettings = ButtonSettings()
+    leds: LedSettings = LedSettings()
+    session: SessionSettings = SessionSettings()
+    log: LogSettings = LogSettings()
+    health: HealthSettings = HealthSettings()
+
+    @field_validator("openai_api_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _key_file(self) -> Settings:
+        if self.openai_api_key is None and self.openai_api_key_file is not None:
+            try:
+                key = self.openai_api_key_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"OPENAI_API_KEY_FILE {self.openai_api_key_file} cannot be read: {exc.strerror}"
+                ) from None
+            if not key:
+                raise ValueError(f"OPENAI_API_KEY_FILE {self.openai_api_key_file} is empty")
+            self.openai_api_key = SecretStr(key)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_files = [packaged_default("appliance.toml")]
+        override = os.environ.get("APPLIANCE_CONFIG_FILE")
+        if override:
+            toml_files.append(Path(override))
+        # TomlConfigSettingsSource merges later files over earlier ones.
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_files))
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings as plain data, secrets replaced by a marker."""
+        data = self.model_dump(mode="json")
+        data["openai_api_key"] = "********" if self.openai_api_key else None
+        return data

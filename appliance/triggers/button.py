@@ -1,0 +1,57 @@
+"""The push button: a thin gpiozero composition posting short and long presses to the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from gpiozero import Button
+
+log = logging.getLogger("appliance.button")
+
+
+class PushButton:
+    """Short press (released before `hold_s`) and long press (held `hold_s`) as two callbacks.
+
+    gpiozero calls back on its own thread; both callbacks run on the asyncio loop.
+    """
+
+    def __init__(
+        self,
+        pin: int,
+        loop: asyncio.AbstractEventLoop,
+        on_short_press: Callable[[], None],
+        on_long_press: Callable[[], None] | None = None,
+        pull_up: bool = True,
+        bounce_s: float = 0.05,
+        hold_s: float = 2.0,
+    ) -> None:
+        self._loop = loop
+        self._on_short = on_short_press
+        self._on_long = on_long_press
+        self._held = False
+        self.device = Button(pin, pull_up=pull_up, bounce_time=bounce_s or None, hold_time=hold_s)
+        self.device.when_held = self._held_cb
+        self.device.when_released = self._released_cb
+        self.device.when_pressed = self._pressed_cb
+
+    def _pressed_cb(self) -> None:
+        self._held = False
+
+    def _held_cb(self) -> None:
+        self._held = True
+        if self._on_long is not None:
+            self._loop.call_soon_threadsafe(self._on_long)
+
+    def _released_cb(self) -> None:
+        if not self._held:
+            self._loop.call_soon_threadsafe(self._on_short)
+        self._held = False
+
+    @property
+    def is_pressed(self) -> bool:
+        return bool(self.device.is_pressed)
+
+    def close(self) -> None:
+        self.device.close()
