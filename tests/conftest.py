@@ -1,0 +1,57 @@
+"""Shared test set-up.
+
+A FIFO-backed ALSA sound card is created before anything imports `sounddevice` (PortAudio reads
+the ALSA configuration when it initialises), and gpiozero uses its mock pin factory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.soundcard import FifoSoundCard
+
+_CARD: FifoSoundCard | None = None
+_ROOT = Path(tempfile.mkdtemp(prefix="appliance-tests-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _CARD
+    os.environ["GPIOZERO_PIN_FACTORY"] = "mock"
+    for name in list(os.environ):
+        if name.startswith("APPLIANCE_") or name.startswith("OPENAI_"):
+            del os.environ[name]
+    _CARD = FifoSoundCard(_ROOT / "card").open()
+    os.environ.update(_CARD.env)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _CARD is not None:
+        _CARD.close()
+    shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+@pytest.fixture
+def card() -> Iterator[FifoSoundCard]:
+    assert _CARD is not None
+    _CARD.clear_speaker()
+    yield _CARD
+    _CARD.clear_speaker()
+
+
+@pytest.fixture
+def mock_pins() -> Iterator[object]:
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+    previous = Device.pin_factory
+    factory = MockFactory(pin_class=MockPWMPin)
+    Device.pin_factory = factory
+    yield factory
+    factory.reset()
+    Device.pin_factory = previous

@@ -1,0 +1,83 @@
+"""The jitter buffer and its accounting, driven through the PortAudio callback directly (no stream)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from appliance.audio.devices import DeviceInfo
+from appliance.audio.playback import Player
+
+DEV = DeviceInfo(0, "test", "ALSA", 0, 2, 48000.0)
+
+
+class Flags:
+    output_underflow = False
+
+
+def pull(player: Player, frames: int) -> np.ndarray:
+    out = np.zeros((frames, 1), dtype=np.int16)
+    player._callback(out, frames, None, Flags())  # type: ignore[arg-type]
+    return out[:, 0]
+
+
+def tone(ms: int, rate: int = 24000) -> bytes:
+    t = np.arange(rate * ms // 1000) / rate
+    return (np.sin(2 * np.pi * 300 * t) * 10000).astype(np.int16).tobytes()
+
+
+def test_waits_for_start_threshold_then_plays_and_reports_per_item() -> None:
+    played: list[tuple[str, int, float]] = []
+    p = Player(DEV, 48000, block_ms=20, start_ms=40, on_played=lambda i, c, ms: played.append((i, c, ms)))
+    p.enqueue(tone(10), "a", 0)  # below 40 ms: not started
+    assert not pull(p, 960).any()
+    p.enqueue(tone(200), "a", 0)
+    total = 0
+    for _ in range(20):
+        total += int(np.count_nonzero(pull(p, 960)))
+    assert total > 0
+    ms = sum(m for i, _, m in played if i == "a")
+    assert 150 <= ms <= 210  # the resampler holds a few ms until end_of_audio
+    p.end_of_audio("a", 0)
+    for _ in range(5):
+        pull(p, 960)
+    ms = sum(m for i, _, m in played if i == "a")
+    assert abs(ms - 210) < 2
+
+
+def test_flush_silences_at_once_and_counts() -> None:
+    p = Player(DEV, 48000, start_ms=0)
+    p.enqueue(tone(500), "a", 0)
+    assert pull(p, 960).any()
+    dropped = p.flush()
+    assert dropped > 0.3 * 48000
+    assert not pull(p, 960).any()
+    assert p.stats.flushes == 1
+
+
+def test_bounded_buffer_drops_overflow() -> None:
+    p = Player(DEV, 48000, max_s=0.1)
+    p.enqueue(tone(300), "a", 0)
+    assert p.queued_ms <= 100.0
+    assert p.stats.dropped_samples > 0
+
+
+def test_underrun_counted_while_answer_still_streaming_and_drained_after_end() -> None:
+    drained: list[bool] = []
+    p = Player(DEV, 48000, start_ms=0, on_drained=lambda: drained.append(True))
+    p.enqueue(tone(100), "a", 0)
+    for _ in range(5):
+        pull(p, 960)  # runs dry before the answer ended
+    assert p.stats.underruns >= 1
+    assert not drained
+    p.end_of_audio("a", 0)
+    pull(p, 960)
+    pull(p, 960)
+    assert drained == [True]
+
+
+def test_device_rate_samples_play_without_model_item() -> None:
+    played: list[str] = []
+    p = Player(DEV, 48000, on_played=lambda i, c, ms: played.append(i))
+    p.enqueue_device_rate(np.full(960, 1000, np.int16))
+    assert (pull(p, 960) == 1000).all()
+    assert played == []

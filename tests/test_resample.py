@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from appliance.audio.resample import StreamResampler
+
+
+def sine(rate: int, seconds: float = 1.0, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(rate * seconds)) / rate
+    return (np.sin(2 * np.pi * freq * t) * 12000).astype(np.int16)
+
+
+def snr_db(reference: np.ndarray, test: np.ndarray) -> float:
+    n = min(reference.size, test.size)
+    ref, tst = reference[:n].astype(np.float64), test[:n].astype(np.float64)
+    noise = np.sum((ref - tst) ** 2)
+    return float("inf") if noise == 0 else 10 * np.log10(np.sum(ref**2) / noise)
+
+
+@pytest.mark.parametrize(
+    ("src", "dst"), [(44100, 24000), (48000, 24000), (16000, 24000), (24000, 44100), (24000, 48000), (24000, 16000),
+                     (48000, 16000)]
+)
+def test_block_by_block_matches_one_go(src: int, dst: int) -> None:
+    signal = sine(src)
+    whole = StreamResampler(src, dst)
+    one_go = np.concatenate([whole.process(signal), whole.flush()])
+    streamed = StreamResampler(src, dst)
+    block = src * 20 // 1000 + 7  # an odd block size, as devices deliver
+    parts = [streamed.process(signal[i : i + block]) for i in range(0, signal.size, block)]
+    parts.append(streamed.flush())
+    blocks = np.concatenate(parts)
+    assert abs(blocks.size - one_go.size) <= 1
+    assert abs(one_go.size - signal.size * dst / src) <= 2
+    assert snr_db(one_go, blocks) >= 60
+
+
+def test_same_rate_passes_through() -> None:
+    r = StreamResampler(24000, 24000)
+    x = sine(24000, 0.1)
+    assert np.array_equal(r.process(x), x)
+    assert r.flush().size == 0
