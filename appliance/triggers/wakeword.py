@@ -1,0 +1,412 @@
+"""Local wake-word detection with openWakeWord (``.tflite`` models run by LiteRT, nothing downloaded).
+
+Audio in: 16 kHz mono int16 blocks of any length. Internally openWakeWord is fed 1280-sample
+(80 ms) frames; each frame gives one score per model in [0, 1]. A model "wakes" when its score
+reaches its threshold, then stays quiet for ``refractory_s`` seconds *and* until its score has
+dropped below the threshold again, so one utterance wakes once.
+
+The detector holds no locks: create it and call it from one worker thread or one asyncio task.
+
+openWakeWord fills its feature buffers with random noise when it starts and on ``reset()``
+(``numpy.random``, the global generator). Pass ``seed`` to make scores reproducible; the global
+generator's state is saved and restored around those calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import wave
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir, load_model_class
+
+__all__ = [
+    "BUNDLED_MODELS",
+    "DEFAULT_MODEL",
+    "FRAME_SAMPLES",
+    "SAMPLE_RATE",
+    "Detection",
+    "WakeWordDetector",
+    "WakeWordModelError",
+    "main_wakeword",
+    "read_wav_16k",
+    "resolve_model",
+    "score_file",
+]
+
+SAMPLE_RATE = 16_000
+FRAME_SAMPLES = 1280  # 80 ms: openWakeWord's step
+DEFAULT_MODEL = "hey_jarvis"
+DEFAULT_THRESHOLD = 0.5
+_TFLITE_MAGIC = b"TFL3"  # FlatBuffers file identifier at bytes 4..8 of every .tflite model
+
+
+class WakeWordModelError(Exception):
+    """A wake-word model could not be found or loaded. The message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One wake event.
+
+    ``at_sample`` counts 16 kHz samples fed to the detector since it was created or reset, up to
+    the end of the 80 ms frame whose score crossed the threshold.
+    """
+
+    model: str
+    score: float
+    at_sample: int
+
+    @property
+    def at_s(self) -> float:
+        return self.at_sample / SAMPLE_RATE
+
+
+def _bundled_hint() -> str:
+    return f"bundled models: {', '.join(BUNDLED_MODELS)}"
+
+
+def resolve_model(spec: str) -> Path:
+    """Map a bundled model name or a ``.tflite``/``.onnx`` file path to an existing model file.
+
+    Raises ``WakeWordModelError`` naming the file (and listing the bundled names) when the file is
+    missing, has another suffix, or is visibly not a ``.tflite`` model.
+    """
+    name = spec.strip()
+    if name in BUNDLED_MODELS:
+        path = bundled_models_dir() / f"{name}.tflite"
+        if not path.is_file():
+            raise WakeWordModelError(f"bundled wake-word model {name!r} is missing: {path} (pyopen-wakeword)")
+        return path
+    path = Path(name).expanduser()
+    if path.suffix.lower() not in (".tflite", ".onnx"):
+        if not path.suffix and "/" not in name:
+            raise WakeWordModelError(
+                f"unknown wake-word model {name!r}; {_bundled_hint()}, or a .tflite/.onnx path"
+            )
+        raise WakeWordModelError(f"wake-word model {path} must be a .tflite or .onnx file; {_bundled_hint()}")
+    if not path.is_file():
+        raise WakeWordModelError(f"wake-word model file not found: {path}; {_bundled_hint()}")
+    if path.suffix.lower() == ".tflite":
+        with path.open("rb") as f:
+            head = f.read(8)
+        if head[4:8] != _TFLITE_MAGIC:
+            raise WakeWordModelError(f"wake-word model {path} is not a valid .tflite file; {_bundled_hint()}")
+    return path.resolve()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Seed numpy's global generator for the duration (openWakeWord uses it), then restore it."""
+    if seed is None:
+        yield
+        return
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def _add_onnx_model(oww: Any, name: str, path: Path) -> None:
+    """Attach an ``.onnx`` wake-word model to a tflite-framework openWakeWord ``Model``.
+
+    openWakeWord picks one framework for everything, and onnx would also need onnx feature models,
+    which are not bundled. This mirrors its onnx branch for one model; onnxruntime is imported only here.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise WakeWordModelError(
+            f"wake-word model {path} is .onnx, which needs onnxruntime (not installed)"
+        ) from exc
+    options = ort.SessionOptions()
+    options.inter_op_num_threads = 1
+    options.intra_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise WakeWordModelError(f"cannot load wake-word model {path}: {exc}") from exc
+    input_name = session.get_inputs()[0].name
+
+    def predict(x: np.ndarray) -> Any:
+        return session.run(None, {input_name: x})
+
+    oww.models[name] = session
+    oww.model_inputs[name] = session.get_inputs()[0].shape[1]
+    oww.model_outputs[name] = session.get_outputs()[0].shape[1]
+    oww.model_prediction_function[name] = predict
+    oww.class_mapping[name] = {str(i): str(i) for i in range(oww.model_outputs[name])}
+
+
+class WakeWordDetector:
+    """Streaming wake-word detector over one or more openWakeWord models.
+
+    ``models``: bundled names or model file paths; a model's name (for thresholds, scores and
+    detections) is its file stem, e.g. ``hey_jarvis``. ``thresholds``: one value for all, or a
+    mapping from model name (or the spec as given) to threshold; missing ones default to 0.5.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[str] = (DEFAULT_MODEL,),
+        thresholds: Mapping[str, float] | float = DEFAULT_THRESHOLD,
+        refractory_s: float = 2.0,
+        *,
+        seed: int | None = None,
+    ) -> None:
+        if isinstance(models, str):
+            models = [models]
+        if not models:
+            raise ValueError("at least one wake-word model is needed")
+        if refractory_s < 0:
+            raise ValueError("refractory_s must be >= 0")
+        paths: dict[str, Path] = {}
+        spec_of: dict[str, str] = {}
+        for spec in models:
+            path = resolve_model(spec)
+            name = path.stem
+            if name in paths:
+                raise WakeWordModelError(
+                    f"two wake-word models share the name {name!r}: {paths[name]} and {path}"
+                )
+            paths[name] = path
+            spec_of[name] = spec
+        self._thresholds = self._resolve_thresholds(thresholds, spec_of)
+        self._refractory_samples = int(round(refractory_s * SAMPLE_RATE))
+        self._seed = seed
+        self._oww = self._load(paths)
+        self._names: tuple[str, ...] = tuple(paths)
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._samples_fed = 0
+        self._scores: dict[str, float] = dict.fromkeys(self._names, 0.0)
+        self._last_wake: dict[str, int | None] = dict.fromkeys(self._names, None)
+        self._armed: dict[str, bool] = dict.fromkeys(self._names, True)
+
+    @staticmethod
+    def _resolve_thresholds(
+        thresholds: Mapping[str, float] | float, spec_of: Mapping[str, str]
+    ) -> dict[str, float]:
+        if isinstance(thresholds, int | float):
+            out = dict.fromkeys(spec_of, float(thresholds))
+        else:
+            known = set(spec_of) | set(spec_of.values())
+            unknown = sorted(set(thresholds) - known)
+            if unknown:
+                raise ValueError(
+                    f"thresholds for unknown wake-word models {unknown}; models: {sorted(spec_of)}"
+                )
+            out = {
+                name: float(thresholds.get(name, thresholds.get(spec, DEFAULT_THRESHOLD)))
+                for name, spec in spec_of.items()
+            }
+        for name, value in out.items():
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"threshold for {name!r} must be in (0, 1], got {value}")
+        return out
+
+    def _load(self, paths: Mapping[str, Path]) -> Any:
+        model_cls = load_model_class()
+        features = bundled_models_dir()
+        tflite = {n: p for n, p in paths.items() if p.suffix.lower() == ".tflite"}
+        onnx = {n: p for n, p in paths.items() if p.suffix.lower() == ".onnx"}
+        # openWakeWord needs at least one model in its constructor; with only .onnx models, load the
+        # default one and drop it again once the .onnx models are attached.
+        ctor = dict(tflite) or {"__placeholder__": resolve_model(DEFAULT_MODEL)}
+        try:
+            with _seeded(self._seed):
+                oww = model_cls(
+                    wakeword_models=[str(p) for p in ctor.values()],
+                    inference_framework="tflite",
+                    melspec_model_path=str(features / "melspectrogram.tflite"),
+                    embedding_model_path=str(features / "embedding_model.tflite"),
+                )
+        except Exception as exc:  # LiteRT raises ValueError/RuntimeError for unreadable models
+            names = ", ".join(str(p) for p in ctor.values())
+            raise WakeWordModelError(f"cannot load wake-word model(s) {names}: {exc}") from exc
+        if not tflite:
+            placeholder = resolve_model(DEFAULT_MODEL).stem
+            for table in (oww.models, oww.model_inputs, oww.model_outputs, oww.model_prediction_function,
+                          oww.class_mapping):
+                table.pop(placeholder, None)
+        for name, path in onnx.items():
+            _add_onnx_model(oww, name, path)
+        return oww
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Model names, in the order given."""
+        return self._names
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return dict(self._thresholds)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Score of each model for the latest complete 80 ms frame (0.0 before the first one)."""
+        return dict(self._scores)
+
+    @property
+    def samples_fed(self) -> int:
+        """16 kHz samples received since creation or the last ``reset()`` (including a partial frame)."""
+        return self._samples_fed + len(self._pending)
+
+    def process(self, samples_16k_int16: np.ndarray) -> list[Detection]:
+        """Feed a block of 16 kHz mono audio (any length); return the wake events it completed.
+
+        int16 is expected; floating-point input is taken as [-1, 1] and converted.
+        """
+        block = np.asarray(samples_16k_int16)
+        if block.ndim != 1:
+            block = block.reshape(-1)
+        if block.dtype != np.int16:
+            if np.issubdtype(block.dtype, np.floating):
+                block = np.clip(block * 32768.0, -32768, 32767)
+            block = block.astype(np.int16)
+        if len(self._pending):
+            block = np.concatenate((self._pending, block))
+        n_frames = len(block) // FRAME_SAMPLES
+        detections: list[Detection] = []
+        for i in range(n_frames):
+            frame = block[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]
+            self._samples_fed += FRAME_SAMPLES
+            detections.extend(self._step(frame))
+        self._pending = block[n_frames * FRAME_SAMPLES :].copy()
+        return detections
+
+    def _step(self, frame: np.ndarray) -> list[Detection]:
+        prediction = self._oww.predict(frame)
+        found: list[Detection] = []
+        for name in self._names:
+            score = float(prediction.get(name, 0.0))
+            self._scores[name] = score
+            threshold = self._thresholds[name]
+            if score < threshold:
+                self._armed[name] = True
+                continue
+            last = self._last_wake[name]
+            in_refractory = last is not None and self._samples_fed - last < self._refractory_samples
+            if not self._armed[name] or in_refractory:
+                continue
+            self._armed[name] = False
+            self._last_wake[name] = self._samples_fed
+            found.append(Detection(name, score, self._samples_fed))
+        return found
+
+    def reset(self) -> None:
+        """Forget all audio: feature buffers, pending samples, scores, refractory state, sample count."""
+        with _seeded(self._seed):
+            self._oww.reset()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._samples_fed = 0
+        self._scores = dict.fromkeys(self._names, 0.0)
+        self._last_wake = dict.fromkeys(self._names, None)
+        self._armed = dict.fromkeys(self._names, True)
+
+    def predict_frame(self, frame: np.ndarray) -> dict[str, float]:
+        """Raw openWakeWord ``predict`` on one 1280-sample int16 frame (benchmarks; bypasses bookkeeping)."""
+        return {k: float(v) for k, v in self._oww.predict(frame).items()}
+
+
+def read_wav_16k(path: str | Path) -> np.ndarray:
+    """Read a PCM WAV file as 16 kHz mono int16 (channels averaged, resampled with soxr if needed)."""
+    path = Path(path)
+    try:
+        with wave.open(str(path), "rb") as w:
+            rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
+            raw = w.readframes(w.getnframes())
+    except (OSError, EOFError, wave.Error) as exc:
+        raise ValueError(f"cannot read WAV file {path}: {exc}") from exc
+    if width == 1:
+        audio = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
+    elif width == 2:
+        audio = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
+    elif width == 3:
+        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
+        ints = (b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8
+        audio = ints.astype(np.float32) / 8388608.0
+    elif width == 4:
+        audio = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
+    else:
+        raise ValueError(f"unsupported sample width {width} bytes in {path}")
+    if channels > 1:
+        audio = audio.reshape(-1, channels).mean(axis=1)
+    if rate != SAMPLE_RATE:
+        import soxr
+
+        audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ")
+    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+
+
+def score_file(
+    path: str | Path,
+    models: Sequence[str] = (DEFAULT_MODEL,),
+    *,
+    seed: int | None = 0,
+    detector: WakeWordDetector | None = None,
+) -> dict[str, float]:
+    """Maximum score of each model over a WAV file (any rate/channels; 1 s of silence padded each side).
+
+    Pass ``detector`` to reuse a loaded one (it is reset first); otherwise one is created.
+    """
+    audio = read_wav_16k(path)
+    det = detector if detector is not None else WakeWordDetector(models, seed=seed)
+    det.reset()
+    pad = np.zeros(SAMPLE_RATE, dtype=np.int16)
+    best = dict.fromkeys(det.models, 0.0)
+    stream = np.concatenate((pad, audio, pad))
+    for start in range(0, len(stream), FRAME_SAMPLES):
+        det.process(stream[start : start + FRAME_SAMPLES])
+        for name, score in det.scores.items():
+            best[name] = max(best[name], score)
+    return best
+
+
+def main_wakeword(argv: Sequence[str] | None = None) -> int:
+    """``appliance wakeword FILE.wav ...``: print one JSON line per file with each model's max score."""
+    parser = argparse.ArgumentParser(
+        prog="appliance wakeword", description="Score WAV files with the local wake-word model(s)."
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE.wav")
+    parser.add_argument(
+        "-m", "--model", action="append", dest="models", metavar="NAME|PATH",
+        help=f"bundled name ({', '.join(BUNDLED_MODELS)}) or .tflite/.onnx path; repeatable "
+        f"(default {DEFAULT_MODEL})",
+    )
+    parser.add_argument("-t", "--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help="score counted as a detection (default %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        detector = WakeWordDetector(args.models or [DEFAULT_MODEL], args.threshold, seed=0)
+    except (WakeWordModelError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    status = 0
+    for file in args.files:
+        try:
+            scores = score_file(file, detector=detector)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        result = {
+            "file": file,
+            "scores": {k: round(v, 4) for k, v in scores.items()},
+            "detected": {k: v >= detector.thresholds[k] for k, v in scores.items()},
+        }
+        print(json.dumps(result), flush=True)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main_wakeword())
