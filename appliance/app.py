@@ -17,6 +17,7 @@ from .indicators.leds import StatusLeds
 from .logs import log_event
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
+from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
 
 log = logging.getLogger("appliance")
@@ -34,6 +35,8 @@ class Appliance:
         self.api_key = api_key
         self.detector = detector
         self.state = StateMachine()
+        self.telemetry = Telemetry()
+        self.state.subscribe(self.telemetry.on_state)
         self.mic: MicStream | None = None
         self.player: Player | None = None
         self.pipeline: MicPipeline | None = None
@@ -97,6 +100,7 @@ class Appliance:
         if self.state.state != State.IDLE:
             return
         log_event(log, "wake", f"wake by {source}", source=source, **fields)
+        self.telemetry.wakes.labels(source).inc()
         assert self.pipeline is not None
         # Start keeping the model audio now, so speech right after the wake word is not lost.
         sink = self.pipeline.open_sink()
@@ -114,6 +118,7 @@ class Appliance:
         elif current in (State.SPEAKING, State.THINKING) and self.conversation is not None:
             log_event(log, "wake", "wake word during answer: barge-in", source="wakeword", model=detection.model,
                       score=round(float(detection.score), 3), barge_in=True)
+            self.telemetry.wakes.labels("wakeword").inc()
             asyncio.ensure_future(self.conversation.barge_in())
 
     def _on_short_press(self) -> None:
@@ -134,10 +139,36 @@ class Appliance:
             self.conversation.end("button")
 
     # -- main loop ------------------------------------------------------------------------------
+    def audio_stats(self) -> dict[str, int]:
+        stats = {"overruns": 0, "underruns": 0, "dropped_blocks": 0}
+        if self.mic is not None:
+            stats["overruns"] = self.mic.stats.overflows
+            stats["dropped_blocks"] = self.mic.stats.dropped_blocks
+        if self.player is not None:
+            stats["underruns"] = self.player.stats.underruns
+        return stats
+
+    def health(self) -> tuple[bool, str]:
+        return health_of(self.audio_ok, self.last_tick, self.settings.health.stale_after_s)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.last_tick = time.monotonic()
+            await asyncio.sleep(1.0)
+
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._audio_fault = asyncio.Event()
         self._setup_gpio()
+        self.telemetry.on_state(State.IDLE, self.state.state)
+        self.telemetry.bind(self.audio_stats, self.health)
+        if self.settings.health.enabled:
+            try:
+                await self.telemetry.serve(self.settings.health.address)
+            except OSError as exc:
+                log_event(log, "error", f"health endpoint not started on {self.settings.health.address}: {exc}",
+                          level=logging.ERROR, kind="health_listen")
+        heartbeat = asyncio.create_task(self._heartbeat())
         backoff = self.settings.session.error_backoff_s
         try:
             while not stop.is_set():
@@ -155,6 +186,8 @@ class Appliance:
                 if self._audio_fault.is_set() and not stop.is_set():
                     await self._error("audio_device", self._fault_reason, backoff, stop)
         finally:
+            heartbeat.cancel()
+            await self.telemetry.close()
             self._close_audio()
             if self.button is not None:
                 self.button.close()
@@ -167,7 +200,6 @@ class Appliance:
         assert self._audio_fault is not None
         fault = self._audio_fault
         while not stop.is_set() and not fault.is_set():
-            self.last_tick = time.monotonic()
             trigger_task = asyncio.ensure_future(self._triggers.get())
             stop_task = asyncio.ensure_future(stop.wait())
             fault_task = asyncio.ensure_future(fault.wait())
@@ -190,6 +222,8 @@ class Appliance:
             opened_after_s = time.monotonic() - trigger.at
             result = await self.conversation.run()
             self.conversations += 1
+            self.telemetry.conversations.labels(result.reason).inc()
+            self.telemetry.connect_seconds.observe(opened_after_s + result.connect_ms / 1000)
             log_event(
                 log,
                 "conversation_end",
@@ -216,6 +250,7 @@ class Appliance:
         conversation.end("stopped")
 
     async def _error(self, kind: str, message: str, backoff: float, stop: asyncio.Event) -> None:
+        self.telemetry.errors.labels(kind).inc()
         if self.state.state != State.ERROR:
             self.state.to(State.ERROR, kind=kind, reason=message)
         log_event(log, "error", f"{kind}: {message}; retrying in {backoff:.1f} s", level=logging.ERROR,
