@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from appliance.state import State
+from appliance.telemetry import Telemetry, health_of
+
+
+async def http_get(port: int, path: str) -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    raw = (await reader.read()).decode()
+    writer.close()
+    head, _, body = raw.partition("\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def test_metrics_and_health_over_http() -> None:
+    t = Telemetry()
+    healthy = {"ok": True}
+    t.bind(lambda: {"overruns": 2, "underruns": 5, "dropped_blocks": 0},
+           lambda: (healthy["ok"], "ok" if healthy["ok"] else "audio streams are not open"))
+    await t.serve("127.0.0.1:0")
+    try:
+        t.wakes.labels("button").inc()
+        t.errors.labels("connect_failed").inc()
+        t.conversations.labels("idle_timeout").inc()
+        t.connect_seconds.observe(1.2)
+        t.on_state(State.IDLE, State.LISTENING)
+        status, body = await http_get(t.port, "/metrics")
+        assert status == 200
+        assert 'appliance_wakes_total{source="button"} 1.0' in body
+        assert 'appliance_errors_total{kind="connect_failed"} 1.0' in body
+        assert 'appliance_conversations_total{reason="idle_timeout"} 1.0' in body
+        assert 'appliance_state{appliance_state="listening"} 1.0' in body
+        assert 'appliance_state{appliance_state="idle"} 0.0' in body
+        assert "appliance_audio_underruns_total 5.0" in body
+        assert 'appliance_session_connect_seconds_bucket{le="1.5"} 1.0' in body
+        status, body = await http_get(t.port, "/healthz")
+        assert status == 200 and json.loads(body)["ok"] is True
+        healthy["ok"] = False
+        status, body = await http_get(t.port, "/healthz")
+        assert status == 503 and "audio" in json.loads(body)["reason"]
+        status, _ = await http_get(t.port, "/nope")
+        assert status == 404
+    finally:
+        await t.close()
+
+
+def test_health_goes_stale_when_the_loop_stops_ticking() -> None:
+    assert health_of(True, time.monotonic(), 10)[0]
+    ok, reason = health_of(True, time.monotonic() - 30, 10)
+    assert not ok and "ticked" in reason
+    assert not health_of(False, time.monotonic(), 10)[0]
