@@ -1,0 +1,36 @@
+"""Comparing recorded audio with what was expected: alignment-free normalised correlation."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import soxr
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def read_wav(path: Path, rate: int | None = None) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 1, path
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        src = w.getframerate()
+    if rate is not None and rate != src:
+        data = soxr.resample(data, src, rate)
+    return data
+
+
+def best_match(haystack: np.ndarray, needle: np.ndarray) -> tuple[float, int]:
+    """Peak normalised cross-correlation of `needle` inside `haystack`, and its offset (samples)."""
+    h = haystack.astype(np.float64)
+    n = needle.astype(np.float64)
+    if h.size < n.size or not n.any():
+        return 0.0, -1
+    size = 1 << int(np.ceil(np.log2(h.size + n.size)))
+    corr = np.fft.irfft(np.fft.rfft(h, size) * np.conj(np.fft.rfft(n, size)), size)[: h.size - n.size + 1]
+    energy = np.convolve(h * h, np.ones(n.size), mode="valid")
+    norm = np.sqrt(np.maximum(energy, 1e-9) * np.sum(n * n))
+    scores = corr / norm
+    idx = int(np.argmax(scores))
+    return float(scores[idx]), idx
