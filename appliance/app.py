@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .audio.capture import MicStream
 from .audio.devices import AudioDeviceError, find_device, pick_rate
@@ -96,7 +97,7 @@ class Appliance:
         return bool(self.mic and self.mic.active and self.player and self.player.active)
 
     # -- triggers -------------------------------------------------------------------------------
-    def _trigger(self, source: str, **fields: object) -> None:
+    def _trigger(self, source: str, **fields: Any) -> None:
         if self.state.state != State.IDLE:
             return
         log_event(log, "wake", f"wake by {source}", source=source, **fields)

@@ -58,5 +58,5 @@ def setup_logging(fmt: str, level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.DEBUG if level == "DEBUG" else logging.WARNING)
 
 
-def log_event(logger: logging.Logger, event: str, msg: str = "", level: int = logging.INFO, **fields: Any) -> None:
+def log_event(logger: logging.Logger, event: str, msg: str = "", *, level: int = logging.INFO, **fields: Any) -> None:
     logger.log(level, msg or event, extra={"event": event, **fields})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from .logs import log_event
 
@@ -59,7 +60,7 @@ class StateMachine:
     def can(self, new: State) -> bool:
         return new in _ALLOWED[self._state]
 
-    def to(self, new: State, **fields: object) -> None:
+    def to(self, new: State, **fields: Any) -> None:
         old = self._state
         if new == old:
             return
