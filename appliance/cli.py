@@ -126,6 +126,12 @@ def cmd_run(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run
+
+    return run(args.only)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appliance", description="Headless voice appliance")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     wake.add_argument("wav")
     wake.add_argument("--model", action="append", help="model name or path (repeatable)")
     wake.set_defaults(func=cmd_wakeword)
+    bench = sub.add_parser("bench", help="measure speed and memory; prints one JSON object per figure")
+    bench.add_argument("only", nargs="*", help="figure groups to run (default: all)")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 
