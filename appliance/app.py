@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .audio.capture import MicStream
-from .audio.devices import AudioDeviceError, find_device, pick_rate
+from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
 from .conversation.session import Conversation, ConversationError
@@ -171,20 +171,28 @@ class Appliance:
                           level=logging.ERROR, kind="health_listen")
         heartbeat = asyncio.create_task(self._heartbeat())
         backoff = self.settings.session.error_backoff_s
+        failed_before = False
         try:
             while not stop.is_set():
                 try:
+                    if failed_before:
+                        rescan()
                     self._open_audio()
                 except AudioDeviceError as exc:
                     self._close_audio()
+                    failed_before = True
                     await self._error("audio_device", str(exc), backoff, stop)
                     backoff = min(max(backoff * 2, 1.0), self.settings.session.error_backoff_max_s)
                     continue
+                if failed_before:
+                    log_event(log, "recovered", "audio devices are back")
+                failed_before = False
                 backoff = self.settings.session.error_backoff_s
                 self._audio_fault.clear()
                 await self._serve(stop)
                 self._close_audio()
                 if self._audio_fault.is_set() and not stop.is_set():
+                    failed_before = True
                     await self._error("audio_device", self._fault_reason, backoff, stop)
         finally:
             heartbeat.cancel()

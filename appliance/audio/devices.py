@@ -98,3 +98,12 @@ def pick_rate(dev: DeviceInfo, direction: Direction, channels: int = 1, forced: 
     if not rates:
         raise AudioDeviceError(f"{direction} device {dev.name!r} accepts none of the rates {CANDIDATE_RATES}")
     return rates[0]
+
+
+def rescan() -> None:
+    """Make PortAudio list devices afresh (a USB device plugged back in). Only with no stream open.
+
+    sounddevice has no public call for this; re-initialising PortAudio is the documented way.
+    """
+    sd._terminate()  # type: ignore[attr-defined]
+    sd._initialize()  # type: ignore[attr-defined]
