@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from appliance.app import Appliance
 from appliance.state import State
-from tests.inproc import running, make_settings, wait_until
+from tests.inproc import make_settings, running, wait_until
 from tests.soundcard import ASOUNDRC, FifoSoundCard
 
 EXTRA_MIC = """
