@@ -52,6 +52,7 @@ class Appliance:
         self._muted_by_setting = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: AudioSink | None = None
+        self._released_early = False
 
     # -- audio ----------------------------------------------------------------------------------
     def _open_audio(self) -> None:
@@ -105,6 +106,7 @@ class Appliance:
         assert self.pipeline is not None
         # Start keeping the model audio now, so speech right after the wake word is not lost.
         sink = self.pipeline.open_sink()
+        self._released_early = False
         self.state.to(State.WAKING, source=source)
         with contextlib.suppress(asyncio.QueueFull):
             self._triggers.put_nowait(Trigger(source, time.monotonic()))
@@ -122,13 +124,31 @@ class Appliance:
             self.telemetry.wakes.labels("wakeword").inc()
             asyncio.ensure_future(self.conversation.barge_in())
 
+    @property
+    def push_to_talk(self) -> bool:
+        return self.settings.button.mode == "hold"
+
     def _on_short_press(self) -> None:
         current = self.state.state
         if current == State.IDLE:
             self._trigger("button")
         elif current in CONVERSATION_STATES and self.conversation is not None:
-            log_event(log, "button", "button ends the conversation", action="end")
-            self.conversation.end("button")
+            if self.push_to_talk:
+                log_event(log, "button", "push-to-talk: talking", action="talk")
+                asyncio.ensure_future(self.conversation.talk())
+            elif self.settings.button.in_conversation == "interrupt" and current in (State.SPEAKING, State.THINKING):
+                log_event(log, "button", "button interrupts the answer", action="interrupt")
+                asyncio.ensure_future(self.conversation.barge_in())
+            else:
+                log_event(log, "button", "button ends the conversation", action="end")
+                self.conversation.end("button")
+
+    def _on_release(self) -> None:
+        if self.conversation is not None:
+            log_event(log, "button", "push-to-talk: released, turn committed", action="commit")
+            self.conversation.release()
+        elif self.state.state in (State.WAKING, State.CONNECTING):
+            self._released_early = True
 
     def _on_long_press(self) -> None:
         current = self.state.state
@@ -225,7 +245,10 @@ class Appliance:
         sink = self._sink
         assert sink is not None
         self.state.to(State.CONNECTING)
-        self.conversation = Conversation(self.settings, self.api_key, self.player, sink, self.state)
+        ptt = self.push_to_talk and trigger.source == "button"
+        self.conversation = Conversation(self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt)
+        if ptt and self._released_early:  # let go before the session was even created
+            self.conversation.release()
         stop_watch = asyncio.ensure_future(self._end_on_stop(stop, self.conversation))
         try:
             opened_after_s = time.monotonic() - trigger.at
@@ -272,8 +295,11 @@ class Appliance:
         assert self._loop is not None
         b = self.settings.button
         if b.pin is not None:
+            ptt = b.mode == "hold"
             self.button = PushButton(
-                b.pin, self._loop, self._on_short_press, self._on_long_press,
+                b.pin, self._loop, self._on_short_press,
+                on_long_press=None if ptt else self._on_long_press,
+                on_release=self._on_release if ptt else None,
                 pull_up=b.pull_up, bounce_s=b.bounce_s, hold_s=b.hold_s,
             )
         if StatusLeds.configured(self.settings.leds):

@@ -113,6 +113,8 @@ class WakeSettings(BaseModel):
 
 class ButtonSettings(BaseModel):
     pin: int | None = Field(None, ge=0, le=53)
+    mode: Literal["toggle", "hold"] = "toggle"
+    in_conversation: Literal["end", "interrupt"] = "end"
     pull_up: bool = True
     bounce_s: float = Field(0.05, ge=0)
     hold_s: float = Field(2.0, gt=0)

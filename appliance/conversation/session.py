@@ -21,6 +21,7 @@ from agents.realtime import (
 )
 from agents.realtime.config import RealtimeRunConfig, RealtimeSessionModelSettings
 from agents.realtime.model import RealtimeModelConfig
+from agents.realtime.model_inputs import RealtimeModelSendRawMessage
 
 from ..audio.pipeline import AudioSink
 from ..audio.playback import Player
@@ -59,12 +60,13 @@ def url_with_model(url: str, model: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def model_settings(settings: Settings) -> RealtimeSessionModelSettings:
+def model_settings(settings: Settings, push_to_talk: bool = False) -> RealtimeSessionModelSettings:
     rt = settings.realtime
+    turn_detection = None if push_to_talk else {"type": rt.turn_detection, "interrupt_response": rt.interrupt_response}
     audio_input: dict = {
         "format": MODEL_AUDIO_FORMAT,
         "transcription": {"model": rt.transcription_model},
-        "turn_detection": {"type": rt.turn_detection, "interrupt_response": rt.interrupt_response},
+        "turn_detection": turn_detection,
         "noise_reduction": None if rt.noise_reduction == "none" else {"type": rt.noise_reduction},
     }
     return {
@@ -93,6 +95,7 @@ class Conversation:
         player: Player,
         sink: AudioSink,
         state: StateMachine,
+        push_to_talk: bool = False,
     ) -> None:
         self._settings = settings
         self._api_key = api_key
@@ -108,12 +111,28 @@ class Conversation:
         self._user_speaking = False
         self._last_activity = time.monotonic()
         self._sent_samples = 0
+        self._push_to_talk = push_to_talk
+        self._talking = push_to_talk  # push-to-talk starts with the button held
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
     def end(self, reason: str) -> None:
         if not self._end.is_set():
             self._end_reason = reason
             self._end.set()
+
+    async def talk(self) -> None:
+        """Push-to-talk press: stop any answer and stream the microphone until `release`."""
+        if self._state.state in (State.SPEAKING, State.THINKING):
+            await self.barge_in()
+        self._talking = True
+        self._touch()
+
+    def release(self) -> None:
+        """Push-to-talk release: the turn is over; commit it and ask for the answer."""
+        if self._talking:
+            self._talking = False
+            self._sink.put(b"")  # marks the end of the turn, in order with the audio before it
+            self._touch()
 
     async def barge_in(self) -> None:
         """The wake word heard while the agent talks: stop talking and listen."""
@@ -171,9 +190,12 @@ class Conversation:
             "url": url_with_model(s.realtime.url, s.realtime.model),
             "api_key": self._api_key,
             "playback_tracker": self._tracker,
-            "initial_model_settings": model_settings(s),
+            "initial_model_settings": model_settings(s, self._push_to_talk),
         }
-        run_config: RealtimeRunConfig = {"model_settings": model_settings(s), "tracing_disabled": True}
+        run_config: RealtimeRunConfig = {
+            "model_settings": model_settings(s, self._push_to_talk),
+            "tracing_disabled": True,
+        }
         runner = RealtimeRunner(agent, config=run_config)
         try:
             session = await runner.run(model_config=config)
@@ -200,6 +222,12 @@ class Conversation:
         queue = self._sink.queue
         while True:
             block = await queue.get()
+            if self._push_to_talk:
+                if block == b"":
+                    await self._commit_turn(session)
+                    continue
+                if not self._talking:
+                    continue  # between turns the microphone is not sent
             if self._gate_closed():
                 block = bytes(len(block))  # keep the server's clock running, send no echo
             try:
@@ -208,6 +236,16 @@ class Conversation:
                 self.end(f"error:send_failed:{_describe(exc)}")
                 return
             self._sent_samples += len(block) // 2
+
+    async def _commit_turn(self, session: RealtimeSession) -> None:
+        try:
+            await session.send_audio(bytes(480), commit=True)  # 10 ms of silence closes the turn
+            await session.model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
+        except Exception as exc:
+            self.end(f"error:send_failed:{_describe(exc)}")
+            return
+        if self._state.state == State.LISTENING:
+            self._state.to(State.THINKING, reason="turn_committed")
 
     async def _receive(self, session: RealtimeSession) -> None:
         try:
@@ -275,7 +313,7 @@ class Conversation:
             if now - started > limit:
                 self.end("max_duration")
                 return
-            if self._user_speaking or self._player.busy or self._state.state == State.SPEAKING:
+            if self._user_speaking or self._talking or self._player.busy or self._state.state == State.SPEAKING:
                 self._touch()
                 continue
             if now - self._last_activity > timeout:
