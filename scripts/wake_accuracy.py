@@ -280,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             "count": len(wakes),
             "audio_minutes": round(seconds / 60, 2),
             "per_hour": round(len(wakes) / (seconds / 3600), 2),
+            "by_clip": {name: n for name in negatives
+                        if (n := sum(clip_at(placed, w.at_sample) == name for w in wakes))},
             "events": [{"at_s": round(w.at_s, 2), "score": round(w.score, 4),
                         "segment": labels[int(w.at_s // 30)], "clip": clip_at(placed, w.at_sample)}
                        for w in wakes],
