@@ -42,9 +42,57 @@ def bench_resample(seconds: float = 20.0) -> list[Figure]:
     return out
 
 
+def bench_idle_path(seconds: float = 30.0) -> list[Figure]:
+    """The whole idle path per second of audio: capture callback → resample → wake word, against
+    openWakeWord's `predict` alone on the same audio."""
+    import asyncio
+
+    from .audio.capture import MicStream
+    from .audio.devices import DeviceInfo
+    from .audio.pipeline import MicPipeline
+    from .bench_wake import wakeword_bare_cpu_s_per_audio_s
+    from .triggers.wakeword import WakeWordDetector
+
+    rate = 48000
+    detector = WakeWordDetector(seed=0)
+    mic = MicStream(DeviceInfo(0, "bench", "none", 1, 0, rate), rate, queue_blocks=10)
+    loop = asyncio.new_event_loop()  # never run: delivered blocks are dropped with it
+    pipeline = MicPipeline(mic, loop, detector, on_wake=lambda d: None, on_stalled=lambda r: None)
+    pipeline.close_sink()
+    rng = np.random.default_rng(0)
+    blocks = int(seconds * 1000 / 20)
+    audio = (rng.standard_normal(blocks * mic.block_frames) * 1000).astype(np.int16).reshape(blocks, -1, 1)
+
+    class _Flags:
+        input_overflow = False
+
+    for block in audio[:25]:  # warm-up
+        mic._callback(block, block.shape[0], None, _Flags())  # type: ignore[arg-type]
+        pipeline.process_block(mic.blocks.get_nowait())
+    started = time.process_time()
+    for block in audio:
+        mic._callback(block, block.shape[0], None, _Flags())  # type: ignore[arg-type]
+        pipeline.process_block(mic.blocks.get_nowait())
+        if len(loop._ready) > 100:  # type: ignore[attr-defined]
+            loop._ready.clear()  # type: ignore[attr-defined]
+    idle = (time.process_time() - started) / seconds
+    loop.close()
+    bare = wakeword_bare_cpu_s_per_audio_s(seconds)[0]["value"]
+    return [
+        figure("idle_cpu_s_per_audio_s", idle, "s/s"),
+        figure("wakeword_bare_cpu_s_per_audio_s", bare, "s/s"),
+        figure("idle_to_bare_wakeword_ratio", idle / bare, "ratio", target="<= 1.15"),
+    ]
+
+
+def bench_rss() -> list[Figure]:
+    from .bench_wake import idle_rss_mb
+
+    return idle_rss_mb()
+
+
 def producers() -> list[tuple[str, Callable[[], Iterable[Figure]]]]:
-    items: list[tuple[str, Callable[[], Iterable[Figure]]]] = [("resample", bench_resample)]
-    return items
+    return [("resample", bench_resample), ("idle", bench_idle_path), ("rss", bench_rss)]
 
 
 def run(only: list[str] | None = None) -> int:

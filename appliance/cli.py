@@ -76,20 +76,6 @@ def cmd_devices(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_wakeword(args: argparse.Namespace) -> int:
-    from .triggers.wakeword import WakeWordModelError, score_file
-
-    settings = load_settings()
-    models = args.model or settings.wake.models
-    try:
-        scores = score_file(args.wav, models)
-    except WakeWordModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    print(json.dumps({"file": args.wav, "scores": scores}))
-    return 0
-
-
 def cmd_run(_args: argparse.Namespace) -> int:
     settings = load_settings()
     setup_logging(settings.log.format, settings.log.level)
@@ -138,10 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the appliance").set_defaults(func=cmd_run)
     sub.add_parser("config", help="print the effective settings (secrets masked)").set_defaults(func=cmd_config)
     sub.add_parser("devices", help="list audio devices and their rates").set_defaults(func=cmd_devices)
-    wake = sub.add_parser("wakeword", help="score a WAV file with the wake word models")
-    wake.add_argument("wav")
-    wake.add_argument("--model", action="append", help="model name or path (repeatable)")
-    wake.set_defaults(func=cmd_wakeword)
+    sub.add_parser("wakeword", help="score WAV files with the wake word models (see `wakeword -h`)", add_help=False)
     bench = sub.add_parser("bench", help="measure speed and memory; prints one JSON object per figure")
     bench.add_argument("only", nargs="*", help="figure groups to run (default: all)")
     bench.set_defaults(func=cmd_bench)
@@ -149,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["wakeword"]:
+        from .triggers.wakeword import main_wakeword
+
+        return main_wakeword(argv[1:])
     args = build_parser().parse_args(argv)
     return int(args.func(args))
 
