@@ -68,11 +68,11 @@ def bench_idle_path(seconds: float = 30.0) -> list[Figure]:
 
     for block in audio[:25]:  # warm-up
         mic._callback(block, block.shape[0], None, _Flags())  # type: ignore[arg-type]
-        pipeline.process_block(mic.blocks.get_nowait())
+        pipeline.process_block(*reversed(mic.blocks.get_nowait()))
     started = time.process_time()
     for block in audio:
         mic._callback(block, block.shape[0], None, _Flags())  # type: ignore[arg-type]
-        pipeline.process_block(mic.blocks.get_nowait())
+        pipeline.process_block(*reversed(mic.blocks.get_nowait()))
         if len(loop._ready) > 100:  # type: ignore[attr-defined]
             loop._ready.clear()  # type: ignore[attr-defined]
     idle = (time.process_time() - started) / seconds

@@ -81,3 +81,17 @@ def test_device_rate_samples_play_without_model_item() -> None:
     p.enqueue_device_rate(np.full(960, 1000, np.int16))
     assert (pull(p, 960) == 1000).all()
     assert played == []
+
+
+def test_audible_spans_cover_playback_and_tail_only() -> None:
+    import time
+
+    p = Player(DEV, 48000, start_ms=0)
+    before = time.monotonic()
+    p.enqueue(tone(100), "a", 0)
+    pull(p, 960)
+    during = time.monotonic()
+    assert p.was_audible(during)
+    assert not p.was_audible(before - 1.0)
+    assert p.was_audible(p.audible_until + 0.2, tail_s=0.3)
+    assert not p.was_audible(p.audible_until + 0.5, tail_s=0.3)

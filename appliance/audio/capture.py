@@ -44,7 +44,8 @@ class MicStream:
         self.rate = rate
         self.channel = channel
         self.block_frames = max(1, rate * block_ms // 1000)
-        self.blocks: queue.Queue[np.ndarray] = queue.Queue(maxsize=queue_blocks)
+        # (monotonic capture time, mono samples)
+        self.blocks: queue.Queue[tuple[float, np.ndarray]] = queue.Queue(maxsize=queue_blocks)
         self.stats = CaptureStats()
         self.last_block_at = 0.0
         self._stream: sd.InputStream | None = None
@@ -52,9 +53,10 @@ class MicStream:
     def _callback(self, indata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
         if status.input_overflow:
             self.stats.overflows += 1
-        self.last_block_at = time.monotonic()
+        now = time.monotonic()
+        self.last_block_at = now
         try:
-            self.blocks.put_nowait(indata[:, self.channel].copy())
+            self.blocks.put_nowait((now, indata[:, self.channel].copy()))
             self.stats.blocks += 1
         except queue.Full:
             self.stats.dropped_blocks += 1
@@ -93,7 +95,7 @@ class MicStream:
             except Exception as exc:  # a vanished device may refuse to close cleanly
                 log.warning("closing input stream failed: %s", exc)
 
-    def read(self, timeout: float) -> np.ndarray | None:
+    def read(self, timeout: float) -> tuple[float, np.ndarray] | None:
         try:
             return self.blocks.get(timeout=timeout)
         except queue.Empty:

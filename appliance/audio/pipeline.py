@@ -36,15 +36,16 @@ class WakeDetector(Protocol):
 
 
 class AudioSink:
-    """A bounded queue of 24 kHz pcm16 blocks for one conversation; overflow drops and counts."""
+    """A bounded queue of (capture time, 24 kHz pcm16) blocks for one conversation; overflow drops
+    and counts. The capture time lets the echo gate judge a block by when it was heard, not sent."""
 
     def __init__(self, max_blocks: int) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=max_blocks)
+        self.queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(maxsize=max_blocks)
         self.dropped = 0
 
-    def put(self, block: bytes) -> None:
+    def put(self, block: bytes, captured_at: float | None = None) -> None:
         try:
-            self.queue.put_nowait(block)
+            self.queue.put_nowait((time.monotonic() if captured_at is None else captured_at, block))
         except asyncio.QueueFull:
             self.dropped += 1
 
@@ -69,7 +70,7 @@ class MicPipeline:
         self._to_wake = StreamResampler(mic.rate, WAKE_RATE)
         self._to_model = StreamResampler(mic.rate, MODEL_RATE)
         block_ms = max(1, 1000 * mic.block_frames // mic.rate)
-        self._ring: deque[bytes] = deque(maxlen=max(1, lookback_ms // block_ms))
+        self._ring: deque[tuple[float, bytes]] = deque(maxlen=max(1, lookback_ms // block_ms))
         self._lookback = lookback_ms > 0
         self._sink: AudioSink | None = None
         self._stop = threading.Event()
@@ -85,18 +86,18 @@ class MicPipeline:
         block_ms = max(1, 1000 * self.mic.block_frames // self.mic.rate)
         sink = AudioSink(max_blocks=int(max_seconds * 1000 / block_ms))
         if self._lookback:
-            for block in self._ring:
-                sink.put(block)
+            for captured_at, block in self._ring:
+                sink.put(block, captured_at)
         self._sink = sink
         return sink
 
     def close_sink(self) -> None:
         self._sink = None
 
-    def _deliver(self, block: bytes) -> None:
-        self._ring.append(block)
+    def _deliver(self, block: bytes, captured_at: float) -> None:
+        self._ring.append((captured_at, block))
         if self._sink is not None:
-            self._sink.put(block)
+            self._sink.put(block, captured_at)
 
     # -- worker thread --------------------------------------------------------------------------
     def start(self) -> None:
@@ -113,9 +114,9 @@ class MicPipeline:
     def _run(self) -> None:
         stalled_reported = False
         while not self._stop.is_set():
-            block = self.mic.read(timeout=0.2)
+            item = self.mic.read(timeout=0.2)
             self.last_tick = time.monotonic()
-            if block is None:
+            if item is None:
                 silent_for = time.monotonic() - self.mic.last_block_at
                 if not stalled_reported and (silent_for > self._stall_after_s or not self.mic.active):
                     stalled_reported = True
@@ -123,9 +124,11 @@ class MicPipeline:
                     self._loop.call_soon_threadsafe(self._on_stalled, reason)
                 continue
             stalled_reported = False
-            self.process_block(block)
+            captured_at, block = item
+            self.process_block(block, captured_at)
 
-    def process_block(self, block: np.ndarray) -> None:
+    def process_block(self, block: np.ndarray, captured_at: float | None = None) -> None:
+        captured_at = time.monotonic() if captured_at is None else captured_at
         self.processed_blocks += 1
         if self._detector is not None:
             started = time.process_time()
@@ -137,4 +140,4 @@ class MicPipeline:
                     self._loop.call_soon_threadsafe(self._on_wake, detection)
         samples24 = self._to_model.process(block)
         if samples24.size:
-            self._loop.call_soon_threadsafe(self._deliver, samples24.tobytes())
+            self._loop.call_soon_threadsafe(self._deliver, samples24.tobytes(), captured_at)

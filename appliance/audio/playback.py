@@ -75,6 +75,9 @@ class Player:
         self._stream: sd.OutputStream | None = None
         self._flush_requested_at: float | None = None
         self.audible_until = 0.0  # monotonic time the last non-silent sample leaves the speaker
+        # Recent [start, end] spans of audible playback, so the echo gate can judge a microphone
+        # block by what was playing when it was captured.
+        self._spans: deque[list[float]] = deque(maxlen=64)
         self.stats = PlaybackStats()
 
     # -- producer side (event loop thread) ------------------------------------------------------
@@ -113,8 +116,17 @@ class Player:
             self._flush_requested_at = time.monotonic()
             self.stats.flushes += 1
         self._resampler.reset()
-        self.audible_until = min(self.audible_until, time.monotonic() + self._latency())
+        now = time.monotonic()
+        self.audible_until = min(self.audible_until, now + self._latency())
+        with self._lock:
+            if self._spans and self._spans[-1][1] > self.audible_until:
+                self._spans[-1][1] = self.audible_until
         return dropped
+
+    def was_audible(self, t: float, tail_s: float = 0.0) -> bool:
+        """Was the speaker playing at monotonic time `t` (or within `tail_s` after it stopped)?"""
+        with self._lock:
+            return any(start <= t <= end + tail_s for start, end in self._spans)
 
     @property
     def queued_ms(self) -> float:
@@ -160,10 +172,15 @@ class Player:
                 elif n < frames:
                     self.stats.underruns += 1
             if n:
+                now = time.monotonic()
                 if self.stats.first_audio_at is None:
-                    self.stats.first_audio_at = time.monotonic()
+                    self.stats.first_audio_at = now
                 self.stats.written_samples += n
-                self.audible_until = time.monotonic() + (n / self.rate) + self._latency()
+                self.audible_until = now + (n / self.rate) + self._latency()
+                if self._spans and now <= self._spans[-1][1] + 0.05:
+                    self._spans[-1][1] = self.audible_until
+                else:
+                    self._spans.append([now, self.audible_until])
         outdata[:] = out.reshape(-1, 1) if self._channels == 1 else np.repeat(out[:, None], self._channels, 1)
         for (item_id, content_index), count in played.items():
             ms = 1000.0 * count / self.rate

@@ -112,6 +112,7 @@ class Conversation:
         self._last_activity = time.monotonic()
         self._sent_samples = 0
         self._push_to_talk = push_to_talk
+        self._muted_until = 0.0
         self._talking = push_to_talk  # push-to-talk starts with the button held
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
@@ -212,23 +213,30 @@ class Conversation:
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
 
-    def _gate_closed(self) -> bool:
+    def mute_until(self, until: float) -> None:
+        """Send silence instead of audio captured before `until` (e.g. while an earcon plays)."""
+        self._muted_until = max(self._muted_until, until)
+
+    def _withheld(self, captured_at: float) -> bool:
+        """Is this block's audio kept from the model (heard while the speaker played)?"""
+        if captured_at < self._muted_until:
+            return True
         audio = self._settings.audio
         if audio.echo != "gate":
             return False
-        return time.monotonic() < self._player.audible_until + audio.gate_tail_ms / 1000
+        return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
 
     async def _send_mic(self, session: RealtimeSession) -> None:
         queue = self._sink.queue
         while True:
-            block = await queue.get()
+            captured_at, block = await queue.get()
             if self._push_to_talk:
                 if block == b"":
                     await self._commit_turn(session)
                     continue
                 if not self._talking:
                     continue  # between turns the microphone is not sent
-            if self._gate_closed():
+            if self._withheld(captured_at):
                 block = bytes(len(block))  # keep the server's clock running, send no echo
             try:
                 await session.send_audio(block)
