@@ -14,6 +14,7 @@ from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
 from .conversation.session import Conversation, ConversationError
+from .indicators.earcons import Earcons
 from .indicators.leds import StatusLeds
 from .logs import log_event
 from .settings import Settings
@@ -37,6 +38,8 @@ class Appliance:
         self.detector = detector
         self.state = StateMachine()
         self.telemetry = Telemetry()
+        self.earcons = Earcons(settings.earcons)
+        self._wake_sound_until = 0.0
         self.state.subscribe(self.telemetry.on_state)
         self.mic: MicStream | None = None
         self.player: Player | None = None
@@ -108,6 +111,10 @@ class Appliance:
         sink = self.pipeline.open_sink()
         self._released_early = False
         self.state.to(State.WAKING, source=source)
+        length = self.earcons.play("wake", self.player)
+        if length and self.player is not None:
+            # The chime must not reach the model (software AEC removes it instead).
+            self._wake_sound_until = time.monotonic() + length + self.player.latency + 0.05
         with contextlib.suppress(asyncio.QueueFull):
             self._triggers.put_nowait(Trigger(source, time.monotonic()))
         self._sink = sink
@@ -249,6 +256,8 @@ class Appliance:
         self.conversation = Conversation(self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt)
         if ptt and self._released_early:  # let go before the session was even created
             self.conversation.release()
+        if self.settings.audio.echo != "aec":
+            self.conversation.mute_until(self._wake_sound_until)
         stop_watch = asyncio.ensure_future(self._end_on_stop(stop, self.conversation))
         try:
             opened_after_s = time.monotonic() - trigger.at
@@ -268,6 +277,7 @@ class Appliance:
                 wake_to_open_ms=round(1000 * opened_after_s + result.connect_ms, 1),
             )
             self.player.flush()
+            self.earcons.play("done", self.player)
             self.state.to(State.IDLE)
         except ConversationError as exc:
             self.player.flush()
@@ -283,6 +293,8 @@ class Appliance:
 
     async def _error(self, kind: str, message: str, backoff: float, stop: asyncio.Event) -> None:
         self.telemetry.errors.labels(kind).inc()
+        if self.player is not None and self.player.active:
+            self.earcons.play("error", self.player)
         if self.state.state != State.ERROR:
             self.state.to(State.ERROR, kind=kind, reason=message)
         log_event(log, "error", f"{kind}: {message}; retrying in {backoff:.1f} s", level=logging.ERROR,

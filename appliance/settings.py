@@ -136,6 +136,13 @@ class LedSettings(BaseModel):
         return self
 
 
+class EarconSettings(BaseModel):
+    wake: bool = True
+    done: bool = True
+    error: bool = True
+    volume: float = Field(0.6, ge=0, le=1)
+
+
 class SessionSettings(BaseModel):
     idle_timeout_s: float = Field(8.0, gt=0)
     max_duration_s: float = Field(300.0, gt=0)
@@ -188,6 +195,7 @@ class Settings(BaseSettings):
     button: ButtonSettings = ButtonSettings()
     leds: LedSettings = LedSettings()
     session: SessionSettings = SessionSettings()
+    earcons: EarconSettings = EarconSettings()
     log: LogSettings = LogSettings()
     health: HealthSettings = HealthSettings()
 

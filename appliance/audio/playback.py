@@ -138,9 +138,14 @@ class Player:
         return self._queued > 0 or time.monotonic() < self.audible_until
 
     # -- device side (PortAudio thread) ---------------------------------------------------------
-    def _latency(self) -> float:
+    @property
+    def latency(self) -> float:
+        """The output device's own buffering, in seconds."""
         stream = self._stream
         return float(stream.latency) if stream is not None else 0.0
+
+    def _latency(self) -> float:
+        return self.latency
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
         out = np.zeros(frames, dtype=np.int16)
