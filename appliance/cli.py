@@ -112,6 +112,12 @@ def cmd_run(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(_args: argparse.Namespace) -> int:
+    from .selftest import run_checks
+
+    return run_checks(load_settings())
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run
 
@@ -125,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the effective settings (secrets masked)").set_defaults(func=cmd_config)
     sub.add_parser("devices", help="list audio devices and their rates").set_defaults(func=cmd_devices)
     sub.add_parser("wakeword", help="score WAV files with the wake word models (see `wakeword -h`)", add_help=False)
+    sub.add_parser("check", help="self-test: devices, tone, mic level, wake word, LEDs, button").set_defaults(
+        func=cmd_check
+    )
     bench = sub.add_parser("bench", help="measure speed and memory; prints one JSON object per figure")
     bench.add_argument("only", nargs="*", help="figure groups to run (default: all)")
     bench.set_defaults(func=cmd_bench)

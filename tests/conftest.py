@@ -39,9 +39,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.fixture
 def card() -> Iterator[FifoSoundCard]:
     assert _CARD is not None
-    _CARD.clear_speaker()
+    _CARD.reset()
     yield _CARD
-    _CARD.clear_speaker()
+    _CARD.reset()
 
 
 @pytest.fixture

@@ -172,6 +172,12 @@ class FifoSoundCard:
             data = bytes(self._speaker)
         return np.frombuffer(data[: len(data) // 2 * 2], dtype=np.int16)
 
+    def reset(self) -> None:
+        """Forget queued microphone audio and recorded speaker audio (between tests)."""
+        with self._lock:
+            self._utterances.clear()
+            self._speaker.clear()
+
     def clear_speaker(self) -> None:
         with self._lock:
             self._speaker.clear()

@@ -1,0 +1,110 @@
+"""`appliance check`: a self-test an installer runs first. One pass/fail line per part."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .settings import Settings, packaged_default
+
+
+@dataclass
+class Result:
+    part: str
+    ok: bool
+    detail: str
+
+
+def _audio(settings: Settings) -> list[Result]:
+    import sounddevice as sd
+
+    from .audio.devices import find_device, pick_rate
+
+    a = settings.audio
+    results: list[Result] = []
+    try:
+        in_dev = find_device(a.input_device, "input")
+        in_rate = pick_rate(in_dev, "input", a.input_channel + 1, a.input_rate)
+        out_dev = find_device(a.output_device, "output")
+        out_rate = pick_rate(out_dev, "output", 1, a.output_rate)
+    except Exception as exc:
+        return [Result("audio devices", False, str(exc))]
+    results.append(Result("audio devices", True, f"in {in_dev.name!r} @ {in_rate} Hz ch {a.input_channel}; "
+                                                  f"out {out_dev.name!r} @ {out_rate} Hz"))
+    try:
+        t = np.arange(int(out_rate * 0.5)) / out_rate
+        beep = (np.sin(2 * np.pi * 660 * t) * 0.3 * 32767 * np.hanning(t.size)).astype(np.int16)
+        sd.play(beep, out_rate, device=out_dev.index, blocking=True)
+        results.append(Result("speaker", True, "played a 0.5 s tone"))
+    except Exception as exc:
+        results.append(Result("speaker", False, f"cannot play: {exc}"))
+    try:
+        rec = sd.rec(int(in_rate * 2), in_rate, channels=a.input_channel + 1, dtype="int16", device=in_dev.index,
+                     blocking=True)[:, a.input_channel]
+        rms = float(np.sqrt(np.mean(rec.astype(np.float64) ** 2)))
+        dbfs = 20 * np.log10(max(rms, 1e-9) / 32768)
+        peak = int(np.abs(rec.astype(np.int32)).max())
+        ok = peak > 0
+        detail = f"2 s recorded: level {dbfs:.1f} dBFS, peak {peak}" + ("" if ok else " (all zero: muted or dead mic?)")
+        results.append(Result("microphone", ok, detail))
+    except Exception as exc:
+        results.append(Result("microphone", False, f"cannot record: {exc}"))
+    return results
+
+
+def _wakeword(settings: Settings) -> list[Result]:
+    from .triggers.wakeword import WakeWordDetector, score_file
+
+    try:
+        detector = WakeWordDetector(settings.wake.models, settings.wake.threshold, seed=0)
+    except Exception as exc:
+        return [Result("wake word", False, str(exc))]
+    if "hey_jarvis" not in detector.models:
+        return [Result("wake word", True, f"models {', '.join(detector.models)} loaded (no bundled sample for them)")]
+    scores = score_file(packaged_default("samples/hey_jarvis.wav"), detector=detector)
+    ok = scores["hey_jarvis"] >= detector.thresholds["hey_jarvis"]
+    return [Result("wake word", ok, f"bundled 'hey jarvis' sample scored {scores['hey_jarvis']:.2f}")]
+
+
+def _gpio(settings: Settings) -> list[Result]:
+    results: list[Result] = []
+    from .indicators.leds import StatusLeds
+
+    if StatusLeds.configured(settings.leds):
+        try:
+            leds = StatusLeds(settings.leds)
+            leds.device.blink(on_time=0.2, off_time=0.2, n=3, background=False)  # type: ignore[call-arg]
+            leds.close()
+            results.append(Result("leds", True, "blinked 3 times"))
+        except Exception as exc:
+            results.append(Result("leds", False, str(exc)))
+    else:
+        results.append(Result("leds", True, "none configured"))
+    if settings.button.pin is not None:
+        try:
+            from gpiozero import Button
+
+            button = Button(settings.button.pin, pull_up=settings.button.pull_up)
+            state = "pressed" if button.is_pressed else "released"
+            button.close()
+            results.append(Result("button", True, f"GPIO{settings.button.pin} reads {state}"))
+        except Exception as exc:
+            results.append(Result("button", False, str(exc)))
+    else:
+        results.append(Result("button", True, "none configured"))
+    return results
+
+
+def run_checks(settings: Settings, out: Callable[[str], None] = print) -> int:
+    results: list[Result] = []
+    for part in (_audio, _wakeword, _gpio):
+        started = time.monotonic()
+        for r in part(settings):
+            results.append(r)
+            out(f"{'PASS' if r.ok else 'FAIL'}  {r.part:<14} {r.detail}  ({time.monotonic() - started:.1f} s)")
+    failed = [r.part for r in results if not r.ok]
+    out(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
