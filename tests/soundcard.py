@@ -177,6 +177,11 @@ class FifoSoundCard:
         with self._lock:
             self._utterances.clear()
             self._speaker.clear()
+        try:  # drop what still sits in the microphone pipe
+            while os.read(self._mic_fd, PIPE_BYTES):
+                pass
+        except BlockingIOError:
+            pass
 
     def clear_speaker(self) -> None:
         with self._lock:

@@ -44,8 +44,8 @@ async def test_check_passes_with_a_live_microphone(card: FifoSoundCard) -> None:
 
 async def test_check_fails_on_a_silent_microphone_and_a_missing_device(card: FifoSoundCard) -> None:
     rc, out = await run_check(card)
-    assert rc == 1
-    assert "FAIL  microphone" in out and "all zero" in out
+    assert rc == 1, out
+    assert "FAIL  microphone" in out and "no signal" in out
     rc, out = await run_check(card, APPLIANCE_AUDIO__INPUT_DEVICE="no-such-mic")
     assert rc == 1
     assert "FAIL  audio devices" in out and "no-such-mic" in out
