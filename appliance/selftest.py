@@ -47,7 +47,7 @@ def _audio(settings: Settings) -> list[Result]:
         rms = float(np.sqrt(np.mean(rec.astype(np.float64) ** 2)))
         dbfs = 20 * np.log10(max(rms, 1e-9) / 32768)
         peak = int(np.abs(rec.astype(np.int32)).max())
-        ok = peak >= 16  # even a quiet room gives more than the last few bits
+        ok = peak >= 16  # a quiet room still moves more than the last few bits
         detail = f"2 s recorded: level {dbfs:.1f} dBFS, peak {peak}" + ("" if ok else " (no signal: muted or dead mic?)")
         results.append(Result("microphone", ok, detail))
     except Exception as exc:

@@ -57,6 +57,7 @@ class FifoSoundCard:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.mic_blocks_written = 0
+        self._generation = 0
         self.said_at: list[tuple[float, int]] = []  # (monotonic time, sample index in the speaker stream)
 
     @property
@@ -125,7 +126,10 @@ class FifoSoundCard:
         period = self.block / self.rate
         next_at = time.monotonic()
         pending: bytes | None = None
+        generation = self._generation
         while not self._stop.is_set():
+            if generation != self._generation:  # reset(): forget the block still waiting
+                pending, generation = None, self._generation
             if pending is None:
                 pending, speech = self._next_mic_block()
             try:
@@ -177,6 +181,7 @@ class FifoSoundCard:
         with self._lock:
             self._utterances.clear()
             self._speaker.clear()
+            self._generation += 1
         try:  # drop what still sits in the microphone pipe
             while os.read(self._mic_fd, PIPE_BYTES):
                 pass
