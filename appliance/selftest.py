@@ -42,13 +42,15 @@ def _audio(settings: Settings) -> list[Result]:
     except Exception as exc:
         results.append(Result("speaker", False, f"cannot play: {exc}"))
     try:
-        rec = sd.rec(int(in_rate * 2), in_rate, channels=a.input_channel + 1, dtype="int16", device=in_dev.index,
-                     blocking=True)[:, a.input_channel]
+        settle = int(in_rate * 0.25)  # devices may pop or replay buffers as they start
+        rec = sd.rec(int(in_rate * 2) + settle, in_rate, channels=a.input_channel + 1, dtype="int16",
+                     device=in_dev.index, blocking=True)[settle:, a.input_channel]
         rms = float(np.sqrt(np.mean(rec.astype(np.float64) ** 2)))
         dbfs = 20 * np.log10(max(rms, 1e-9) / 32768)
         peak = int(np.abs(rec.astype(np.int32)).max())
-        ok = peak >= 16  # a quiet room still moves more than the last few bits
-        detail = f"2 s recorded: level {dbfs:.1f} dBFS, peak {peak}" + ("" if ok else " (no signal: muted or dead mic?)")
+        ok = int(np.ptp(rec)) > 0  # a live microphone always moves; a muted or dead one is flat
+        detail = f"2 s recorded: level {dbfs:.1f} dBFS, peak {peak}"
+        detail += "" if ok else " (no signal: muted or dead mic?)"
         results.append(Result("microphone", ok, detail))
     except Exception as exc:
         results.append(Result("microphone", False, f"cannot record: {exc}"))
