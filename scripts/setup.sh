@@ -14,6 +14,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # libportaudio2: sounddevice's PortAudio; libspeexdsp1: software echo cancellation.
 packages=(libportaudio2 libasound2 libspeexdsp1 alsa-utils)
+if [ "$with_test" = 1 ]; then
+  # The paced-audio test harness: a private PulseAudio daemon reached through ALSA's pulse plugin.
+  packages+=(pulseaudio pulseaudio-utils libasound2-plugins)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

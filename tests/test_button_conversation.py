@@ -1,0 +1,124 @@
+"""Button-started conversations in-process: gpiozero MockFactory pins, the FIFO sound card, the real
+Agents SDK against the fake Realtime server. LEDs are read back from the mock pins' history."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+import soxr
+
+from appliance.app import Appliance
+from tests.audio_compare import FIXTURES, best_match, read_wav
+from tests.fakes.realtime_server import FakeRealtimeServer
+from tests.inproc import make_settings, running, wait_until
+from tests.soundcard import FifoSoundCard
+
+pytestmark = pytest.mark.e2e
+
+BUTTON, RED, GREEN, BLUE = 17, 5, 6, 13
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeRealtimeServer]:
+    reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
+    async with FakeRealtimeServer(handshake_delay_s=0.3, reply_audio=reply.tobytes()) as srv:
+        yield srv
+
+
+async def press(pin: object, hold_s: float = 0.08) -> None:
+    pin.drive_low()  # type: ignore[attr-defined]
+    await asyncio.sleep(hold_s)
+    pin.drive_high()  # type: ignore[attr-defined]
+
+
+def colour_at_changes(pins: dict[str, object]) -> list[tuple[int, int, int]]:
+    """The RGB value after every pin change, in time order (from MockPin state history)."""
+    changes = sorted(
+        (s.timestamp, name, s.state) for name, pin in pins.items() for s in pin.states  # type: ignore[attr-defined]
+    )
+    current = {"r": 0, "g": 0, "b": 0}
+    seen: list[tuple[int, int, int]] = []
+    for _, name, state in changes:
+        current[name] = int(state)
+        rgb = (current["r"], current["g"], current["b"])
+        if not seen or seen[-1] != rgb:
+            seen.append(rgb)
+    return seen
+
+
+async def test_button_starts_and_ends_a_conversation_with_leds(
+    card: FifoSoundCard, server: FakeRealtimeServer, mock_pins: object
+) -> None:
+    settings = make_settings(
+        realtime={"url": server.url},
+        button={"pin": BUTTON, "bounce_s": 0},
+        leds={"red_pin": RED, "green_pin": GREEN, "blue_pin": BLUE},
+        session={"idle_timeout_s": 30},
+    )
+    app = Appliance(settings, "sk-test", detector=None)
+    factory = mock_pins
+    button = factory.pin(BUTTON)  # type: ignore[attr-defined]
+    pins = {"r": factory.pin(RED), "g": factory.pin(GREEN), "b": factory.pin(BLUE)}  # type: ignore[attr-defined]
+    async with running(app) as log:
+        await wait_until(lambda: app.audio_ok, 10, "streams open", log)
+        for pin in pins.values():
+            pin.clear_states()
+        await press(button)
+        await wait_until(lambda: "listening" in log.states(), 10, "the session to open", log)
+        card.say(read_wav(FIXTURES / "what_time_only.wav", card.rate))
+        await wait_until(lambda: "speaking" in log.states(), 20, "the answer", log)
+        await wait_until(lambda: log.states()[-1] == "listening", 20, "the answer to finish", log)
+        await press(button)
+        await wait_until(lambda: log.states()[-1] == "idle", 10, "idle", log)
+
+    wakes = log.events("wake")
+    assert [w["source"] for w in wakes] == ["button"]
+    ends = log.events("conversation_end")
+    assert ends and ends[0]["reason"] == "button"
+    states = log.states()
+    assert states[:3] == ["waking", "connecting", "listening"]
+    assert "thinking" in states and "speaking" in states and states[-1] == "idle"
+    # LEDs: listening is blue, speaking green, back to off at idle (blinks for waking/connecting).
+    colours = colour_at_changes(pins)
+    assert (0, 0, 1) in colours and (0, 1, 0) in colours
+    assert colours.index((0, 0, 1)) < colours.index((0, 1, 0))
+    assert colours[-1] == (0, 0, 0)
+    assert server.tool_outputs
+    heard = soxr.resample(card.speaker_audio(), card.rate, 24000)
+    score, _ = best_match(heard, read_wav(FIXTURES / "reply_24k.wav", 24000))
+    assert score >= 0.95
+
+
+async def test_push_to_talk_commits_on_release(
+    card: FifoSoundCard, server: FakeRealtimeServer, mock_pins: object
+) -> None:
+    settings = make_settings(
+        realtime={"url": server.url},
+        button={"pin": BUTTON, "bounce_s": 0, "mode": "hold"},
+        earcons={"wake": False},
+        session={"idle_timeout_s": 3},
+    )
+    app = Appliance(settings, "sk-test", detector=None)
+    button = mock_pins.pin(BUTTON)  # type: ignore[attr-defined]
+    question = read_wav(FIXTURES / "what_time_only.wav", card.rate)
+    async with running(app) as log:
+        await wait_until(lambda: app.audio_ok, 10, "streams open", log)
+        button.drive_low()
+        await asyncio.sleep(0.1)
+        card.say(question)
+        card.wait_said(15)
+        button.drive_high()
+        await wait_until(lambda: "speaking" in log.states(), 20, "the answer", log)
+        await wait_until(lambda: log.states()[-1] == "idle", 20, "idle after the timeout", log)
+
+    types = [e["type"] for e in server.client_events]
+    assert "input_audio_buffer.commit" in types
+    assert types.index("response.create") > types.index("input_audio_buffer.commit")
+    update = next(e for e in server.client_events if e["type"] == "session.update")
+    assert update["session"]["audio"]["input"]["turn_detection"] is None
+    received = np.frombuffer(bytes(server.received_audio), dtype=np.int16)
+    score, _ = best_match(received, read_wav(FIXTURES / "what_time_only.wav", 24000))
+    assert score >= 0.8

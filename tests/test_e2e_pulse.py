@@ -1,0 +1,51 @@
+"""The wake-word conversation again, on a real-time-paced PulseAudio server (null sinks through
+ALSA's `pulse` plugin), started and stopped by the test itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import soxr
+
+from tests.audio_compare import FIXTURES, best_match, read_wav
+from tests.e2e_support import ApplianceProcess, appliance_env
+from tests.fakes.realtime_server import FakeRealtimeServer
+from tests.pulse_harness import PulseSoundServer, available
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def pulse(tmp_path: Path) -> Iterator[PulseSoundServer]:
+    assert available(), "PulseAudio is missing: run scripts/setup.sh --test"
+    server = PulseSoundServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+async def test_conversation_on_a_paced_sound_server(pulse: PulseSoundServer) -> None:
+    reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
+    async with FakeRealtimeServer(handshake_delay_s=1.0, reply_audio=reply.tobytes()) as server:
+        env = appliance_env(pulse.env, server.url)
+        app = await ApplianceProcess(env).start()
+        try:
+            await app.wait_ready()
+            await asyncio.sleep(0.5)
+            pulse.say(FIXTURES / "hey_jarvis_what_time.wav")
+            await app.wait_for(lambda: "speaking" in app.states(), 30, "the answer")
+            await app.wait_for(lambda: app.states()[-1] == "idle", 30, "idle")
+        finally:
+            rc = await app.stop()
+    assert rc == 0, app.dump()
+    assert [w["source"] for w in app.events("wake")] == ["wakeword"]
+    import numpy as np
+
+    received = np.frombuffer(bytes(server.received_audio), dtype=np.int16)
+    score, _ = best_match(received, read_wav(FIXTURES / "what_time_only.wav", 24000))
+    assert score >= 0.8, score
+    heard = soxr.resample(pulse.speaker_audio(), 48000, 24000)
+    score, _ = best_match(heard, reply)
+    assert score >= 0.9, score
