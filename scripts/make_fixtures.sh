@@ -35,12 +35,15 @@ speak() {
         pad "$lead" "$trail"
 }
 
-# Wake word + question. The comma gives the short natural pause after "hey jarvis" that
-# openWakeWord's hey_jarvis model needs to score espeak-ng's voice above 0.9; the 1.5 s+
-# trailing silence lets server-side VAD (and the fake server's energy VAD) see end of speech.
-speak hey_jarvis_what_time "hey jarvis, what time is it" 48000 0.5 1.6
 # The question alone, to correlate against the audio the fake server received.
 speak what_time_only "what time is it" 48000 0.2 0.3
+# Wake word + question: "hey jarvis," followed by exactly the samples of what_time_only, so
+# the question inside it can be found bit for bit in what the server received. The comma
+# gives the short natural pause that openWakeWord's hey_jarvis model needs to score espeak-ng's
+# voice above 0.9; the 1.5 s+ trailing silence lets server-side VAD see the end of speech.
+speak wake_part "hey jarvis," 48000 0.5 0
+sox -D -V1 "$out/wake_part.wav" "$out/what_time_only.wav" "$out/hey_jarvis_what_time.wav" pad 0 1.3
+rm "$out/wake_part.wav"
 # No wake word: unrelated sentences for false-accept checks.
 speak negative "the weather is nice today, please pass the salt." \
     48000 0.3 0.5
