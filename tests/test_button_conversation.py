@@ -34,19 +34,33 @@ async def press(pin: object, hold_s: float = 0.08) -> None:
     pin.drive_high()  # type: ignore[attr-defined]
 
 
-def colour_at_changes(pins: dict[str, object]) -> list[tuple[int, int, int]]:
-    """The RGB value after every pin change, in time order (from MockPin state history)."""
-    changes = sorted(
-        (s.timestamp, name, s.state) for name, pin in pins.items() for s in pin.states  # type: ignore[attr-defined]
-    )
+def steady_colours(pins: dict[str, object], min_s: float = 0.03) -> list[tuple[int, int, int]]:
+    """The RGB colours shown for at least `min_s`, in time order (setting a colour touches the three
+    pins one after the other, so the in-between combinations last microseconds and are skipped).
+    MockPin records each change as the time since the previous one, from `clear_states()`."""
+    changes = []
+    for name, pin in pins.items():
+        at = 0.0
+        for s in pin.states:  # type: ignore[attr-defined]
+            at += s.timestamp
+            changes.append((at, name, int(s.state)))
+    changes.sort()
     current = {"r": 0, "g": 0, "b": 0}
-    seen: list[tuple[int, int, int]] = []
-    for _, name, state in changes:
-        current[name] = int(state)
-        rgb = (current["r"], current["g"], current["b"])
-        if not seen or seen[-1] != rgb:
-            seen.append(rgb)
-    return seen
+    timeline: list[tuple[float, tuple[int, int, int]]] = []
+    for at, name, state in changes:
+        current[name] = state
+        timeline.append((at, (current["r"], current["g"], current["b"])))
+    timeline.append((float("inf"), timeline[-1][1]))
+    steady: list[tuple[int, int, int]] = []
+    for (at, colour), (next_at, _) in zip(timeline, timeline[1:], strict=False):
+        if next_at - at >= min_s and (not steady or steady[-1] != colour):
+            steady.append(colour)
+    return steady
+
+
+def is_subsequence(wanted: list[tuple[int, int, int]], seen: list[tuple[int, int, int]]) -> bool:
+    it = iter(seen)
+    return all(colour in it for colour in wanted)
 
 
 async def test_button_starts_and_ends_a_conversation_with_leds(
@@ -82,10 +96,12 @@ async def test_button_starts_and_ends_a_conversation_with_leds(
     assert states[:3] == ["waking", "connecting", "listening"]
     assert "thinking" in states and "speaking" in states and states[-1] == "idle"
     # LEDs: listening is blue, speaking green, back to off at idle (blinks for waking/connecting).
-    colours = colour_at_changes(pins)
-    assert (0, 0, 1) in colours and (0, 1, 0) in colours
-    assert colours.index((0, 0, 1)) < colours.index((0, 1, 0))
-    assert colours[-1] == (0, 0, 0)
+    colours = steady_colours(pins)
+    blue, green, off = (0, 0, 1), (0, 1, 0), (0, 0, 0)
+    # connecting blinks blue, listening is blue, speaking green, listening again, then off at idle.
+    # (waking and thinking pass in milliseconds against the local fake: too short to see here.)
+    assert is_subsequence([off, blue, off, blue, green, blue, off], colours), colours
+    assert colours[-1] == off
     assert server.tool_outputs
     heard = soxr.resample(card.speaker_audio(), card.rate, 24000)
     score, _ = best_match(heard, read_wav(FIXTURES / "reply_24k.wav", 24000))

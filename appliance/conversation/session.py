@@ -33,6 +33,7 @@ from .agent import ConversationControl, build_agent
 log = logging.getLogger("appliance.conversation")
 
 MODEL_AUDIO_FORMAT = {"type": "audio/pcm", "rate": 24000}
+MIN_TURN_MS = 120
 
 
 class ConversationError(RuntimeError):
@@ -114,6 +115,10 @@ class Conversation:
         self._push_to_talk = push_to_talk
         self._muted_until = 0.0
         self._talking = push_to_talk  # push-to-talk starts with the button held
+        # Push-to-talk turns as [pressed, released] capture-time windows: audio is judged by when it
+        # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
+        self._turns: list[list[float]] = [[float("-inf"), float("inf")]] if push_to_talk else []
+        self._turn_samples = 0
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
     def end(self, reason: str) -> None:
@@ -125,15 +130,22 @@ class Conversation:
         """Push-to-talk press: stop any answer and stream the microphone until `release`."""
         if self._state.state in (State.SPEAKING, State.THINKING):
             await self.barge_in()
-        self._talking = True
+        if not self._talking:
+            self._talking = True
+            self._turns.append([time.monotonic(), float("inf")])
         self._touch()
 
     def release(self) -> None:
         """Push-to-talk release: the turn is over; commit it and ask for the answer."""
         if self._talking:
             self._talking = False
-            self._sink.put(b"")  # marks the end of the turn, in order with the audio before it
+            now = time.monotonic()
+            self._turns[-1][1] = now
+            self._sink.put(b"", now)  # marks the end of the turn for the sender
             self._touch()
+
+    def _in_turn(self, captured_at: float) -> bool:
+        return any(start <= captured_at <= end for start, end in self._turns[-4:])
 
     async def barge_in(self) -> None:
         """The wake word heard while the agent talks: stop talking and listen."""
@@ -234,8 +246,9 @@ class Conversation:
                 if block == b"":
                     await self._commit_turn(session)
                     continue
-                if not self._talking:
+                if not self._in_turn(captured_at):
                     continue  # between turns the microphone is not sent
+                self._turn_samples += len(block) // 2
             if self._withheld(captured_at):
                 block = bytes(len(block))  # keep the server's clock running, send no echo
             try:
@@ -246,7 +259,14 @@ class Conversation:
             self._sent_samples += len(block) // 2
 
     async def _commit_turn(self, session: RealtimeSession) -> None:
+        samples, self._turn_samples = self._turn_samples, 0
         try:
+            if samples < 24000 * MIN_TURN_MS // 1000:  # a tap, not a turn: the API refuses < 100 ms
+                log_event(log, "turn_too_short", f"push-to-talk turn of {samples / 24:.0f} ms ignored")
+                await session.model.send_event(
+                    RealtimeModelSendRawMessage(message={"type": "input_audio_buffer.clear"})
+                )
+                return
             await session.send_audio(bytes(480), commit=True)  # 10 ms of silence closes the turn
             await session.model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
         except Exception as exc:
