@@ -646,11 +646,11 @@ class FakeRealtimeServer:
         item_id = conn.speech_item_id or self._new_id("item")
         conn.in_speech = False
         conn.speech_item_id = None
-        if conn.speech_ms < self.min_speech_ms:
-            return
         await conn.send(
             {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
         )
+        if conn.speech_ms < self.min_speech_ms:
+            return  # a blip: no user turn
         td = conn.turn_detection or {}
         turn_audio = bytes(conn.audio[conn.speech_start_ms * BYTES_PER_MS : end_ms * BYTES_PER_MS])
         await self._commit_user_turn(
