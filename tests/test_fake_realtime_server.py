@@ -137,6 +137,14 @@ async def test_full_conversation_with_tool_call(server: FakeRealtimeServer) -> N
         await stream(session, silence(1.0, SAMPLE_RATE))
         await wait_until(collected.answered)
         assert not consumer.done()
+        # The fake mirrors the session the SDK configured.
+        live = server.session
+        assert live is not None and live["type"] == "realtime"
+        assert live["audio"]["input"]["turn_detection"] == {
+            "type": "semantic_vad",
+            "interrupt_response": True,
+            "create_response": True,
+        }
     await asyncio.wait_for(consumer, 5)
 
     assert sdk_errors(collected) == []
@@ -383,5 +391,26 @@ async def test_client_interrupt_cancels_and_truncates() -> None:
         assert len(server.truncations) == 1
         assert server.responses[-1]["status"] == "cancelled"
         assert server.responses[-1]["status_details"]["reason"] == "client_cancelled"
+        assert sdk_errors(collected) == []
+        assert server.invalid_events_sent == []
+
+
+@pytest.mark.asyncio
+async def test_respond_on_commit_answers_push_to_talk_without_response_create() -> None:
+    async with FakeRealtimeServer(respond_on_commit=True, tool_name=None) as server:
+        collected = Collected()
+        runner = RealtimeRunner(
+            make_agent(ToolSpy()),
+            config={"tracing_disabled": True, "model_settings": {"turn_detection": None}},
+        )
+        session = await runner.run(model_config=model_config(server))
+        async with session:
+            consumer = asyncio.create_task(collect(session, collected))
+            await stream(session, pcm16_bytes(WHAT_TIME_ONLY, SAMPLE_RATE))
+            await session.send_audio(b"", commit=True)
+            await wait_until(collected.answered)
+        await asyncio.wait_for(consumer, 5)
+        assert collected.audio == load_reply_audio()
+        assert not any(e["type"] == "response.create" for e in server.client_events)
         assert sdk_errors(collected) == []
         assert server.invalid_events_sent == []

@@ -135,9 +135,8 @@ class _Connection:
         self.items: dict[str, JsonDict] = {}
         self.last_item_id: str | None = None
         self.response: _Response | None = None
-        self.pending_call_ids: set[str] = set()
+        self.call_ids: set[str] = set()  # call_ids of function calls this server made
         self.tool_called_this_turn = False
-        self.turn_tasks: set[asyncio.Task[None]] = set()
 
     # ----------------------------------------------------------------- helpers
     @property
@@ -164,12 +163,6 @@ class _Connection:
         self.items[item["id"]] = item
         self.last_item_id = item["id"]
         return previous
-
-    def spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self.turn_tasks.add(task)
-        task.add_done_callback(self.turn_tasks.discard)
-        task.add_done_callback(self.server._log_task_failure)
 
 
 class FakeRealtimeServer:
@@ -324,6 +317,12 @@ class FakeRealtimeServer:
         return len(self._conns)
 
     @property
+    def session(self) -> JsonDict | None:
+        """The session state (as last sent in session.created/updated) of the newest live
+        connection, e.g. ``server.session["audio"]["input"]["turn_detection"]``."""
+        return copy.deepcopy(self._conns[-1].session) if self._conns else None
+
+    @property
     def response_active(self) -> bool:
         """Whether some connection is generating a response right now."""
         return any(c.response is not None and not c.response.finished for c in self._conns)
@@ -417,8 +416,6 @@ class FakeRealtimeServer:
                 self._notify()
 
     def _cancel_conn_tasks(self, conn: _Connection) -> None:
-        for task in list(conn.turn_tasks):
-            task.cancel()
         if conn.response is not None and conn.response.task is not None:
             conn.response.task.cancel()
 
@@ -743,7 +740,15 @@ class FakeRealtimeServer:
         item["status"] = "completed"
         if item["type"] == "function_call_output":
             self.tool_outputs.append(copy.deepcopy(item))
-            conn.pending_call_ids.discard(str(item.get("call_id")))
+            if item.get("call_id") not in conn.call_ids:
+                # The real API rejects an output for a call it never made.
+                await self._send_client_error(
+                    conn,
+                    f"Tool call ID '{item.get('call_id')}' not found in conversation.",
+                    "invalid_tool_call_id",
+                    event.get("event_id"),
+                )
+                return
             conn.tool_called_this_turn = True
         if item["type"] == "message":
             # Our canned items carry transcripts; a user text message is just stored.
@@ -922,7 +927,7 @@ class FakeRealtimeServer:
         )
         item["arguments"] = self.tool_arguments
         item["status"] = "completed"
-        conn.pending_call_ids.add(call_id)
+        conn.call_ids.add(call_id)
         await conn.send({"type": "response.output_item.done", **base, "item": copy.deepcopy(item)})
         await conn.send(
             {"type": "conversation.item.done", "item": copy.deepcopy(item), "previous_item_id": previous}
