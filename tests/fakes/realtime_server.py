@@ -17,6 +17,22 @@ types (as the SDK validates them); failures are collected in ``invalid_events_se
 test can assert the fake itself stayed valid. Events injected with ``send_raw`` are not
 checked.
 
+Recordings: ``connections`` (path, query, model, headers, authorization, timings),
+``client_events``, ``received_audio``, ``user_turns``, ``session_updates``, ``tool_outputs``,
+``truncations``, ``cancels``, ``responses``, ``server_events``, ``session`` (live state).
+Controls: ``wait_for(predicate, timeout)``, ``interrupt_now()``, ``send_raw(text)``,
+``send_event(dict)``, ``send_error(...)``, ``drop_connections(abrupt=...)``,
+``reject_connections(status)``.
+
+What the SDK does with them (agents 0.24): ``send_raw("not json")`` makes
+``async for event in session`` raise ``json.JSONDecodeError`` and closes the session (no
+``error`` event); ``send_error`` becomes an ``error`` session event; an abrupt drop raises
+``ConnectionClosedError`` out of ``async for``; a graceful drop just ends the iteration;
+a rejected handshake raises ``websockets.exceptions.InvalidStatus`` from ``async with
+session``. Without a real ``RealtimePlaybackTracker`` the SDK treats the next turn's
+``speech_started`` as an interruption of the previous (finished) answer: it emits
+``audio_interrupted`` and sends ``conversation.item.truncate``; the fake answers both.
+
 Deliberate simplifications (see ``FakeRealtimeServer`` for the knobs):
 
 * Input and output audio are pcm16 24 kHz mono (the only pcm rate the API accepts).
@@ -827,6 +843,12 @@ class FakeRealtimeServer:
 
     # ------------------------------------------------------------------ responses
     async def _start_response(self, conn: _Connection) -> None:
+        previous = conn.response
+        if previous is not None and not previous.finished and previous.task is not None:
+            # A VAD turn ended while an uninterruptible answer is still streaming: the
+            # server answers the new turn after it, one response at a time.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(previous.task)
         response = _Response(self._new_id("resp"))
         conn.response = response
         want_tool = self.tool_name is not None and not conn.tool_called_this_turn
