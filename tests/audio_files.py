@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -50,3 +51,40 @@ def pcm16_bytes(path: str | Path, rate: int) -> bytes:
 def silence(seconds: float, rate: int) -> bytes:
     """Raw pcm16 silence."""
     return bytes(2 * round(seconds * rate))
+
+
+def _envelope(samples: npt.NDArray[np.floating[Any]], window: int) -> npt.NDArray[np.float64]:
+    """RMS envelope over consecutive windows of ``window`` samples."""
+    usable = len(samples) // window * window
+    frames = samples[:usable].astype(np.float64).reshape(-1, window)
+    return np.sqrt(np.mean(frames * frames, axis=1))
+
+
+def locate(haystack: bytes, needle: bytes, rate: int, *, window_ms: int = 10) -> tuple[float, float]:
+    """Find where the speech in ``needle`` occurs in ``haystack`` (both raw pcm16 at ``rate``).
+
+    Compares RMS envelopes (``window_ms`` windows) by normalised cross-correlation, so it
+    tolerates resampling, gain changes and slightly different synthesis of the same words.
+    Returns ``(offset_seconds, score)``; a score above ~0.8 means a confident match
+    (1.0 is a perfect one). Leading/trailing silence of ``needle`` is ignored.
+    """
+    window = max(1, rate * window_ms // 1000)
+    hay = _envelope(np.frombuffer(haystack, dtype="<i2"), window)
+    ndl = _envelope(np.frombuffer(needle, dtype="<i2"), window)
+    loud = np.nonzero(ndl > 0.05 * ndl.max())[0] if ndl.size and ndl.max() > 0 else np.array([], int)
+    if loud.size == 0 or len(hay) < loud[-1] - loud[0] + 1:
+        return 0.0, 0.0
+    first = int(loud[0])
+    ndl = ndl[first : int(loud[-1]) + 1]
+    ndl = ndl - ndl.mean()
+    n = len(ndl)
+    # Sliding mean/energy of the haystack for the normalisation.
+    csum = np.concatenate(([0.0], np.cumsum(hay)))
+    csum2 = np.concatenate(([0.0], np.cumsum(hay * hay)))
+    sums = csum[n:] - csum[:-n]
+    energy = (csum2[n:] - csum2[:-n]) - sums * sums / n
+    corr = np.correlate(hay, ndl, mode="valid")
+    denom = np.sqrt(np.maximum(energy, 0.0)) * np.linalg.norm(ndl)
+    scores = np.divide(corr, denom, out=np.zeros_like(corr), where=denom > 1e-9)
+    best = int(np.argmax(scores))
+    return (best - first) * window / rate, float(scores[best])

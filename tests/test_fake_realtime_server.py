@@ -7,14 +7,12 @@ must produce no SDK ``error`` event and no event the openai types reject.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pytest
 import pytest_asyncio
 import websockets
@@ -27,8 +25,17 @@ from agents.realtime import (
     RealtimeSession,
     RealtimeSessionEvent,
 )
+from agents.realtime.model_inputs import RealtimeModelSendRawMessage
 
-from tests.audio_files import HEY_JARVIS_WHAT_TIME, WHAT_TIME_ONLY, pcm16_bytes, read_wav, silence
+from tests.audio_files import (
+    HEY_JARVIS_WHAT_TIME,
+    REPLY_24K,
+    WHAT_TIME_ONLY,
+    locate,
+    pcm16_bytes,
+    read_wav,
+    silence,
+)
 from tests.fakes.realtime_server import SAMPLE_RATE, FakeRealtimeServer, load_reply_audio
 
 CHUNK_MS = 20
@@ -130,6 +137,14 @@ async def test_full_conversation_with_tool_call(server: FakeRealtimeServer) -> N
         await stream(session, silence(1.0, SAMPLE_RATE))
         await wait_until(collected.answered)
         assert not consumer.done()
+        # The fake mirrors the session the SDK configured.
+        live = server.session
+        assert live is not None and live["type"] == "realtime"
+        assert live["audio"]["input"]["turn_detection"] == {
+            "type": "semantic_vad",
+            "interrupt_response": True,
+            "create_response": True,
+        }
     await asyncio.wait_for(consumer, 5)
 
     assert sdk_errors(collected) == []
@@ -144,9 +159,7 @@ async def test_full_conversation_with_tool_call(server: FakeRealtimeServer) -> N
     assert conn["authorization"] == "Bearer sk-test"
 
     # The SDK configured the session; the fake mirrored its turn detection.
-    turn_detection = [
-        u["audio"]["input"]["turn_detection"] for u in server.session_updates if "audio" in u
-    ]
+    turn_detection = [u["audio"]["input"]["turn_detection"] for u in server.session_updates if "audio" in u]
     assert turn_detection and turn_detection[-1]["type"] == "semantic_vad"
     assert [t["name"] for t in server.session_updates[0]["tools"]] == ["get_current_time"]
 
@@ -188,16 +201,15 @@ async def test_server_received_audio_matches_the_question(server: FakeRealtimeSe
         await wait_until(collected.answered)
     await asyncio.wait_for(consumer, 5)
 
-    received = np.frombuffer(bytes(server.received_audio), dtype="<i2").astype(np.float32)
-    question_i16, rate = read_wav(WHAT_TIME_ONLY)
-    question = np.frombuffer(pcm16_bytes(WHAT_TIME_ONLY, SAMPLE_RATE), dtype="<i2").astype(np.float32)
-    assert rate == 48_000 and len(question_i16) > 0
-    # Normalised cross-correlation of the question's envelope against the received audio.
-    env = np.abs(received)
-    q_env = np.abs(question[np.abs(question) > 0].copy())
-    assert len(q_env) < len(env)
-    corr = np.correlate(env - env.mean(), q_env - q_env.mean(), mode="valid")
-    assert corr.max() > 0
+    question = pcm16_bytes(WHAT_TIME_ONLY, SAMPLE_RATE)
+    offset_s, score = locate(bytes(server.received_audio), question, SAMPLE_RATE)
+    assert score > 0.85
+    assert 1.0 < offset_s < 1.7  # after the 0.5 s lead-in and "hey jarvis,"
+    # The committed turn covers the question too.
+    _, turn_score = locate(server.user_turns[0]["audio"], question, SAMPLE_RATE)
+    assert turn_score > 0.85
+    _, rate = read_wav(WHAT_TIME_ONLY)
+    assert rate == 48_000
 
 
 @pytest.mark.asyncio
@@ -298,16 +310,15 @@ async def test_push_to_talk_commit_then_response_create(server: FakeRealtimeServ
         await session.send_audio(speech[-CHUNK_BYTES:], commit=True)
         await server.wait_for(lambda: len(server.user_turns) == 1)
         assert server.responses == [] and not server.response_active  # commit alone does not answer
-        await session.model.send_event(
-            __import__("agents.realtime.model_inputs", fromlist=["x"]).RealtimeModelSendRawMessage(
-                message={"type": "response.create"}
-            )
-        )
+        # The SDK's send_audio(commit=True) does not ask for an answer; the app must.
+        await session.model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
         await wait_until(collected.answered)
     await asyncio.wait_for(consumer, 5)
 
     assert server.session_updates[0]["audio"]["input"]["turn_detection"] is None
-    assert not any(e["type"] == "input_audio_buffer.speech_started" for e in server.server_events if "type" in e)
+    assert not any(
+        e["type"] == "input_audio_buffer.speech_started" for e in server.server_events if "type" in e
+    )
     assert spy.calls == 1
     assert collected.audio == load_reply_audio()
     assert sdk_errors(collected) == []
@@ -317,11 +328,89 @@ async def test_push_to_talk_commit_then_response_create(server: FakeRealtimeServ
 async def test_rejected_handshake() -> None:
     async with FakeRealtimeServer() as server:
         server.reject_connections(401)
-        with pytest.raises(websockets.exceptions.InvalidStatus):
-            await start_session(server, ToolSpy())
+        session = await start_session(server, ToolSpy())
+        with pytest.raises(websockets.exceptions.InvalidStatus) as excinfo:
+            async with session:
+                pass
+        assert excinfo.value.response.status_code == 401
+        assert server.connections == []
 
 
-def test_every_sent_event_shape_is_valid_base64_audio() -> None:
+def test_default_reply_is_the_pcm16_24k_fixture() -> None:
     reply = load_reply_audio()
-    assert len(reply) % 2 == 0 and 1.0 < len(reply) / (2 * SAMPLE_RATE) < 2.5
-    assert base64.b64decode(base64.b64encode(reply)) == reply
+    samples, rate = read_wav(REPLY_24K)
+    assert rate == SAMPLE_RATE
+    assert reply == samples.astype("<i2").tobytes()
+    assert 1.0 < len(reply) / (2 * SAMPLE_RATE) < 2.5
+
+
+@pytest.mark.asyncio
+async def test_graceful_close_ends_the_session_quietly(server: FakeRealtimeServer) -> None:
+    collected = Collected()
+    session = await start_session(server, ToolSpy())
+    async with session:
+        consumer = asyncio.create_task(collect(session, collected))
+        await server.wait_for(lambda: len(server.session_updates) >= 1)
+        await server.drop_connections(abrupt=False)
+        await asyncio.wait_for(consumer, 5)
+    assert collected.raised is None
+    assert sdk_errors(collected) == []
+
+
+@pytest.mark.asyncio
+async def test_client_interrupt_cancels_and_truncates() -> None:
+    """Without server-side interrupt_response the SDK's interrupt() sends
+    conversation.item.truncate and response.cancel; the fake cancels the response."""
+    async with FakeRealtimeServer(tool_name=None, reply_chunk_interval_s=None) as server:
+        collected = Collected()
+        runner = RealtimeRunner(
+            make_agent(ToolSpy()),
+            config={
+                "tracing_disabled": True,
+                "model_settings": {
+                    "turn_detection": {
+                        "type": "server_vad",
+                        "silence_duration_ms": 300,
+                        "interrupt_response": False,
+                    }
+                },
+            },
+        )
+        session = await runner.run(model_config=model_config(server))
+        async with session:
+            consumer = asyncio.create_task(collect(session, collected))
+            await stream(session, pcm16_bytes(WHAT_TIME_ONLY, SAMPLE_RATE))
+            await stream(session, silence(0.5, SAMPLE_RATE))
+            await wait_until(lambda: len(collected.of_type("audio")) >= 2)
+            await session.interrupt()
+            await server.wait_for(lambda: bool(server.cancels) and bool(server.responses))
+            await wait_until(lambda: bool(collected.of_type("agent_end")))
+        await asyncio.wait_for(consumer, 5)
+
+        assert server.session_updates[0]["audio"]["input"]["turn_detection"]["type"] == "server_vad"
+        assert len(server.truncations) == 1
+        assert server.responses[-1]["status"] == "cancelled"
+        assert server.responses[-1]["status_details"]["reason"] == "client_cancelled"
+        assert sdk_errors(collected) == []
+        assert server.invalid_events_sent == []
+
+
+@pytest.mark.asyncio
+async def test_respond_on_commit_answers_push_to_talk_without_response_create() -> None:
+    async with FakeRealtimeServer(respond_on_commit=True, tool_name=None) as server:
+        collected = Collected()
+        runner = RealtimeRunner(
+            make_agent(ToolSpy()),
+            config={"tracing_disabled": True, "model_settings": {"turn_detection": None}},
+        )
+        session = await runner.run(model_config=model_config(server))
+        async with session:
+            consumer = asyncio.create_task(collect(session, collected))
+            await stream(session, pcm16_bytes(WHAT_TIME_ONLY, SAMPLE_RATE))
+            await session.send_audio(b"", commit=True)
+            await wait_until(collected.answered)
+        await asyncio.wait_for(consumer, 5)
+        assert collected.audio == load_reply_audio()
+        assert not any(e["type"] == "response.create" for e in server.client_events)
+        assert sdk_errors(collected) == []
+        assert server.invalid_events_sent == []

@@ -1,5 +1,5 @@
 """In-process fakes of remote services, for tests."""
 
-from tests.fakes.realtime_server import FakeRealtimeServer, load_reply_audio
+from .realtime_server import FakeRealtimeServer, load_reply_audio
 
 __all__ = ["FakeRealtimeServer", "load_reply_audio"]

@@ -17,6 +17,22 @@ types (as the SDK validates them); failures are collected in ``invalid_events_se
 test can assert the fake itself stayed valid. Events injected with ``send_raw`` are not
 checked.
 
+Recordings: ``connections`` (path, query, model, headers, authorization, timings),
+``client_events``, ``received_audio``, ``user_turns``, ``session_updates``, ``tool_outputs``,
+``truncations``, ``cancels``, ``responses``, ``server_events``, ``session`` (live state).
+Controls: ``wait_for(predicate, timeout)``, ``interrupt_now()``, ``send_raw(text)``,
+``send_event(dict)``, ``send_error(...)``, ``drop_connections(abrupt=...)``,
+``reject_connections(status)``.
+
+What the SDK does with them (agents 0.24): ``send_raw("not json")`` makes
+``async for event in session`` raise ``json.JSONDecodeError`` and closes the session (no
+``error`` event); ``send_error`` becomes an ``error`` session event; an abrupt drop raises
+``ConnectionClosedError`` out of ``async for``; a graceful drop just ends the iteration;
+a rejected handshake raises ``websockets.exceptions.InvalidStatus`` from ``async with
+session``. Without a real ``RealtimePlaybackTracker`` the SDK treats the next turn's
+``speech_started`` as an interruption of the previous (finished) answer: it emits
+``audio_interrupted`` and sends ``conversation.item.truncate``; the fake answers both.
+
 Deliberate simplifications (see ``FakeRealtimeServer`` for the knobs):
 
 * Input and output audio are pcm16 24 kHz mono (the only pcm rate the API accepts).
@@ -135,9 +151,8 @@ class _Connection:
         self.items: dict[str, JsonDict] = {}
         self.last_item_id: str | None = None
         self.response: _Response | None = None
-        self.pending_call_ids: set[str] = set()
+        self.call_ids: set[str] = set()  # call_ids of function calls this server made
         self.tool_called_this_turn = False
-        self.turn_tasks: set[asyncio.Task[None]] = set()
 
     # ----------------------------------------------------------------- helpers
     @property
@@ -164,12 +179,6 @@ class _Connection:
         self.items[item["id"]] = item
         self.last_item_id = item["id"]
         return previous
-
-    def spawn(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)
-        self.turn_tasks.add(task)
-        task.add_done_callback(self.turn_tasks.discard)
-        task.add_done_callback(self.server._log_task_failure)
 
 
 class FakeRealtimeServer:
@@ -324,6 +333,12 @@ class FakeRealtimeServer:
         return len(self._conns)
 
     @property
+    def session(self) -> JsonDict | None:
+        """The session state (as last sent in session.created/updated) of the newest live
+        connection, e.g. ``server.session["audio"]["input"]["turn_detection"]``."""
+        return copy.deepcopy(self._conns[-1].session) if self._conns else None
+
+    @property
     def response_active(self) -> bool:
         """Whether some connection is generating a response right now."""
         return any(c.response is not None and not c.response.finished for c in self._conns)
@@ -417,8 +432,6 @@ class FakeRealtimeServer:
                 self._notify()
 
     def _cancel_conn_tasks(self, conn: _Connection) -> None:
-        for task in list(conn.turn_tasks):
-            task.cancel()
         if conn.response is not None and conn.response.task is not None:
             conn.response.task.cancel()
 
@@ -646,11 +659,11 @@ class FakeRealtimeServer:
         item_id = conn.speech_item_id or self._new_id("item")
         conn.in_speech = False
         conn.speech_item_id = None
-        if conn.speech_ms < self.min_speech_ms:
-            return
         await conn.send(
             {"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id}
         )
+        if conn.speech_ms < self.min_speech_ms:
+            return  # a blip: no user turn
         td = conn.turn_detection or {}
         turn_audio = bytes(conn.audio[conn.speech_start_ms * BYTES_PER_MS : end_ms * BYTES_PER_MS])
         await self._commit_user_turn(
@@ -743,7 +756,15 @@ class FakeRealtimeServer:
         item["status"] = "completed"
         if item["type"] == "function_call_output":
             self.tool_outputs.append(copy.deepcopy(item))
-            conn.pending_call_ids.discard(str(item.get("call_id")))
+            if item.get("call_id") not in conn.call_ids:
+                # The real API rejects an output for a call it never made.
+                await self._send_client_error(
+                    conn,
+                    f"Tool call ID '{item.get('call_id')}' not found in conversation.",
+                    "invalid_tool_call_id",
+                    event.get("event_id"),
+                )
+                return
             conn.tool_called_this_turn = True
         if item["type"] == "message":
             # Our canned items carry transcripts; a user text message is just stored.
@@ -822,6 +843,12 @@ class FakeRealtimeServer:
 
     # ------------------------------------------------------------------ responses
     async def _start_response(self, conn: _Connection) -> None:
+        previous = conn.response
+        if previous is not None and not previous.finished and previous.task is not None:
+            # A VAD turn ended while an uninterruptible answer is still streaming: the
+            # server answers the new turn after it, one response at a time.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(previous.task)
         response = _Response(self._new_id("resp"))
         conn.response = response
         want_tool = self.tool_name is not None and not conn.tool_called_this_turn
@@ -922,7 +949,7 @@ class FakeRealtimeServer:
         )
         item["arguments"] = self.tool_arguments
         item["status"] = "completed"
-        conn.pending_call_ids.add(call_id)
+        conn.call_ids.add(call_id)
         await conn.send({"type": "response.output_item.done", **base, "item": copy.deepcopy(item)})
         await conn.send(
             {"type": "conversation.item.done", "item": copy.deepcopy(item), "previous_item_id": previous}
