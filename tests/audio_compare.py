@@ -34,3 +34,9 @@ def best_match(haystack: np.ndarray, needle: np.ndarray) -> tuple[float, int]:
     scores = corr / norm
     idx = int(np.argmax(scores))
     return float(scores[idx]), idx
+
+
+def trim_silence(x: np.ndarray, threshold: int = 64) -> np.ndarray:
+    """Drop leading and trailing near-silence, so a needle only holds what must be found."""
+    loud = np.flatnonzero(np.abs(x.astype(np.int32)) > threshold)
+    return x[loud[0] : loud[-1] + 1] if loud.size else x

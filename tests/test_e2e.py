@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soxr
 
-from tests.audio_compare import FIXTURES, best_match, read_wav
+from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
 from tests.e2e_support import ApplianceProcess, appliance_env
 from tests.fakes.realtime_server import FakeRealtimeServer
 from tests.soundcard import FifoSoundCard
@@ -63,7 +63,7 @@ async def test_wake_word_conversation(card: FifoSoundCard, server: FakeRealtimeS
 
     # Speech said right after the wake word reached the server (pre-roll kept it while connecting).
     received = np.frombuffer(bytes(server.received_audio), dtype=np.int16)
-    question = read_wav(FIXTURES / "what_time_only.wav", 24000)
+    question = trim_silence(read_wav(FIXTURES / "what_time_only.wav", 24000))
     score, _ = best_match(received, question)
     assert score >= 0.8, f"'what time is it' not found in the audio the server received (corr {score:.2f})"
 
