@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.soundcard import FifoSoundCard
+from appliance.testing.fifo_soundcard import FifoSoundCard
 
 _CARD: FifoSoundCard | None = None
 _ROOT = Path(tempfile.mkdtemp(prefix="appliance-tests-"))

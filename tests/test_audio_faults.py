@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from appliance.app import Appliance
 from appliance.state import State
+from appliance.testing.fifo_soundcard import ASOUNDRC, FifoSoundCard
 from tests.inproc import make_settings, running, wait_until
-from tests.soundcard import ASOUNDRC, FifoSoundCard
 
 EXTRA_MIC = """
 pcm.usbmic {{

@@ -11,10 +11,10 @@ import pytest
 import soxr
 
 from appliance.app import Appliance
+from appliance.testing.fake_realtime import FakeRealtimeServer
+from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
-from tests.fakes.realtime_server import FakeRealtimeServer
 from tests.inproc import make_settings, running, wait_until
-from tests.soundcard import FifoSoundCard
 
 pytestmark = pytest.mark.e2e
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import soxr
 
+from appliance.testing.fake_realtime import FakeRealtimeServer
+from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
 from tests.e2e_support import ApplianceProcess, appliance_env
-from tests.fakes.realtime_server import FakeRealtimeServer
-from tests.soundcard import FifoSoundCard
 
 pytestmark = pytest.mark.e2e
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import soxr
 
+from appliance.testing.fake_realtime import FakeRealtimeServer
 from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
 from tests.e2e_support import ApplianceProcess, appliance_env
-from tests.fakes.realtime_server import FakeRealtimeServer
 from tests.pulse_harness import PulseSoundServer, available
 
 pytestmark = pytest.mark.e2e

@@ -27,6 +27,7 @@ from agents.realtime import (
 )
 from agents.realtime.model_inputs import RealtimeModelSendRawMessage
 
+from appliance.testing.fake_realtime import SAMPLE_RATE, FakeRealtimeServer, load_reply_audio
 from tests.audio_files import (
     HEY_JARVIS_WHAT_TIME,
     REPLY_24K,
@@ -36,7 +37,6 @@ from tests.audio_files import (
     read_wav,
     silence,
 )
-from tests.fakes.realtime_server import SAMPLE_RATE, FakeRealtimeServer, load_reply_audio
 
 CHUNK_MS = 20
 CHUNK_BYTES = SAMPLE_RATE * 2 * CHUNK_MS // 1000

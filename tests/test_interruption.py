@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from appliance.app import Appliance
+from appliance.testing.fake_realtime import FakeRealtimeServer
+from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.audio_compare import FIXTURES, read_wav
-from tests.fakes.realtime_server import FakeRealtimeServer
 from tests.inproc import make_settings, running, wait_until
-from tests.soundcard import FifoSoundCard
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ import sys
 
 import numpy as np
 
+from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.e2e_support import REPO
-from tests.soundcard import FifoSoundCard
 
 
 async def run_check(card: FifoSoundCard, **env: str) -> tuple[int, str]:

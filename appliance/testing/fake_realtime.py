@@ -76,7 +76,7 @@ SAMPLE_RATE = 24_000
 
 BYTES_PER_MS = SAMPLE_RATE * 2 // 1000
 
-DEFAULT_REPLY_WAV = Path(__file__).resolve().parents[1] / "fixtures" / "reply_24k.wav"
+DEFAULT_REPLY_WAV = Path(__file__).resolve().parents[1] / "defaults" / "samples" / "reply_24k.wav"
 
 _VAD_FRAME_MS = 10
 
