@@ -64,7 +64,7 @@ class Appliance:
         out_dev = find_device(a.output_device, "output")
         in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate)
         out_rate = pick_rate(out_dev, "output", forced=a.output_rate)
-        self.player = Player(out_dev, out_rate, a.block_ms, a.playback_start_ms, a.playback_max_s)
+        self.player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
         self.player.start()
         self.mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
         self.mic.start()

@@ -91,8 +91,35 @@ def bench_rss() -> list[Figure]:
     return idle_rss_mb()
 
 
+def _in_fresh_process(module: str) -> Callable[[], Iterable[Figure]]:
+    """Figures from `python -m MODULE` (for benches that must set up PortAudio themselves)."""
+
+    def produce() -> Iterable[Figure]:
+        import subprocess
+        import sys
+
+        done = subprocess.run([sys.executable, "-m", module], capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+        return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+
+    return produce
+
+
+def bench_aec() -> list[Figure]:
+    from .bench_aec import bench_aec as run_aec
+
+    return run_aec()
+
+
 def producers() -> list[tuple[str, Callable[[], Iterable[Figure]]]]:
-    return [("resample", bench_resample), ("idle", bench_idle_path), ("rss", bench_rss)]
+    return [
+        ("resample", bench_resample),
+        ("idle", bench_idle_path),
+        ("rss", bench_rss),
+        ("latency", _in_fresh_process("appliance.bench_latency")),
+        ("aec", bench_aec),
+    ]
 
 
 def run(only: list[str] | None = None) -> int:

@@ -82,7 +82,8 @@ class AudioSettings(BaseModel):
     input_channel: int = Field(0, ge=0, description="channel of a multi-channel mic to use")
     input_rate: int | None = Field(None, ge=8000, le=192000, description="force a capture rate")
     output_rate: int | None = Field(None, ge=8000, le=192000, description="force a playback rate")
-    block_ms: int = Field(20, ge=5, le=100)
+    block_ms: int = Field(20, ge=5, le=100, description="microphone block")
+    output_block_ms: int = Field(10, ge=5, le=100, description="speaker block: smaller flushes faster")
     echo: Literal["none", "gate", "aec"] = "gate"
     gate_tail_ms: int = Field(300, ge=0)
     playback_start_ms: int = Field(20, ge=0, description="audio buffered before playback starts")

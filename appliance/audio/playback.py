@@ -44,6 +44,7 @@ class PlaybackStats:
     flushes: int = 0
     first_audio_at: float | None = None
     last_flush_latency_s: float | None = None
+    last_flush_silent_at: float | None = None
     item_played_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -78,6 +79,7 @@ class Player:
         # Recent [start, end] spans of audible playback, so the echo gate can judge a microphone
         # block by what was playing when it was captured.
         self._spans: deque[list[float]] = deque(maxlen=64)
+        self.callback_times: deque[float] = deque(maxlen=256)  # for diagnostics and the bench
         self.stats = PlaybackStats()
 
     # -- producer side (event loop thread) ------------------------------------------------------
@@ -148,12 +150,14 @@ class Player:
         return self.latency
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
+        self.callback_times.append(time.monotonic())
         out = np.zeros(frames, dtype=np.int16)
         played: dict[tuple[str, int], int] = {}
         drained = False
         with self._lock:
             if self._flush_requested_at is not None:
-                self.stats.last_flush_latency_s = time.monotonic() - self._flush_requested_at
+                self.stats.last_flush_silent_at = time.monotonic()
+                self.stats.last_flush_latency_s = self.stats.last_flush_silent_at - self._flush_requested_at
                 self._flush_requested_at = None
             if not self._playing and self._segments and (self._queued >= self._start_samples or self._ended):
                 self._playing = True

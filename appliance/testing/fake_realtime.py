@@ -266,6 +266,8 @@ class FakeRealtimeServer:
         """Committed user turns: item_id, audio (pcm16 bytes of the turn), start/end ms."""
         self.server_events: list[JsonDict] = []
         """Every event sent (including raw ones as {"raw": text})."""
+        self.sent_at: list[float] = []
+        """time.monotonic() at which each entry of ``server_events`` was sent (same order)."""
         self.invalid_events_sent: list[tuple[JsonDict, str]] = []
         """(event, error) for sent events the openai types reject: should stay empty."""
         self.errors: list[BaseException] = []
@@ -520,6 +522,7 @@ class FakeRealtimeServer:
                 logger.error("fake realtime server sent an invalid event: %s", exc)
                 self.invalid_events_sent.append((event, str(exc)))
         self.server_events.append(event)
+        self.sent_at.append(time.monotonic())
         self._notify()
         with contextlib.suppress(ConnectionClosed):
             await conn.ws.send(json.dumps(event))

@@ -155,7 +155,7 @@ class FifoSoundCard:
         started: float | None = None
         received = 0
         while not self._stop.is_set():
-            chunk = os.read(self._spk_fd, 2 * self.block)
+            chunk = os.read(self._spk_fd, 2 * self.rate * 5 // 1000)  # 5 ms: a smooth, device-like drain
             if self._stop.is_set():
                 break
             now = time.monotonic()
