@@ -209,3 +209,37 @@ def score(scenario: EchoScenario, out: npt.ArrayLike, skip_s: float = 1.0) -> Ec
         double_talk_corr=correlation(out, scenario.near, d0, d1),
         mic_double_talk_corr=correlation(scenario.mic, scenario.near, d0, d1),
     )
+
+
+def synthetic_speech(
+    duration_s: float, sample_rate: int = 24000, *, f0: float = 120.0, seed: int = 0, level_dbfs: float = -12.0
+) -> Int16Array:
+    """Crude voiced-speech stand-in (harmonics with moving formants, ~4 Hz syllables, pauses).
+
+    Fallback for :mod:`appliance.bench_aec` when the WAV fixtures are not available.
+    """
+    rng = np.random.default_rng(seed)
+    n = round(duration_s * sample_rate)
+    t = np.arange(n) / sample_rate
+    pitch = f0 * (1.0 + 0.08 * np.sin(2 * np.pi * 0.7 * t + rng.uniform(0, 6.28)))
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate
+    formant = 500.0 + 400.0 * np.sin(2 * np.pi * 3.1 * t + rng.uniform(0, 6.28)) ** 2
+    x = np.zeros(n)
+    for k in range(1, int(4000 // f0)):
+        fk = k * pitch
+        x += np.sin(k * phase) * np.exp(-(((fk - formant) / 300.0) ** 2)) / k**0.5
+        x += 0.5 * np.sin(k * phase) * np.exp(-(((fk - 2.5 * formant) / 400.0) ** 2)) / k**0.5
+    syll = np.clip(np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, 6.28)), 0, None) ** 0.7
+    pauses = (np.sin(2 * np.pi * 0.45 * t + rng.uniform(0, 6.28)) > -0.6).astype(float)
+    x *= syll * pauses
+    x += 0.02 * rng.normal(0.0, 1.0, n) * syll  # breath noise
+    x *= 32768.0 * 10.0 ** (level_dbfs / 20.0) / max(float(np.sqrt(np.mean(x**2))), 1e-9)
+    return to_int16(x)
+
+
+def segment_erle_db(mic: npt.ArrayLike, out: npt.ArrayLike, segment: int) -> FloatArray:
+    """ERLE per consecutive segment of ``segment`` samples (for convergence curves)."""
+    m = np.asarray(mic, dtype=np.float64)
+    o = np.asarray(out, dtype=np.float64)
+    k = min(len(m), len(o)) // segment
+    return np.array([erle_db(m, o, i * segment, (i + 1) * segment) for i in range(k)])
