@@ -33,6 +33,7 @@ returns only the complete frames available (see :meth:`EchoCanceller.process`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import threading
@@ -212,10 +213,8 @@ class EchoCanceller:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self.close()
-        except Exception:  # noqa: S110 - interpreter shutdown
-            pass
 
     # -- processing ------------------------------------------------------------------------------
 

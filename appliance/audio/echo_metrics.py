@@ -212,7 +212,12 @@ def score(scenario: EchoScenario, out: npt.ArrayLike, skip_s: float = 1.0) -> Ec
 
 
 def synthetic_speech(
-    duration_s: float, sample_rate: int = 24000, *, f0: float = 120.0, seed: int = 0, level_dbfs: float = -12.0
+    duration_s: float,
+    sample_rate: int = 24000,
+    *,
+    f0: float = 120.0,
+    seed: int = 0,
+    level_dbfs: float = -24.0,
 ) -> Int16Array:
     """Crude voiced-speech stand-in (harmonics with moving formants, ~4 Hz syllables, pauses).
 
@@ -232,7 +237,11 @@ def synthetic_speech(
     syll = np.clip(np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, 6.28)), 0, None) ** 0.7
     pauses = (np.sin(2 * np.pi * 0.45 * t + rng.uniform(0, 6.28)) > -0.6).astype(float)
     x *= syll * pauses
-    x += 0.02 * rng.normal(0.0, 1.0, n) * syll  # breath noise
+    x /= max(float(np.sqrt(np.mean(x**2))), 1e-9)
+    # unvoiced consonants: high-passed noise bursts between syllables (~0.6 of voiced level)
+    fric = np.diff(rng.normal(0.0, 1.0, n + 1))
+    burst = np.clip(np.sin(2 * np.pi * 4.0 * t + rng.uniform(0, 6.28) + np.pi), 0, None) ** 2 * pauses
+    x += 0.6 * fric * burst / max(float(np.sqrt(np.mean((fric * burst) ** 2))), 1e-9)
     x *= 32768.0 * 10.0 ** (level_dbfs / 20.0) / max(float(np.sqrt(np.mean(x**2))), 1e-9)
     return to_int16(x)
 
