@@ -4,11 +4,14 @@ Why this backend: SpeexDSP's MDF echo canceller plus its preprocessor's
 residual-echo suppressor is small, CPU-cheap (≈0.1-0.2 ms per 20 ms frame on
 x86_64), runs natively at 24 kHz (the model-side rate, so no resampling), and
 ships in Debian as ``libspeexdsp1`` for amd64 and arm64.  Binding it with
-``ctypes`` needs no compiler and no PyPI wheel.  The PyPI wrappers of
-speexdsp have no cp311 aarch64 wheels; ``pywebrtc-audio`` (WebRTC AEC3) has
-wheels for both architectures but only runs at 16/32/48 kHz and, on our
-synthetic double-talk test, suppresses the user's voice (correlation ≈0.75
-vs ≈0.98 here); see ``appliance.bench_aec``.
+``ctypes`` needs no compiler and no PyPI wheel.  PyPI alternatives checked:
+``speexaec`` and ``aec-audio-processing`` publish no cp311 manylinux wheels,
+``speexdsp``/``pyspeexaec`` are unmaintained (2018/2022), ``speexdsp-aec`` is
+the same ctypes idea with a single release and still needs the Debian library;
+``pywebrtc-audio`` (WebRTC AEC3) has cp311 x86_64+aarch64 wheels and converges
+at once (≈38 dB ERLE), but only runs at 16/32/48 kHz and, on our synthetic
+double-talk test, suppresses the user's voice (correlation ≤0.75 even after
+lag compensation, vs ≈0.98 here), which would defeat barge-in.
 
 Operating point: 24 kHz, mono, int16; frames of ``frame_ms`` (default 20 ms =
 480 samples); adaptive filter tail ``tail_ms`` (default 200 ms), which must
