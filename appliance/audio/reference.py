@@ -1,0 +1,135 @@
+"""Playback reference ring buffer for the echo canceller.
+
+The playback (PortAudio output) callback writes exactly the samples it hands to
+the device, silence included; the capture path reads, for each mic block, a
+reference block of the same length.  Both streams run on the same audio clock
+(one full-duplex device, same sample rate, mono int16 at the AEC rate), so once
+the reader has picked its starting point it advances sample by sample, giving
+the echo canceller a *fixed* echo delay, which it needs to stay converged.
+
+Alignment.  The first :meth:`ReferenceBuffer.read` after creation or
+:meth:`~ReferenceBuffer.resync` ends its block ``delay`` samples behind the
+write head (the newest sample written).  The echo canceller tolerates the echo
+lagging the reference by up to its tail (200 ms by default) but not leading it,
+so the reference must be no *older* than what the speaker emits while the mic
+block is captured: choose ``delay`` a little *below* the real round trip (output
+latency + input latency, e.g. ``sum(stream.latency)`` in sounddevice, times the
+rate, minus a block) — 0 is safe whenever that round trip is below ~100 ms.
+
+If the reader drifts more than ``max_drift`` samples from its nominal position
+(e.g. the output stream was stopped and restarted, or a callback overran), it
+resynchronises and counts it in :attr:`ReferenceBuffer.resyncs`; reset the echo
+canceller's state in that case only if the echo path delay really changed.
+
+Threading: one producer and one consumer; a lock guards the indices and the
+copies (a few microseconds), which is acceptable inside PortAudio callbacks.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import numpy.typing as npt
+
+Int16Array = npt.NDArray[np.int16]
+
+
+class ReferenceBuffer:
+    """Bounded single-producer / single-consumer ring of int16 playback samples."""
+
+    def __init__(
+        self,
+        capacity: int = 24000 * 2,
+        *,
+        delay: int = 0,
+        max_drift: int | None = None,
+    ) -> None:
+        """``capacity``: samples kept (older ones are overwritten); ``delay``: see module doc;
+        ``max_drift``: resync threshold in samples (default: a quarter of the capacity)."""
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        if not 0 <= delay < capacity:
+            raise ValueError("delay must be in [0, capacity)")
+        self.capacity = capacity
+        self.delay = delay
+        self.max_drift = max_drift if max_drift is not None else capacity // 4
+        self._buf = np.zeros(capacity, dtype=np.int16)
+        self._lock = threading.Lock()
+        self._written = 0  # absolute index one past the newest sample
+        self._read: int | None = None  # absolute index of the next sample to read
+        self.resyncs = 0
+        self.underrun_samples = 0  # samples read as silence because they were not written yet
+
+    # -- producer --------------------------------------------------------------------------------
+
+    def write(self, samples: npt.ArrayLike) -> None:
+        """Append what the playback stream wrote to the device (call it for silence too)."""
+        x = np.asarray(samples)
+        if x.dtype != np.int16:
+            x = np.clip(x, -32768, 32767).astype(np.int16)
+        x = x.reshape(-1)
+        n = x.shape[0]
+        if n == 0:
+            return
+        if n > self.capacity:
+            x = x[-self.capacity :]
+        with self._lock:
+            start = self._written + (n - x.shape[0])
+            self._copy_in(start, x)
+            self._written += n
+
+    def _copy_in(self, start: int, x: Int16Array) -> None:
+        pos = start % self.capacity
+        first = min(x.shape[0], self.capacity - pos)
+        self._buf[pos : pos + first] = x[:first]
+        if first < x.shape[0]:
+            self._buf[: x.shape[0] - first] = x[first:]
+
+    # -- consumer --------------------------------------------------------------------------------
+
+    def read(self, n: int) -> Int16Array:
+        """Return the ``n`` reference samples matching the next ``n`` captured samples.
+
+        Samples never written (before playback started, or not yet written) are zeros.
+        """
+        out = np.zeros(n, dtype=np.int16)
+        if n <= 0:
+            return out
+        with self._lock:
+            nominal = self._written - self.delay - n
+            if self._read is None:
+                self._read = nominal
+            elif abs(self._read - nominal) > self.max_drift:
+                self._read = nominal
+                self.resyncs += 1
+            r0 = self._read
+            lo = max(r0, self._written - self.capacity, 0)
+            hi = min(r0 + n, self._written)
+            if hi > lo:
+                pos = lo % self.capacity
+                cnt = hi - lo
+                first = min(cnt, self.capacity - pos)
+                out[lo - r0 : lo - r0 + first] = self._buf[pos : pos + first]
+                if first < cnt:
+                    out[lo - r0 + first : hi - r0] = self._buf[: cnt - first]
+            if r0 + n > self._written:
+                self.underrun_samples += r0 + n - max(r0, self._written)
+            self._read = r0 + n
+        return out
+
+    def resync(self) -> None:
+        """Re-align the reader on its next read (after a stream restart)."""
+        with self._lock:
+            self._read = None
+
+    def clear(self) -> None:
+        """Forget everything written and re-align."""
+        with self._lock:
+            self._buf[:] = 0
+            self._written = 0
+            self._read = None
+
+    @property
+    def written(self) -> int:
+        return self._written
