@@ -9,10 +9,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .audio.aec import EchoCanceller
 from .audio.capture import MicStream
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
-from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
+from .audio.pipeline import MODEL_RATE, AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
+from .audio.reference import ReferenceBuffer
 from .conversation.session import Conversation, ConversationError
 from .indicators.earcons import Earcons
 from .indicators.leds import StatusLeds
@@ -77,6 +79,11 @@ class Appliance:
             on_stalled=self._on_audio_stalled,
             lookback_ms=self.settings.wake.preroll_lookback_ms,
         )
+        if a.echo == "aec":
+            # Reference: what the speaker played, read back aligned with the microphone.
+            reference = ReferenceBuffer(capacity=out_rate * 2, delay=int(out_rate * a.aec_reference_delay_ms / 1000))
+            self.player.reference = reference
+            self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, out_rate)
         self.pipeline.start()
 
     def _close_audio(self) -> None:

@@ -86,6 +86,14 @@ def cmd_run(_args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    if settings.audio.echo == "aec":
+        from .audio.aec import EchoCancellerUnavailable, load_speexdsp
+
+        try:
+            load_speexdsp()
+        except EchoCancellerUnavailable as exc:
+            print(f"error: APPLIANCE_AUDIO__ECHO=aec: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     from .triggers.wakeword import WakeWordDetector, WakeWordModelError
 
     try:

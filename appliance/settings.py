@@ -86,6 +86,8 @@ class AudioSettings(BaseModel):
     output_block_ms: int = Field(10, ge=5, le=100, description="speaker block: smaller flushes faster")
     echo: Literal["none", "gate", "aec"] = "gate"
     gate_tail_ms: int = Field(300, ge=0)
+    aec_tail_ms: int = Field(200, ge=20, le=1000, description="echo path length the canceller models")
+    aec_reference_delay_ms: int = Field(0, ge=0, le=500, description="playback-to-capture delay to skip")
     playback_start_ms: int = Field(20, ge=0, description="audio buffered before playback starts")
     playback_max_s: float = Field(120.0, gt=0, description="bound of the playback buffer")
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from appliance.audio.aec import EchoCanceller, EchoCancellerUnavailable, speexdsp_available
-from appliance.audio.echo_gate import EchoGate
 from appliance.audio.echo_metrics import (
     EchoScenario,
     correlation,
@@ -151,58 +150,18 @@ def test_bad_input_and_close() -> None:
 # -- echo gate ----------------------------------------------------------------------------------
 
 
-def test_gate_mutes_during_playback_and_tail() -> None:
-    gate = EchoGate(sample_rate=1000, tail_ms=300)
-    block = np.ones(100, dtype=np.int16)  # 100 ms blocks at 1 kHz
-    assert gate.apply(block, 0.0) is block  # nothing played yet
-    gate.note_playback(1.0, 0.5)  # plays 1.0-1.5 s, muted until 1.8 s
-    np.testing.assert_array_equal(gate.apply(block, 0.9), block)
-    for t in (1.0, 1.2, 1.5, 1.7):
-        assert not gate.apply(block, t).any(), t
-    np.testing.assert_array_equal(gate.apply(block, 1.8), block)
-    # sample-accurate edges: block 0.95-1.05 s → first 50 samples pass
-    out = gate.apply(block, 0.95)
-    assert out[:50].all() and not out[50:].any()
-    out = gate.apply(block, 1.75)
-    assert not out[:50].any() and out[50:].all()
-    assert gate.is_active(1.79) and not gate.is_active(1.8)
-    assert block.all()  # input untouched
-
-
-def test_gate_queues_consecutive_blocks_and_stop() -> None:
-    gate = EchoGate(sample_rate=1000, tail_ms=300)
-    for i in range(5):  # 5 x 20 ms blocks written 10 ms apart: they queue up to 100 ms
-        gate.note_playback(i * 0.01, 0.02)
-    assert gate.muted_until() == pytest.approx(0.1 + 0.3)
-    gate.note_playback_stopped(0.05)  # flushed on barge-in
-    assert gate.muted_until() == pytest.approx(0.35)
-    assert not gate.is_active(0.35)
-    gate.note_playback(2.0, 0.1)
-    assert gate.is_active(2.2) and not gate.is_active(1.0)
-    gate.reset()
-    assert not gate.is_active(2.05)
-
-
-def test_gate_default_tail_is_300ms() -> None:
-    gate = EchoGate()
-    gate.note_playback(10.0, 1.0)
-    assert gate.is_active(11.299) and not gate.is_active(11.301)
-
-
-# -- reference buffer ---------------------------------------------------------------------------
-
-
 def test_reference_buffer_delay_and_continuity() -> None:
     rb = ReferenceBuffer(capacity=1000, delay=30)
     rb.write(np.arange(100, dtype=np.int16))
     np.testing.assert_array_equal(rb.read(20), np.arange(50, 70))  # ends 30 behind the head
     np.testing.assert_array_equal(rb.read(20), np.arange(70, 90))  # continues, not re-aligned
-    got = rb.read(20)  # 90..110 but only <100 written
-    np.testing.assert_array_equal(got[:10], np.arange(90, 100))
-    assert not got[10:].any() and rb.underrun_samples == 10
-    rb.write(np.arange(100, 200, dtype=np.int16))
-    np.testing.assert_array_equal(rb.read(10), np.arange(110, 120))
     assert rb.resyncs == 0
+    # 90..110 would read samples not written yet: the player writes in bursts, and handing the
+    # canceller silence for what the speaker emits breaks it, so the reader re-aligns instead.
+    np.testing.assert_array_equal(rb.read(20), np.arange(50, 70))
+    assert rb.resyncs == 1 and rb.underrun_samples == 0
+    rb.write(np.arange(100, 200, dtype=np.int16))
+    np.testing.assert_array_equal(rb.read(10), np.arange(70, 80))  # continues from there
 
 
 def test_reference_buffer_before_playback_and_wraparound() -> None:

@@ -17,13 +17,17 @@ from typing import Protocol
 
 import numpy as np
 
+from .aec import EchoCanceller
 from .capture import MicStream
+from .reference import ReferenceBuffer
 from .resample import StreamResampler
 
 log = logging.getLogger("appliance.audio.pipeline")
 
 WAKE_RATE = 16000
 MODEL_RATE = 24000
+AEC_WARMUP_S = 2.0  # far-end speech the echo canceller needs before it is trusted
+FAR_END_ACTIVE_RMS = 100.0
 
 
 class WakeDetection(Protocol):
@@ -75,12 +79,44 @@ class MicPipeline:
         self._sink: AudioSink | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.wake_enabled = True
+        self._aec: EchoCanceller | None = None
+        self._reference: ReferenceBuffer | None = None
+        self._reference_rate = MODEL_RATE
+        self._ref_to_model: StreamResampler | None = None
+        self._mic_pending = np.zeros(0, dtype=np.int16)
+        self._ref_pending = np.zeros(0, dtype=np.int16)
+        self.aec_learned_s = 0.0
         self.processed_blocks = 0
         self.last_tick = time.monotonic()
         self.wake_cpu_s = 0.0
 
     # -- event-loop side ------------------------------------------------------------------------
+    def cancel_echo(self, canceller: EchoCanceller, reference: ReferenceBuffer, reference_rate: int) -> None:
+        """Clean the model-bound audio with `canceller`, using what the speaker played as reference
+        (the wake word keeps hearing the raw microphone). Call before `start`."""
+        self._aec = canceller
+        self._reference = reference
+        self._reference_rate = reference_rate
+        self._ref_to_model = StreamResampler(reference_rate, MODEL_RATE)
+
+    def _cancel(self, block: np.ndarray, samples24: np.ndarray) -> np.ndarray:
+        assert self._aec is not None and self._reference is not None and self._ref_to_model is not None
+        ref = self._reference.read(round(block.size * self._reference_rate / self.mic.rate))
+        # The two resamplers release samples in different bursts: pair them up sample for sample.
+        self._mic_pending = np.concatenate([self._mic_pending, samples24])
+        self._ref_pending = np.concatenate([self._ref_pending, self._ref_to_model.process(ref)])
+        n = min(self._mic_pending.size, self._ref_pending.size)
+        ref_part = self._ref_pending[:n]
+        cleaned = self._aec.process(self._mic_pending[:n], ref_part)
+        self._mic_pending, self._ref_pending = self._mic_pending[n:], self._ref_pending[n:]
+        # Until the canceller has adapted to the room (about 2 s of the agent's speech; it keeps
+        # what it learned across conversations), it would let echo through: mute it meanwhile.
+        far_active = n > 0 and float(np.sqrt(np.mean(ref_part.astype(np.float64) ** 2))) > FAR_END_ACTIVE_RMS
+        if far_active and self.aec_learned_s < AEC_WARMUP_S:
+            self.aec_learned_s += n / MODEL_RATE
+            return np.zeros_like(cleaned)
+        return cleaned
+
     def open_sink(self, max_seconds: float = 30.0) -> AudioSink:
         """Start collecting model audio for a conversation, beginning with the look-back ring."""
         block_ms = max(1, 1000 * self.mic.block_frames // self.mic.rate)
@@ -135,9 +171,10 @@ class MicPipeline:
             samples16 = self._to_wake.process(block)
             detections = self._detector.process(samples16) if samples16.size else []
             self.wake_cpu_s += time.process_time() - started
-            if self.wake_enabled:
-                for detection in detections:
-                    self._loop.call_soon_threadsafe(self._on_wake, detection)
+            for detection in detections:
+                self._loop.call_soon_threadsafe(self._on_wake, detection)
         samples24 = self._to_model.process(block)
+        if self._aec is not None:
+            samples24 = self._cancel(block, samples24)
         if samples24.size:
             self._loop.call_soon_threadsafe(self._deliver, samples24.tobytes(), captured_at)

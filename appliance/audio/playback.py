@@ -19,6 +19,7 @@ import numpy as np
 import sounddevice as sd
 
 from .devices import AudioDeviceError, DeviceInfo
+from .reference import ReferenceBuffer
 from .resample import StreamResampler
 
 log = logging.getLogger("appliance.audio.playback")
@@ -80,6 +81,8 @@ class Player:
         # block by what was playing when it was captured.
         self._spans: deque[list[float]] = deque(maxlen=64)
         self.callback_times: deque[float] = deque(maxlen=256)  # for diagnostics and the bench
+        # What the speaker really played (silence included), for software echo cancellation.
+        self.reference: ReferenceBuffer | None = None
         self.stats = PlaybackStats()
 
     # -- producer side (event loop thread) ------------------------------------------------------
@@ -191,6 +194,8 @@ class Player:
                 else:
                     self._spans.append([now, self.audible_until])
         outdata[:] = out.reshape(-1, 1) if self._channels == 1 else np.repeat(out[:, None], self._channels, 1)
+        if self.reference is not None:
+            self.reference.write(out)
         for (item_id, content_index), count in played.items():
             ms = 1000.0 * count / self.rate
             self.stats.item_played_ms[item_id] = self.stats.item_played_ms.get(item_id, 0.0) + ms

@@ -58,6 +58,10 @@ class FifoSoundCard:
         self._threads: list[threading.Thread] = []
         self.mic_blocks_written = 0
         self._generation = 0
+        self._echo_gain = 0.0
+        self._echo_buf = np.zeros(0, dtype=np.float32)
+        self._echo_ir = np.ones(1, dtype=np.float32)
+        self._echo_tail = np.zeros(0, dtype=np.float32)
         self.said_at: list[tuple[float, int]] = []  # (monotonic time, sample index in the speaker stream)
 
     @property
@@ -108,19 +112,51 @@ class FifoSoundCard:
                 raise TimeoutError("microphone audio not consumed in time")
             time.sleep(0.02)
 
+    def set_echo(self, gain: float, delay_ms: int = 30) -> None:
+        """Simulate a speaker next to the microphone: the mic also hears what was played,
+        `delay_ms` later, scaled by `gain`, through a short decaying room response (0 = off)."""
+        with self._lock:
+            self._echo_gain = gain
+            self._echo_buf = np.zeros(self.rate * delay_ms // 1000, dtype=np.float32)
+            taps = self.rate * 8 // 1000
+            rng = np.random.default_rng(7)
+            self._echo_ir = (rng.standard_normal(taps) * np.exp(-np.arange(taps) / (taps / 4))).astype(np.float32)
+            self._echo_ir[0] = 1.0
+            self._echo_ir /= np.abs(self._echo_ir).sum()
+            self._echo_tail = np.zeros(taps - 1, dtype=np.float32)
+
+    def _echo_block(self) -> np.ndarray | None:
+        if not self._echo_gain:
+            return None
+        take = self._echo_buf[: self.block]
+        self._echo_buf = self._echo_buf[self.block :]
+        if take.size < self.block:
+            take = np.concatenate([take, np.zeros(self.block - take.size, np.float32)])
+        wet = np.convolve(np.concatenate([self._echo_tail, take]), self._echo_ir, mode="valid")
+        self._echo_tail = np.concatenate([self._echo_tail, take])[-(self._echo_ir.size - 1) :]
+        return wet * self._echo_gain
+
     def _next_mic_block(self) -> tuple[bytes, bool]:
         with self._lock:
+            echo = self._echo_block()
             if not self._utterances:
-                return bytes(2 * self.block), False
-            head = self._utterances[0]
-            out, rest = head[: self.block], head[self.block :]
-            if rest.size:
-                self._utterances[0] = rest
+                if echo is None:
+                    return bytes(2 * self.block), False
+                out = np.zeros(self.block, np.int16)
+                speech = False
             else:
-                self._utterances.popleft()
+                head = self._utterances[0]
+                out, rest = head[: self.block], head[self.block :]
+                if rest.size:
+                    self._utterances[0] = rest
+                else:
+                    self._utterances.popleft()
+                speech = True
         if out.size < self.block:
             out = np.concatenate([out, np.zeros(self.block - out.size, np.int16)])
-        return out.tobytes(), True
+        if echo is not None:
+            out = np.clip(out.astype(np.float32) + echo, -32768, 32767).astype(np.int16)
+        return out.tobytes(), speech
 
     def _feed_mic(self) -> None:
         period = self.block / self.rate
@@ -163,6 +199,9 @@ class FifoSoundCard:
                 started = now
             with self._lock:
                 self._speaker.extend(chunk)
+                if self._echo_gain and len(chunk) >= 2:
+                    heard = np.frombuffer(chunk[: len(chunk) // 2 * 2], dtype=np.int16).astype(np.float32)
+                    self._echo_buf = np.concatenate([self._echo_buf, heard])[-self.rate :]
             received += len(chunk)
             # Read no faster than a real device would play.
             delay = started + received / 2 / self.rate - time.monotonic()
@@ -182,6 +221,7 @@ class FifoSoundCard:
             self._utterances.clear()
             self._speaker.clear()
             self._generation += 1
+            self._echo_gain = 0.0
         try:  # drop what still sits in the microphone pipe
             while os.read(self._mic_fd, PIPE_BYTES):
                 pass

@@ -1,0 +1,56 @@
+"""A speaker next to the microphone: the FIFO card feeds what was played back into the mic (delayed,
+through a short room response). Without echo handling the agent hears itself and interrupts its own
+answer; the gate and software AEC must prevent that. Real PortAudio/ALSA, real SDK, fake server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from appliance.app import Appliance
+from appliance.testing.fake_realtime import FakeRealtimeServer
+from appliance.testing.fifo_soundcard import FifoSoundCard
+from tests.audio_compare import FIXTURES, read_wav
+from tests.inproc import make_settings, running, wait_until
+
+pytestmark = pytest.mark.e2e
+
+ECHO_GAIN = 0.8  # a loud echo: the speaker right next to the microphone
+VAD_THRESHOLD = 600.0  # the fake server's energy VAD (int16 RMS of 10 ms)
+
+
+@pytest.mark.parametrize(("mode", "interrupts_itself"), [("none", True), ("gate", False), ("aec", False)])
+async def test_speaker_echo(card: FifoSoundCard, mock_pins: object, mode: str, interrupts_itself: bool) -> None:
+    reply = np.tile(read_wav(FIXTURES / "reply_24k.wav", 24000), 2)
+    card.set_echo(ECHO_GAIN, delay_ms=30)
+    async with FakeRealtimeServer(reply_audio=reply.tobytes(), tool_name=None, vad_threshold=VAD_THRESHOLD,
+                                  reply_chunk_interval_s=None) as server:
+        settings = make_settings(
+            realtime={"url": server.url},
+            audio={"echo": mode},
+            button={"pin": 17, "bounce_s": 0},
+            earcons={"wake": False, "done": False, "error": False},
+            session={"idle_timeout_s": 30},
+        )
+        app = Appliance(settings, "sk-test", detector=None)
+        button = mock_pins.pin(17)  # type: ignore[attr-defined]
+        async with running(app) as log:
+            await wait_until(lambda: app.audio_ok, 10, "streams open", log)
+            button.drive_low()
+            await asyncio.sleep(0.05)
+            button.drive_high()
+            await wait_until(lambda: "listening" in log.states(), 10, "session", log)
+            card.say(read_wav(FIXTURES / "what_time_only.wav", card.rate))
+            await wait_until(lambda: "speaking" in log.states(), 20, "the answer", log)
+            # The whole answer takes about 3.6 s to play, plus the echo tail.
+            await wait_until(lambda: log.states()[-1] == "listening" and not app.player.busy, 15,  # type: ignore[union-attr]
+                             "the answer to end", log)
+            await asyncio.sleep(0.6)
+            turns = len(server.user_turns)
+    interrupted = bool(log.events("interrupted")) or bool(server.cancels) or bool(server.truncations)
+    assert interrupted == interrupts_itself, (mode, [e["message"] for e in log.events("interrupted")],
+                                              server.cancels, turns)
+    if not interrupts_itself:
+        assert turns == 1, "the played answer came back as a new user turn"
