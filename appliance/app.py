@@ -311,6 +311,16 @@ class Appliance:
         self.state.to(State.IDLE)
 
     def _setup_gpio(self) -> None:
+        """Button and LEDs. A wiring or driver problem is logged and the appliance runs without them
+        (the wake word still works), rather than failing to start over and over."""
+        try:
+            self._setup_button_and_leds()
+        except Exception as exc:
+            log_event(log, "error", f"GPIO unavailable, running without button/LEDs: {exc}", level=logging.ERROR,
+                      kind="gpio")
+            self.telemetry.errors.labels("gpio").inc()
+
+    def _setup_button_and_leds(self) -> None:
         assert self._loop is not None
         b = self.settings.button
         if b.pin is not None:
