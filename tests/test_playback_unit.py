@@ -95,3 +95,29 @@ def test_audible_spans_cover_playback_and_tail_only() -> None:
     assert not p.was_audible(before - 1.0)
     assert p.was_audible(p.audible_until + 0.2, tail_s=0.3)
     assert not p.was_audible(p.audible_until + 0.5, tail_s=0.3)
+
+
+def test_capture_takes_the_configured_channel_of_a_multichannel_mic() -> None:
+    from appliance.audio.capture import MicStream
+
+    mic = MicStream(DeviceInfo(0, "array", "ALSA", 4, 0, 48000.0), 48000, channel=2)
+    block = np.arange(960 * 4, dtype=np.int16).reshape(960, 4)
+
+    class CaptureFlags:
+        input_overflow = True
+
+    mic._callback(block, 960, None, CaptureFlags())  # type: ignore[arg-type]
+    item = mic.read(0.1)
+    assert item is not None
+    assert np.array_equal(item[1], block[:, 2])
+    assert mic.stats.overflows == 1
+
+
+def test_capture_refuses_a_channel_the_device_lacks() -> None:
+    import pytest
+
+    from appliance.audio.capture import MicStream
+    from appliance.audio.devices import AudioDeviceError
+
+    with pytest.raises(AudioDeviceError, match="channel 2"):
+        MicStream(DeviceInfo(0, "usb", "ALSA", 1, 0, 48000.0), 48000, channel=2)
