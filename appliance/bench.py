@@ -117,6 +117,7 @@ def producers() -> list[tuple[str, Callable[[], Iterable[Figure]]]]:
         ("resample", bench_resample),
         ("idle", bench_idle_path),
         ("rss", bench_rss),
+        ("process", _in_fresh_process("appliance.bench_process")),
         ("latency", _in_fresh_process("appliance.bench_latency")),
         ("aec", bench_aec),
     ]
