@@ -90,7 +90,11 @@ class ApplianceProcess:
     async def wait_ready(self, timeout: float = 60) -> None:
         await self.wait_for(lambda: len(self.events("audio_open")) >= 2, timeout, "audio streams to open")
 
-    async def stop(self, timeout: float = 10) -> int:
+    def all_output(self) -> str:
+        return "\n".join([json.dumps(line) for line in self.lines] + self.other_output)
+
+    async def stop(self, timeout: float = 5) -> int:
+        """SIGTERM; a process that has not exited cleanly within `timeout` is killed (and fails rc == 0)."""
         assert self.proc is not None
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -41,6 +41,8 @@ async def test_wake_word_conversation(card: FifoSoundCard, server: FakeRealtimeS
     finally:
         rc = await app.stop()
     assert rc == 0, app.dump()
+    assert "sk-test-not-a-real-key" not in app.all_output()
+    assert server.connections[0]["authorization"] == "Bearer sk-test-not-a-real-key"
 
     # The wake word fired, from the model, with its score.
     wakes = app.events("wake")
@@ -93,3 +95,20 @@ async def test_no_wake_word_no_session(card: FifoSoundCard, server: FakeRealtime
     assert app.events("wake") == []
     assert server.connections == []
     assert set(app.states()) <= {"idle"}
+
+
+async def test_sigterm_mid_conversation_stops_cleanly(card: FifoSoundCard) -> None:
+    reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
+    async with FakeRealtimeServer(reply_audio=reply.tobytes()) as server:
+        app = await ApplianceProcess(appliance_env(card.env, server.url, APPLIANCE_SESSION__IDLE_TIMEOUT_S="30")).start()
+        try:
+            await app.wait_ready()
+            card.say(read_wav(FIXTURES / "hey_jarvis_what_time.wav", card.rate))
+            await app.wait_for(lambda: "listening" in app.states(), 30, "a conversation")
+            await server.wait_for(lambda: server.active_connections == 1, 5)
+        finally:
+            rc = await app.stop(timeout=5)
+        await server.wait_for(lambda: server.active_connections == 0, 5)
+    assert rc == 0, app.dump()
+    assert app.events("conversation_end")[-1]["reason"] == "stopped"
+    assert app.events("stop"), "no final log line"
