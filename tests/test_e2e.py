@@ -100,7 +100,8 @@ async def test_no_wake_word_no_session(card: FifoSoundCard, server: FakeRealtime
 async def test_sigterm_mid_conversation_stops_cleanly(card: FifoSoundCard) -> None:
     reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
     async with FakeRealtimeServer(reply_audio=reply.tobytes()) as server:
-        app = await ApplianceProcess(appliance_env(card.env, server.url, APPLIANCE_SESSION__IDLE_TIMEOUT_S="30")).start()
+        env = appliance_env(card.env, server.url, APPLIANCE_SESSION__IDLE_TIMEOUT_S="30")
+        app = await ApplianceProcess(env).start()
         try:
             await app.wait_ready()
             card.say(read_wav(FIXTURES / "hey_jarvis_what_time.wav", card.rate))
