@@ -98,9 +98,9 @@ def cmd_run(_args: argparse.Namespace) -> int:
 
     try:
         detector = WakeWordDetector(
-            settings.wake.models, settings.wake.threshold, refractory_s=settings.wake.refractory_s
+            settings.wake.models, settings.wake.threshold_for(), refractory_s=settings.wake.refractory_s
         )
-    except WakeWordModelError as exc:
+    except (WakeWordModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     from .app import Appliance

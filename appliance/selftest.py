@@ -61,7 +61,7 @@ def _wakeword(settings: Settings) -> list[Result]:
     from .triggers.wakeword import WakeWordDetector, score_file
 
     try:
-        detector = WakeWordDetector(settings.wake.models, settings.wake.threshold, seed=0)
+        detector = WakeWordDetector(settings.wake.models, settings.wake.threshold_for(), seed=0)
     except Exception as exc:
         return [Result("wake word", False, str(exc))]
     if "hey_jarvis" not in detector.models:

@@ -41,6 +41,10 @@ def _device_spec(value: Any) -> str | int | None:
     return int(text) if text.isdigit() else text
 
 
+def _stem(spec: str) -> str:
+    return Path(spec).stem
+
+
 class RealtimeSettings(BaseModel):
     url: str = DEFAULT_REALTIME_URL
     model: str = "gpt-realtime"
@@ -99,8 +103,35 @@ class AudioSettings(BaseModel):
 class WakeSettings(BaseModel):
     models: Annotated[list[str], NoDecode] = ["hey_jarvis"]
     threshold: float = Field(0.5, gt=0, lt=1)
+    # Per-model overrides, "name:value,name:value" (e.g. "alexa:0.6").
+    thresholds: Annotated[dict[str, float], NoDecode] = {}
     refractory_s: float = Field(2.0, ge=0)
     preroll_lookback_ms: int = Field(300, ge=0, le=2000)
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            pairs: dict[str, Any] = {}
+            for part in filter(None, (p.strip() for p in value.split(","))):
+                name, sep, number = part.rpartition(":")
+                if not sep or not name.strip():
+                    raise ValueError(f"{part!r} is not name:value")
+                pairs[name.strip()] = number.strip()
+            return pairs
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _in_range(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, threshold in value.items():
+            if not 0 < threshold < 1:
+                raise ValueError(f"threshold for {name} must be between 0 and 1")
+        return value
+
+    def threshold_for(self) -> dict[str, float]:
+        """Every configured model's threshold (keys as given in `models`)."""
+        return {m: self.thresholds.get(m, self.thresholds.get(_stem(m), self.threshold)) for m in self.models}
 
     @field_validator("models", mode="before")
     @classmethod

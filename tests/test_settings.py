@@ -116,3 +116,16 @@ def test_run_without_key_says_how_to_set_it() -> None:
     assert result.returncode == 2
     assert "OPENAI_API_KEY" in result.stderr and "OPENAI_API_KEY_FILE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_per_model_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APPLIANCE_WAKE__MODELS", "hey_jarvis,alexa,/models/custom_word.tflite")
+    monkeypatch.setenv("APPLIANCE_WAKE__THRESHOLDS", "alexa:0.7, custom_word:0.35")
+    s = Settings()
+    assert s.wake.threshold_for() == {"hey_jarvis": 0.5, "alexa": 0.7, "/models/custom_word.tflite": 0.35}
+
+
+def test_bad_per_model_threshold_is_named() -> None:
+    result = run_cli("config", env={"APPLIANCE_WAKE__THRESHOLDS": "alexa=0.7"})
+    assert result.returncode == 2
+    assert "APPLIANCE_WAKE__THRESHOLDS" in result.stderr and "name:value" in result.stderr
