@@ -21,7 +21,7 @@ from agents.realtime import (
 )
 from agents.realtime.config import RealtimeRunConfig, RealtimeSessionModelSettings
 from agents.realtime.model import RealtimeModelConfig
-from agents.realtime.model_inputs import RealtimeModelSendRawMessage
+from agents.realtime.model_inputs import RealtimeModelSendInterrupt, RealtimeModelSendRawMessage
 
 from ..audio.pipeline import AudioSink
 from ..audio.playback import Player
@@ -148,12 +148,17 @@ class Conversation:
         return any(start <= captured_at <= end for start, end in self._turns[-4:])
 
     async def barge_in(self) -> None:
-        """The wake word heard while the agent talks: stop talking and listen."""
+        """The wake word (or the button) while the agent talks: stop talking and listen.
+
+        The server hears no speech here (the gate may even be sending it silence), so the answer
+        is cancelled explicitly; the SDK truncates it where the playback tracker says it stopped.
+        """
         self._player.flush()
-        self._tracker.on_interrupted()
         if self._session is not None:
-            with contextlib.suppress(Exception):
-                await self._session.interrupt()
+            try:
+                await self._session.model.send_event(RealtimeModelSendInterrupt(force_response_cancel=True))
+            except Exception as exc:  # e.g. nothing left to cancel: the answer had already ended
+                log_event(log, "interrupt_failed", f"interrupt: {_describe(exc)}", level=logging.DEBUG)
         self._touch()
         if self._state.state in (State.SPEAKING, State.THINKING):
             self._state.to(State.LISTENING, reason="barge_in")
