@@ -70,3 +70,19 @@ async def running(app: Appliance) -> AsyncIterator[EventLog]:
         stop.set()
         await asyncio.wait_for(task, 10)
         root.removeHandler(log)
+
+
+async def press(pin: Any, hold_s: float = 0.05) -> None:
+    """Press and release a MockFactory button pin (active low)."""
+    pin.drive_low()
+    await asyncio.sleep(hold_s)
+    pin.drive_high()
+
+
+async def start_and_ask(app: Appliance, log: EventLog, card: Any, button: Any, question: Any) -> None:
+    """Wait for the streams, start a conversation with the button, ask, and wait for the answer."""
+    await wait_until(lambda: app.audio_ok, 10, "streams open", log)
+    await press(button)
+    await wait_until(lambda: "listening" in log.states(), 10, "the session to open", log)
+    card.say(question)
+    await wait_until(lambda: "speaking" in log.states(), 20, "the answer", log)

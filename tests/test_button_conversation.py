@@ -14,7 +14,7 @@ from appliance.app import Appliance
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
-from tests.inproc import make_settings, running, wait_until
+from tests.inproc import make_settings, press, running, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -26,12 +26,6 @@ async def server() -> AsyncIterator[FakeRealtimeServer]:
     reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
     async with FakeRealtimeServer(handshake_delay_s=0.3, reply_audio=reply.tobytes()) as srv:
         yield srv
-
-
-async def press(pin: object, hold_s: float = 0.08) -> None:
-    pin.drive_low()  # type: ignore[attr-defined]
-    await asyncio.sleep(hold_s)
-    pin.drive_high()  # type: ignore[attr-defined]
 
 
 def steady_colours(pins: dict[str, object], min_s: float = 0.03) -> list[tuple[int, int, int]]:

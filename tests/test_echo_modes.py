@@ -13,7 +13,7 @@ from appliance.app import Appliance
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.audio_compare import FIXTURES, read_wav
-from tests.inproc import make_settings, running, wait_until
+from tests.inproc import make_settings, running, start_and_ask, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -37,13 +37,7 @@ async def test_speaker_echo(card: FifoSoundCard, mock_pins: object, mode: str, i
         app = Appliance(settings, "sk-test", detector=None)
         button = mock_pins.pin(17)  # type: ignore[attr-defined]
         async with running(app) as log:
-            await wait_until(lambda: app.audio_ok, 10, "streams open", log)
-            button.drive_low()
-            await asyncio.sleep(0.05)
-            button.drive_high()
-            await wait_until(lambda: "listening" in log.states(), 10, "session", log)
-            card.say(read_wav(FIXTURES / "what_time_only.wav", card.rate))
-            await wait_until(lambda: "speaking" in log.states(), 20, "the answer", log)
+            await start_and_ask(app, log, card, button, read_wav(FIXTURES / "what_time_only.wav", card.rate))
             # The whole answer takes about 3.6 s to play, plus the echo tail.
             await wait_until(lambda: log.states()[-1] == "listening" and not app.player.busy, 15,  # type: ignore[union-attr]
                              "the answer to end", log)

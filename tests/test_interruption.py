@@ -12,7 +12,7 @@ from appliance.app import Appliance
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.audio_compare import FIXTURES, read_wav
-from tests.inproc import make_settings, running, wait_until
+from tests.inproc import make_settings, running, start_and_ask, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +28,7 @@ async def test_interrupt_mid_answer_truncates_where_playback_stopped(
         app = Appliance(settings, "sk-test", detector=None)
         button = mock_pins.pin(17)  # type: ignore[attr-defined]
         async with running(app) as log:
-            await wait_until(lambda: app.audio_ok, 10, "streams open", log)
-            button.drive_low()
-            await asyncio.sleep(0.05)
-            button.drive_high()
-            await wait_until(lambda: "listening" in log.states(), 10, "session", log)
-            card.say(read_wav(FIXTURES / "what_time_only.wav", card.rate))
-            await wait_until(lambda: "speaking" in log.states(), 20, "the answer", log)
+            await start_and_ask(app, log, card, button, read_wav(FIXTURES / "what_time_only.wav", card.rate))
             await asyncio.sleep(1.5)  # let part of it play
             assert app.player is not None
             await server.interrupt_now()

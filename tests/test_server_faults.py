@@ -11,15 +11,9 @@ import pytest
 from appliance.app import Appliance
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
-from tests.inproc import make_settings, running, wait_until
+from tests.inproc import make_settings, press, running, wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-async def press(pin: object) -> None:
-    pin.drive_low()  # type: ignore[attr-defined]
-    await asyncio.sleep(0.05)
-    pin.drive_high()  # type: ignore[attr-defined]
 
 
 async def garbage(server: FakeRealtimeServer) -> None:

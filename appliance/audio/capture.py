@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import sounddevice as sd
 
-from .devices import AudioDeviceError, DeviceInfo
+from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
 
 log = logging.getLogger("appliance.audio.capture")
 
@@ -84,16 +84,11 @@ class MicStream:
 
     @property
     def active(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
+        return stream_active(self._stream)
 
     def stop(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:  # a vanished device may refuse to close cleanly
-                log.warning("closing input stream failed: %s", exc)
+        close_stream(stream, "input")
 
     def read(self, timeout: float) -> tuple[float, np.ndarray] | None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -107,3 +108,18 @@ def rescan() -> None:
     """
     sd._terminate()  # type: ignore[attr-defined]
     sd._initialize()  # type: ignore[attr-defined]
+
+
+def close_stream(stream: sd.InputStream | sd.OutputStream | None, what: str) -> None:
+    """Stop and close a stream; a vanished device may refuse, which is logged, not raised."""
+    if stream is None:
+        return
+    try:
+        stream.abort()
+        stream.close()
+    except Exception as exc:
+        logging.getLogger("appliance.audio").warning("closing %s stream failed: %s", what, exc)
+
+
+def stream_active(stream: sd.InputStream | sd.OutputStream | None) -> bool:
+    return stream is not None and bool(stream.active)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import sounddevice as sd
 
-from .devices import AudioDeviceError, DeviceInfo
+from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
 from .reference import ReferenceBuffer
 from .resample import StreamResampler
 
@@ -243,13 +243,8 @@ class Player:
 
     @property
     def active(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
+        return stream_active(self._stream)
 
     def stop(self) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
-            try:
-                stream.abort()
-                stream.close()
-            except Exception as exc:
-                log.warning("closing output stream failed: %s", exc)
+        close_stream(stream, "output")
