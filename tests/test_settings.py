@@ -129,3 +129,11 @@ def test_bad_per_model_threshold_is_named() -> None:
     result = run_cli("config", env={"APPLIANCE_WAKE__THRESHOLDS": "alexa=0.7"})
     assert result.returncode == 2
     assert "APPLIANCE_WAKE__THRESHOLDS" in result.stderr and "name:value" in result.stderr
+
+
+def test_missing_wake_model_file_is_named_and_exits_2() -> None:
+    result = run_cli("run", env={"OPENAI_API_KEY": "sk-x", "APPLIANCE_WAKE__MODELS": "/nowhere/kitchen_word.tflite"})
+    assert result.returncode == 2
+    assert "/nowhere/kitchen_word.tflite" in result.stderr
+    assert "hey_jarvis" in result.stderr  # lists what is bundled
+    assert "Traceback" not in result.stderr
