@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,7 @@ class Appliance:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: AudioSink | None = None
         self._released_early = False
+        self._tasks: set[asyncio.Future[None]] = set()
 
     # -- audio ----------------------------------------------------------------------------------
     def _open_audio(self) -> None:
@@ -136,7 +138,13 @@ class Appliance:
             log_event(log, "wake", "wake word during answer: barge-in", source="wakeword", model=detection.model,
                       score=round(float(detection.score), 3), barge_in=True)
             self.telemetry.wakes.labels("wakeword").inc()
-            asyncio.ensure_future(self.conversation.barge_in())
+            self._spawn(self.conversation.barge_in())
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a coroutine from a callback, holding a reference until it finishes."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def push_to_talk(self) -> bool:
@@ -149,10 +157,10 @@ class Appliance:
         elif current in CONVERSATION_STATES and self.conversation is not None:
             if self.push_to_talk:
                 log_event(log, "button", "push-to-talk: talking", action="talk")
-                asyncio.ensure_future(self.conversation.talk())
+                self._spawn(self.conversation.talk())
             elif self.settings.button.in_conversation == "interrupt" and current in (State.SPEAKING, State.THINKING):
                 log_event(log, "button", "button interrupts the answer", action="interrupt")
-                asyncio.ensure_future(self.conversation.barge_in())
+                self._spawn(self.conversation.barge_in())
             else:
                 log_event(log, "button", "button ends the conversation", action="end")
                 self.conversation.end("button")
