@@ -58,13 +58,29 @@ def cmd_config(_args: argparse.Namespace) -> int:
     return 0
 
 
+def portaudio_missing() -> str | None:
+    """Why PortAudio cannot be loaded, or None when it can."""
+    try:
+        import sounddevice  # noqa: F401
+    except OSError as exc:
+        return f"PortAudio cannot be loaded ({exc}); install it: sudo apt-get install libportaudio2"
+    return None
+
+
 def cmd_devices(_args: argparse.Namespace) -> int:
+    if problem := portaudio_missing():
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     from .audio.devices import AudioDeviceError, list_devices, supported_rates
 
     try:
         devices = list_devices()
     except AudioDeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not devices:
+        print("no audio devices found (is the sound card connected, and /dev/snd passed to the container?)",
+              file=sys.stderr)
         return 1
     for d in devices:
         kinds = []
@@ -94,6 +110,9 @@ def cmd_run(_args: argparse.Namespace) -> int:
         except EchoCancellerUnavailable as exc:
             print(f"error: APPLIANCE_AUDIO__ECHO=aec: {exc}", file=sys.stderr)
             return EXIT_CONFIG
+    if problem := portaudio_missing():
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     from .triggers.wakeword import WakeWordDetector, WakeWordModelError
 
     try:

@@ -49,3 +49,16 @@ async def test_check_fails_on_a_silent_microphone_and_a_missing_device(card: Fif
     rc, out = await run_check(card, APPLIANCE_AUDIO__INPUT_DEVICE="no-such-mic")
     assert rc == 1
     assert "FAIL  audio devices" in out and "no-such-mic" in out
+
+
+async def test_devices_lists_the_card_with_channels_and_rates(card: FifoSoundCard) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "OPENAI_"))}
+    env.update(card.env)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "appliance", "devices", cwd=REPO, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    lines = {line.split()[1]: line for line in out.decode().splitlines() if line.strip()}
+    assert "mic" in lines and "speaker" in lines
+    assert "in " in lines["mic"] and "48000" in lines["mic"]
+    assert "out " in lines["speaker"]
