@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 
 import numpy as np
-import soxr
+
+from appliance.audio import wavfile
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def read_wav(path: Path, rate: int | None = None) -> np.ndarray:
-    with wave.open(str(path)) as w:
-        assert w.getsampwidth() == 2 and w.getnchannels() == 1, path
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
-        src = w.getframerate()
-    if rate is not None and rate != src:
-        data = soxr.resample(data, src, rate)
-    return data
+    """The WAV's samples (mono int16), resampled to `rate` when given."""
+    return wavfile.read_wav(path, rate)[0]
 
 
 def best_match(haystack: np.ndarray, needle: np.ndarray) -> tuple[float, int]:

@@ -5,12 +5,13 @@ Mic-side fixtures are 48 kHz mono int16; ``reply_24k.wav`` is 24 kHz mono int16.
 
 from __future__ import annotations
 
-import wave
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from appliance.audio import wavfile
 
 FIXTURES: Path = Path(__file__).resolve().parent / "fixtures"
 
@@ -23,13 +24,8 @@ Pcm16 = npt.NDArray[np.int16]
 
 
 def read_wav(path: str | Path) -> tuple[Pcm16, int]:
-    """Read a mono 16-bit PCM WAV file; return (samples as int16, sample rate)."""
-    with wave.open(str(path), "rb") as wav:
-        if wav.getsampwidth() != 2 or wav.getnchannels() != 1:
-            raise ValueError(f"{path}: expected mono 16-bit PCM")
-        rate = wav.getframerate()
-        frames = wav.readframes(wav.getnframes())
-    return np.frombuffer(frames, dtype="<i2").astype(np.int16), rate
+    """Read a WAV file as mono int16; return (samples, sample rate)."""
+    return wavfile.read_wav(path)
 
 
 def resample_int16(samples: Pcm16, rate_in: int, rate_out: int) -> Pcm16:

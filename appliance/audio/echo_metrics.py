@@ -21,25 +21,21 @@ Metrics:
 
 from __future__ import annotations
 
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from .wavfile import read_wav
+
 Int16Array = npt.NDArray[np.int16]
 FloatArray = npt.NDArray[np.float64]
 
 
 def read_wav_int16(path: str | Path) -> tuple[Int16Array, int]:
-    """Read a mono 16-bit PCM WAV file; returns ``(samples, sample_rate)``."""
-    with wave.open(str(path), "rb") as w:
-        if w.getnchannels() != 1 or w.getsampwidth() != 2:
-            raise ValueError(f"{path}: expected mono 16-bit PCM")
-        rate = w.getframerate()
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.int16)
-    return data, rate
+    """Read a WAV file as mono int16; returns ``(samples, sample_rate)``."""
+    return read_wav(path)
 
 
 def to_int16(x: npt.ArrayLike) -> Int16Array:

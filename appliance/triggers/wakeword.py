@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import json
 import sys
-import wave
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir, load_model_class
+
+from ..audio.wavfile import read_wav
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -320,32 +321,7 @@ class WakeWordDetector:
 
 def read_wav_16k(path: str | Path) -> np.ndarray:
     """Read a PCM WAV file as 16 kHz mono int16 (channels averaged, resampled with soxr if needed)."""
-    path = Path(path)
-    try:
-        with wave.open(str(path), "rb") as w:
-            rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-            raw = w.readframes(w.getnframes())
-    except (OSError, EOFError, wave.Error) as exc:
-        raise ValueError(f"cannot read WAV file {path}: {exc}") from exc
-    if width == 1:
-        audio = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 2:
-        audio = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
-    elif width == 3:
-        b = np.frombuffer(raw, np.uint8).reshape(-1, 3).astype(np.int32)
-        ints = (b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)) << 8 >> 8
-        audio = ints.astype(np.float32) / 8388608.0
-    elif width == 4:
-        audio = np.frombuffer(raw, "<i4").astype(np.float32) / 2147483648.0
-    else:
-        raise ValueError(f"unsupported sample width {width} bytes in {path}")
-    if channels > 1:
-        audio = audio.reshape(-1, channels).mean(axis=1)
-    if rate != SAMPLE_RATE:
-        import soxr
-
-        audio = soxr.resample(audio, rate, SAMPLE_RATE, quality="HQ")
-    return np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.int16)
+    return read_wav(path, SAMPLE_RATE)[0]
 
 
 def score_file(
