@@ -16,6 +16,12 @@ from tests.inproc import make_settings, press, running, wait_until
 pytestmark = pytest.mark.e2e
 
 
+def make_app(server: FakeRealtimeServer) -> Appliance:
+    settings = make_settings(realtime={"url": server.url}, button={"pin": 17, "bounce_s": 0},
+                             session={"idle_timeout_s": 30, "error_backoff_s": 0.3})
+    return Appliance(settings, "sk", None)
+
+
 async def garbage(server: FakeRealtimeServer) -> None:
     await server.send_raw("this is not json {")
 
@@ -31,8 +37,7 @@ async def test_broken_session_errors_then_recovers(
     words: str,
 ) -> None:
     async with FakeRealtimeServer() as server:
-        app = Appliance(make_settings(realtime={"url": server.url}, button={"pin": 17, "bounce_s": 0},
-                                      session={"idle_timeout_s": 30, "error_backoff_s": 0.3}), "sk", None)
+        app = make_app(server)
         button = mock_pins.pin(17)  # type: ignore[attr-defined]
         async with running(app) as log:
             await wait_until(lambda: app.audio_ok, 10, "streams", log)
@@ -53,8 +58,7 @@ async def test_broken_session_errors_then_recovers(
 async def test_refused_handshake_and_server_error_event(card: FifoSoundCard, mock_pins: object) -> None:
     async with FakeRealtimeServer() as server:
         server.reject_connections(401)
-        app = Appliance(make_settings(realtime={"url": server.url}, button={"pin": 17, "bounce_s": 0},
-                                      session={"idle_timeout_s": 30, "error_backoff_s": 0.3}), "sk", None)
+        app = make_app(server)
         button = mock_pins.pin(17)  # type: ignore[attr-defined]
         async with running(app) as log:
             await wait_until(lambda: app.audio_ok, 10, "streams", log)
