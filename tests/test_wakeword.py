@@ -236,3 +236,22 @@ def test_heavy_modules_not_imported() -> None:
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result == {"heavy": [], "shimmed": True, "litert": "ai_edge_litert.interpreter"}
+
+
+def _stream_shapes(det: WakeWordDetector) -> tuple[int, int, int | None]:
+    pre = det._oww.preprocessor
+    melspec = int(pre.melspec_model.get_input_details()[0]["shape"][1])
+    batch = int(pre.embedding_model.get_input_details()[0]["shape"][0])
+    return melspec, batch, pre.raw_data_buffer.maxlen
+
+
+def test_warm_up_memory_is_dropped(detector: WakeWordDetector) -> None:
+    """openWakeWord's 4 s warm-up batch (64000 samples, 41 windows) must not stay planned by LiteRT,
+    and the raw history must be short (see oww_memory); streaming scores are checked by the tests above."""
+    from appliance.triggers.oww_memory import RAW_HISTORY_SAMPLES
+
+    assert _stream_shapes(WakeWordDetector(["hey_jarvis"], seed=0)) == (FRAME_SAMPLES, 1, RAW_HISTORY_SAMPLES)
+    feed(detector, silence(2))
+    detector.reset()  # reset runs the warm-up batch again
+    assert _stream_shapes(detector) == (FRAME_SAMPLES, 1, RAW_HISTORY_SAMPLES)
+    assert len(feed(detector, np.concatenate((silence(1), read_wav_16k(POSITIVE), silence(1))))) == 1

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir, load_model_class
+from appliance.triggers.oww_memory import compact_streaming_memory
 
 from ..audio.wavfile import read_wav
 
@@ -241,7 +242,14 @@ class WakeWordDetector:
                 table.pop(placeholder, None)
         for name, path in onnx.items():
             _add_onnx_model(oww, name, path)
+        self._compact(oww)
         return oww
+
+    @staticmethod
+    def _compact(oww: Any) -> None:
+        """Drop the memory openWakeWord's 4 s warm-up batch left behind (see oww_memory)."""
+        features = bundled_models_dir()
+        compact_streaming_memory(oww, features / "melspectrogram.tflite", features / "embedding_model.tflite")
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -308,6 +316,7 @@ class WakeWordDetector:
         """Forget all audio: feature buffers, pending samples, scores, refractory state, sample count."""
         with _seeded(self._seed):
             self._oww.reset()
+        self._compact(self._oww)
         self._pending = np.zeros(0, dtype=np.int16)
         self._samples_fed = 0
         self._scores = dict.fromkeys(self._names, 0.0)
