@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Coroutine
@@ -212,6 +213,10 @@ class Appliance:
                 log_event(log, "error", f"health endpoint not started on {self.settings.health.address}: {exc}",
                           level=logging.ERROR, kind="health_listen")
         heartbeat = asyncio.create_task(self._heartbeat())
+        # Start-up's objects (~190k: the SDK's modules, pydantic schemas) live as long as the process.
+        # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
+        # about 0.1 s on a desktop x86 CPU (more on a Pi's slower cores) while the audio threads wait.
+        gc.freeze()
         backoff = self.settings.session.error_backoff_s
         failed_before = False
         try:
@@ -238,6 +243,7 @@ class Appliance:
                     await self._error("audio_device", self._fault_reason, backoff, stop)
         finally:
             heartbeat.cancel()
+            gc.unfreeze()
             await self.telemetry.close()
             self._close_audio()
             if self.button is not None:
