@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-from gpiozero import LED, PWMLED, RGBLED
+from typing import TYPE_CHECKING
 
 from ..settings import LedSettings
 from ..state import State
+
+if TYPE_CHECKING:
+    from gpiozero import LED, PWMLED, RGBLED
 
 log = logging.getLogger("appliance.leds")
 
@@ -42,6 +44,9 @@ PATTERNS: dict[State, Pattern] = {
 
 class StatusLeds:
     def __init__(self, settings: LedSettings) -> None:
+        # Imported here: a device without LEDs does not load gpiozero (about 2.5 MB resident).
+        from gpiozero import LED, PWMLED, RGBLED
+
         self._pwm = settings.pwm
         self.device: RGBLED | PWMLED | LED
         if settings.red_pin is not None:
@@ -70,6 +75,8 @@ class StatusLeds:
             return
         # Without PWM, a pulse falls back to a slow blink and colours to full on/off.
         kind = pattern.kind if (self._pwm or pattern.kind != "pulse") else "blink"
+        from gpiozero import PWMLED, RGBLED  # already loaded by __init__
+
         if isinstance(dev, RGBLED):
             colour = pattern.colour if self._pwm else tuple(1.0 if c >= 0.5 else 0.0 for c in pattern.colour)
             if kind == "on":

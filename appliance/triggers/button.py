@@ -6,8 +6,6 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from gpiozero import Button
-
 log = logging.getLogger("appliance.button")
 
 
@@ -34,6 +32,9 @@ class PushButton:
         self._on_long = on_long_press
         self._on_release = on_release
         self._held = False
+        # Imported here: a device without a button does not load gpiozero (about 2.5 MB resident).
+        from gpiozero import Button
+
         self.device = Button(pin, pull_up=pull_up, bounce_time=bounce_s or None, hold_time=hold_s)
         self.device.when_held = self._held_cb
         self.device.when_released = self._released_cb
