@@ -27,7 +27,7 @@ RAW_HISTORY_SAMPLES = 4 * _FRAME + _MELSPEC_CONTEXT
 def compact_streaming_memory(oww: Any, melspec_path: Path, embedding_path: Path) -> None:
     """Shrink ``oww`` (an ``openwakeword.model.Model`` on tflite) to streaming size, in place."""
     pre = oww.preprocessor
-    if not hasattr(pre, "melspec_model"):  # onnx feature models: nothing planned by LiteRT
+    if not hasattr(pre, "_tflite_current_melspec_input_size"):  # onnx feature models: not LiteRT
         return
     interpreter_cls = type(pre.melspec_model)
     melspec = interpreter_cls(model_path=str(melspec_path), num_threads=1)
