@@ -59,7 +59,11 @@ def main(idle_s: float = 20.0) -> int:
         rss_after = _proc_rss_mb(proc.pid)
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # never leave a busy child behind the bench
+            proc.kill()
+            proc.wait()
         card.close()
     for figure in (
         {"name": "startup_to_listening_s", "value": round(ready_s, 2), "unit": "s"},
