@@ -29,6 +29,14 @@ from .triggers.button import PushButton
 log = logging.getLogger("appliance")
 
 
+def _scores(detection: WakeDetection) -> dict[str, Any]:
+    """A wake event's scores for the log: the stock model's and, where one ran, the verifier's."""
+    out: dict[str, Any] = {"score": round(float(detection.score), 3)}
+    if detection.verifier_score is not None:
+        out["verifier_score"] = round(float(detection.verifier_score), 3)
+    return out
+
+
 @dataclass
 class Trigger:
     source: str  # "wakeword" | "button"
@@ -134,10 +142,10 @@ class Appliance:
         if current == State.MUTED:
             return
         if current == State.IDLE:
-            self._trigger("wakeword", model=detection.model, score=round(float(detection.score), 3))
+            self._trigger("wakeword", model=detection.model, **_scores(detection))
         elif current in (State.SPEAKING, State.THINKING) and self.conversation is not None:
             log_event(log, "wake", "wake word during answer: barge-in", source="wakeword", model=detection.model,
-                      score=round(float(detection.score), 3), barge_in=True)
+                      barge_in=True, **_scores(detection))
             self.telemetry.wakes.labels("wakeword").inc()
             self._spawn(self.conversation.barge_in())
 

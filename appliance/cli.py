@@ -117,7 +117,10 @@ def cmd_run(_args: argparse.Namespace) -> int:
 
     try:
         detector = WakeWordDetector(
-            settings.wake.models, settings.wake.threshold_for(), refractory_s=settings.wake.refractory_s
+            settings.wake.models,
+            settings.wake.threshold_for(),
+            refractory_s=settings.wake.refractory_s,
+            verify=settings.wake.verifier,
         )
     except (WakeWordModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -58,17 +58,22 @@ def _audio(settings: Settings) -> list[Result]:
 
 
 def _wakeword(settings: Settings) -> list[Result]:
-    from .triggers.wakeword import WakeWordDetector, score_file
+    from .triggers.wakeword import WakeWordDetector, scan_file
 
     try:
-        detector = WakeWordDetector(settings.wake.models, settings.wake.threshold_for(), seed=0)
+        detector = WakeWordDetector(
+            settings.wake.models, settings.wake.threshold_for(), seed=0, verify=settings.wake.verifier
+        )
     except Exception as exc:
         return [Result("wake word", False, str(exc))]
     if "hey_jarvis" not in detector.models:
         return [Result("wake word", True, f"models {', '.join(detector.models)} loaded (no bundled sample for them)")]
-    scores = score_file(packaged_default("samples/hey_jarvis.wav"), detector=detector)
-    ok = scores["hey_jarvis"] >= detector.thresholds["hey_jarvis"]
-    return [Result("wake word", ok, f"bundled 'hey jarvis' sample scored {scores['hey_jarvis']:.2f}")]
+    scan = scan_file(packaged_default("samples/hey_jarvis.wav"), detector)
+    detail = f"bundled 'hey jarvis' sample scored {scan.scores['hey_jarvis']:.2f}"
+    if "hey_jarvis" in scan.verifier_scores:
+        detail += f" (verifier {scan.verifier_scores['hey_jarvis']:.2f})"
+    ok = scan.woke("hey_jarvis")
+    return [Result("wake word", ok, detail + ("" if ok else ": no wake"))]
 
 
 def _gpio(settings: Settings) -> list[Result]:

@@ -106,6 +106,8 @@ class WakeSettings(BaseModel):
     # Per-model overrides, "name:value,name:value" (e.g. "alexa:0.6").
     thresholds: Annotated[dict[str, float], NoDecode] = {}
     refractory_s: float = Field(2.0, ge=0)
+    # Combine bundled models with their noise-trained verifier where one ships (hey_jarvis).
+    verifier: bool = True
     preroll_lookback_ms: int = Field(300, ge=0, le=2000)
 
     @field_validator("thresholds", mode="before")

@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=0.5)
     parser.add_argument("--minutes", type=float, default=10.0, help="false-wake stream length (default 10)")
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument("--no-verifier", action="store_true", help="the stock model alone (no bundled verifier)")
     parser.add_argument("--sweep", action="store_true", help="also sweep more espeak-ng voices (clean)")
     parser.add_argument("--json", type=Path, help="also write the JSON result here")
     args = parser.parse_args(argv)
@@ -257,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     positives = load_clips(FIXTURES / "pos")
     negatives = load_clips(FIXTURES / "neg")
     noise = NoiseBank(rng, list(negatives.values()))
-    det = WakeWordDetector([args.model], thresholds=args.threshold, seed=args.seed)
+    det = WakeWordDetector([args.model], thresholds=args.threshold, seed=args.seed, verify=not args.no_verifier)
 
     rates = detection_rates(det, positives, noise, rng)
     stream, labels, placed = false_wake_stream(negatives, noise, rng, args.minutes)
@@ -270,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, object] = {
         "model": args.model,
         "threshold": args.threshold,
+        "verifier": bool(det.verified),
         "positive_clips": len(positives),
         "detection": {
             c.name: {"rate": round(c.rate, 4), "detected": c.detected, "trials": c.trials,
@@ -296,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         }
 
     width = max(len(c.name) for c in rates + swept) + 2
-    print(f"wake word {args.model!r}, threshold {args.threshold}, {len(positives)} positive clips")
+    kind = "stock model + verifier" if det.verified else "stock model"
+    print(f"wake word {args.model!r} ({kind}), threshold {args.threshold}, {len(positives)} positive clips")
     print(f"{'condition':<{width}}{'detected':>12}{'rate':>9}{'median max':>12}")
     for c in rates:
         print(f"{c.name:<{width}}{f'{c.detected}/{c.trials}':>12}{c.rate:>9.1%}"

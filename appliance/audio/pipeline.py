@@ -33,6 +33,7 @@ FAR_END_ACTIVE_RMS = 100.0
 class WakeDetection(Protocol):
     model: str
     score: float
+    verifier_score: float | None
 
 
 class WakeDetector(Protocol):

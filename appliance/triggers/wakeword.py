@@ -27,6 +27,7 @@ import numpy as np
 
 from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir, load_model_class
 from appliance.triggers.oww_memory import compact_streaming_memory
+from appliance.triggers.verifier import FEATURE_FRAMES, EmbeddingVerifier, VerifierError, bundled_verifier
 
 from ..audio.wavfile import read_wav
 
@@ -41,6 +42,8 @@ __all__ = [
     "main_wakeword",
     "read_wav_16k",
     "resolve_model",
+    "FileScan",
+    "scan_file",
     "score_file",
 ]
 
@@ -48,6 +51,12 @@ SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 1280  # 80 ms: openWakeWord's step
 DEFAULT_MODEL = "hey_jarvis"
 DEFAULT_THRESHOLD = 0.5
+# Models with a verifier (see _step): the verifier alone wakes at VERIFIER_THRESHOLD; below VERIFIER_VETO it
+# overrules the stock model; either way the decision must hold CONFIRM_FRAMES 80 ms frames in a row.
+# Chosen on scripts/train_wake_verifier.py's data and checked with scripts/wake_accuracy.py.
+VERIFIER_THRESHOLD = 0.9
+VERIFIER_VETO = 0.2
+CONFIRM_FRAMES = 2
 _TFLITE_MAGIC = b"TFL3"  # FlatBuffers file identifier at bytes 4..8 of every .tflite model
 
 
@@ -59,13 +68,14 @@ class WakeWordModelError(Exception):
 class Detection:
     """One wake event.
 
-    ``at_sample`` counts 16 kHz samples fed to the detector since it was created or reset, up to
-    the end of the 80 ms frame whose score crossed the threshold.
+    ``score`` is the stock model's score. ``at_sample`` counts 16 kHz samples fed to the detector
+    since it was created or reset, up to the end of the 80 ms frame that completed the decision.
     """
 
     model: str
     score: float
     at_sample: int
+    verifier_score: float | None = None  # the verifier's score, for models that have one
 
     @property
     def at_s(self) -> float:
@@ -165,6 +175,7 @@ class WakeWordDetector:
         refractory_s: float = 2.0,
         *,
         seed: int | None = None,
+        verify: bool = True,
     ) -> None:
         if isinstance(models, str):
             models = [models]
@@ -188,6 +199,9 @@ class WakeWordDetector:
         self._seed = seed
         self._oww = self._load(paths)
         self._names: tuple[str, ...] = tuple(paths)
+        self._verifiers = self._load_verifiers(spec_of) if verify else {}
+        self._above: dict[str, int] = dict.fromkeys(self._names, 0)
+        self._verifier_scores: dict[str, float] = dict.fromkeys(self._verifiers, 0.0)
         self._pending = np.zeros(0, dtype=np.int16)
         self._samples_fed = 0
         self._scores: dict[str, float] = dict.fromkeys(self._names, 0.0)
@@ -251,6 +265,24 @@ class WakeWordDetector:
         features = bundled_models_dir()
         compact_streaming_memory(oww, features / "melspectrogram.tflite", features / "embedding_model.tflite")
 
+    @staticmethod
+    def _load_verifiers(spec_of: Mapping[str, str]) -> dict[str, EmbeddingVerifier]:
+        """The bundled verifier of each bundled model that has one (custom model files have none)."""
+        out: dict[str, EmbeddingVerifier] = {}
+        for name, spec in spec_of.items():
+            path = bundled_verifier(name) if spec.strip() in BUNDLED_MODELS else None
+            if path is not None:
+                try:
+                    out[name] = EmbeddingVerifier.load(path)
+                except VerifierError as exc:
+                    raise WakeWordModelError(str(exc)) from exc
+        return out
+
+    @property
+    def verified(self) -> tuple[str, ...]:
+        """Models whose score combines the stock model with its verifier."""
+        return tuple(self._verifiers)
+
     @property
     def models(self) -> tuple[str, ...]:
         """Model names, in the order given."""
@@ -264,6 +296,11 @@ class WakeWordDetector:
     def scores(self) -> dict[str, float]:
         """Score of each model for the latest complete 80 ms frame (0.0 before the first one)."""
         return dict(self._scores)
+
+    @property
+    def verifier_scores(self) -> dict[str, float]:
+        """Verifier score of each verified model for the latest complete frame."""
+        return dict(self._verifier_scores)
 
     @property
     def samples_fed(self) -> int:
@@ -295,13 +332,30 @@ class WakeWordDetector:
 
     def _step(self, frame: np.ndarray) -> list[Detection]:
         prediction = self._oww.predict(frame)
+        window = self.embedding_window() if self._verifiers else None
         found: list[Detection] = []
         for name in self._names:
             score = float(prediction.get(name, 0.0))
             self._scores[name] = score
-            threshold = self._thresholds[name]
-            if score < threshold:
+            verifier = self._verifiers.get(name)
+            verifier_score: float | None = None
+            if verifier is None or window is None:
+                hit = score >= self._thresholds[name]
+            else:
+                # Either the stock model hears it and the verifier does not object, or the verifier is
+                # sure on its own (in noise the stock score collapses); two frames in a row either way.
+                verifier_score = verifier.score(window)
+                self._verifier_scores[name] = verifier_score
+                threshold = self._thresholds[name]  # a stricter threshold also asks more of the verifier
+                hit = (score >= threshold and verifier_score >= VERIFIER_VETO) or (
+                    verifier_score >= max(VERIFIER_THRESHOLD, threshold)
+                )
+            if not hit:
                 self._armed[name] = True
+                self._above[name] = 0
+                continue
+            self._above[name] += 1
+            if verifier is not None and self._above[name] < CONFIRM_FRAMES:
                 continue
             last = self._last_wake[name]
             in_refractory = last is not None and self._samples_fed - last < self._refractory_samples
@@ -309,7 +363,7 @@ class WakeWordDetector:
                 continue
             self._armed[name] = False
             self._last_wake[name] = self._samples_fed
-            found.append(Detection(name, score, self._samples_fed))
+            found.append(Detection(name, score, self._samples_fed, verifier_score))
         return found
 
     def reset(self) -> None:
@@ -323,6 +377,10 @@ class WakeWordDetector:
         self._last_wake = dict.fromkeys(self._names, None)
         self._armed = dict.fromkeys(self._names, True)
 
+    def embedding_window(self) -> np.ndarray:
+        """The last 16 openWakeWord speech-embedding frames (16 x 96), the input every model scores."""
+        return np.asarray(self._oww.preprocessor.get_features(FEATURE_FRAMES)[0])
+
     def predict_frame(self, frame: np.ndarray) -> dict[str, float]:
         """Raw openWakeWord ``predict`` on one 1280-sample int16 frame (benchmarks; bypasses bookkeeping)."""
         return {k: float(v) for k, v in self._oww.predict(frame).items()}
@@ -333,6 +391,35 @@ def read_wav_16k(path: str | Path) -> np.ndarray:
     return read_wav(path, SAMPLE_RATE)[0]
 
 
+@dataclass(frozen=True, slots=True)
+class FileScan:
+    """What a detector made of one WAV file: best scores per model and the wakes it would have caused."""
+
+    scores: dict[str, float]
+    verifier_scores: dict[str, float]
+    detections: list[Detection]
+
+    def woke(self, model: str) -> bool:
+        return any(d.model == model for d in self.detections)
+
+
+def scan_file(path: str | Path, detector: WakeWordDetector) -> FileScan:
+    """Run ``detector`` (reset first) over a WAV file (any rate/channels) with 1 s of silence each side."""
+    audio = read_wav_16k(path)
+    detector.reset()
+    pad = np.zeros(SAMPLE_RATE, dtype=np.int16)
+    best = dict.fromkeys(detector.models, 0.0)
+    best_verifier = dict.fromkeys(detector.verified, 0.0)
+    detections: list[Detection] = []
+    stream = np.concatenate((pad, audio, pad))
+    for start in range(0, len(stream), FRAME_SAMPLES):
+        detections += detector.process(stream[start : start + FRAME_SAMPLES])
+        for table, scores in ((best, detector.scores), (best_verifier, detector.verifier_scores)):
+            for name, score in scores.items():
+                table[name] = max(table[name], score)
+    return FileScan(best, best_verifier, detections)
+
+
 def score_file(
     path: str | Path,
     models: Sequence[str] = (DEFAULT_MODEL,),
@@ -340,21 +427,12 @@ def score_file(
     seed: int | None = 0,
     detector: WakeWordDetector | None = None,
 ) -> dict[str, float]:
-    """Maximum score of each model over a WAV file (any rate/channels; 1 s of silence padded each side).
+    """Maximum stock score of each model over a WAV file (see ``scan_file``).
 
     Pass ``detector`` to reuse a loaded one (it is reset first); otherwise one is created.
     """
-    audio = read_wav_16k(path)
     det = detector if detector is not None else WakeWordDetector(models, seed=seed)
-    det.reset()
-    pad = np.zeros(SAMPLE_RATE, dtype=np.int16)
-    best = dict.fromkeys(det.models, 0.0)
-    stream = np.concatenate((pad, audio, pad))
-    for start in range(0, len(stream), FRAME_SAMPLES):
-        det.process(stream[start : start + FRAME_SAMPLES])
-        for name, score in det.scores.items():
-            best[name] = max(best[name], score)
-    return best
+    return scan_file(path, det).scores
 
 
 def main_wakeword(argv: Sequence[str] | None = None) -> int:
@@ -379,15 +457,17 @@ def main_wakeword(argv: Sequence[str] | None = None) -> int:
     status = 0
     for file in args.files:
         try:
-            scores = score_file(file, detector=detector)
+            scan = scan_file(file, detector)
         except (OSError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 1
             continue
         result = {
             "file": file,
-            "scores": {k: round(v, 4) for k, v in scores.items()},
-            "detected": {k: v >= detector.thresholds[k] for k, v in scores.items()},
+            "scores": {k: round(v, 4) for k, v in scan.scores.items()},
+            **({"verifier_scores": {k: round(v, 4) for k, v in scan.verifier_scores.items()}}
+               if scan.verifier_scores else {}),
+            "detected": {k: scan.woke(k) for k in scan.scores},
         }
         print(json.dumps(result), flush=True)
     return status
