@@ -236,11 +236,12 @@ class Appliance:
                 except AudioDeviceError as exc:
                     self._close_audio()
                     failed_before = True
-                    await self._error("audio_device", str(exc), backoff, stop)
+                    await self._error("audio_device", str(exc), backoff, stop, then_idle=False)
                     backoff = min(max(backoff * 2, 1.0), self.settings.session.error_backoff_max_s)
                     continue
                 if failed_before:
                     log_event(log, "recovered", "audio devices are back")
+                    self.state.to(State.IDLE, reason="recovered")
                 failed_before = False
                 backoff = self.settings.session.error_backoff_s
                 self._audio_fault.clear()
@@ -248,7 +249,7 @@ class Appliance:
                 self._close_audio()
                 if self._audio_fault.is_set() and not stop.is_set():
                     failed_before = True
-                    await self._error("audio_device", self._fault_reason, backoff, stop)
+                    await self._error("audio_device", self._fault_reason, backoff, stop, then_idle=False)
         finally:
             heartbeat.cancel()
             gc.unfreeze()
@@ -320,7 +321,11 @@ class Appliance:
         await stop.wait()
         conversation.end("stopped")
 
-    async def _error(self, kind: str, message: str, backoff: float, stop: asyncio.Event) -> None:
+    async def _error(
+        self, kind: str, message: str, backoff: float, stop: asyncio.Event, *, then_idle: bool = True
+    ) -> None:
+        """Show and log an error, wait ``backoff`` (or until stop). Audio errors stay in ``error`` until
+        the devices open again (``then_idle=False``), so the LEDs do not flash "idle" between retries."""
         self.telemetry.errors.labels(kind).inc()
         if self.player is not None and self.player.active:
             self.earcons.play("error", self.player)
@@ -330,7 +335,8 @@ class Appliance:
                   kind=kind, retry_in_s=backoff)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=backoff)
-        self.state.to(State.IDLE)
+        if then_idle:
+            self.state.to(State.IDLE)
 
     def _setup_gpio(self) -> None:
         """Button and LEDs. A wiring or driver problem is logged and the appliance runs without them

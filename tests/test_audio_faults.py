@@ -33,12 +33,16 @@ async def test_missing_device_errors_then_recovers_when_plugged_in(card: FifoSou
             # Retries back off instead of spinning.
             delays = [e["retry_in_s"] for e in log.events("error")]
             assert delays[1] >= delays[0]
+            # Between retries the appliance stays in "error" (no "idle" flash on the LEDs).
+            assert log.states() == [State.ERROR.value]
+            assert app.state.state == State.ERROR
             # "Plug it in": the device appears in the ALSA configuration.
             asoundrc.write_text(ASOUNDRC.format(mic=card.mic_path, speaker=card.speaker_path)
                                 + EXTRA_MIC.format(mic=card.mic_path))
             await wait_until(lambda: bool(log.events("recovered")), 10, "recovery", log)
             await wait_until(lambda: app.audio_ok, 5, "streams open", log)
             assert app.state.state == State.IDLE
+            assert log.states()[-1] == State.IDLE.value and log.states().count(State.IDLE.value) == 1
     finally:
         asoundrc.write_text(original)
 
