@@ -12,14 +12,18 @@ tests/fixtures/wake/:
   positives  "hey jarvis" / "hey, jarvis" by 8 English accents x voice variants that the evaluation
              set does not use (it uses the default and +f2 variants; +m3 speaks its negatives), pitch
              and speed varied, alone or run straight into a follow-up request.
-  negatives  other sentences and near misses by the same voices (none of the evaluation sentences
-             and none of its names: no "Travis", "Davis", "Mycroft", "harvest" or "jars").
+  negatives  other sentences and near misses by the same voices: names and words that sound like
+             "jarvis" ("hey Marvin", "hey Gervais", every other onset + "-arvis"), greetings ("hey
+             there"). None of the evaluation sentences and none of its near-miss names ("Travis",
+             "Davis", "Mycroft"); the words "jars" and "harvest" do occur, in other sentences.
 Each clip is mixed with white, pink, brown or babble noise (babble from the training sentences,
 never the evaluation clips) at 0-30 dB SNR or left clean, at random gain.
 
-Training: numpy only (full-batch-free Adam on a weighted logistic loss); the last 20% of voices are
-held out and reported. Deterministic for a given seed and espeak-ng version. Needs espeak-ng.
-Run: python scripts/train_wake_verifier.py [--out PATH] [--seed 7]   (about 10 minutes on 2 cores)
+Training: numpy only: mini-batch Adam on a weighted logistic loss (positives weigh at most
+POS_WEIGHT_CAP negatives), then a second run in which the negatives the first one scored >= 0.1 weigh
+HARD_NEGATIVE_WEIGHT times more. A random 20% of the voices are held out and reported, not trained on.
+Deterministic for a given seed and espeak-ng version. Needs espeak-ng.
+Run: python scripts/train_wake_verifier.py [--out PATH] [--seed 7] [--cache FILE]   (about 30 minutes on 2 cores)
 """
 
 from __future__ import annotations

@@ -17,8 +17,11 @@ False wakes: a >= 10 minute stream built at run time from the negative clips (ra
 --sweep additionally synthesizes "hey jarvis" with espeak-ng at run time over more English
 voices/variants (including accents the model handles poorly) and reports clean detection per voice.
 
+The detector is the appliance's own: the stock model plus its bundled verifier where one ships
+(hey_jarvis); --no-verifier measures the stock model alone.
+
 Prints a table and a JSON document (also written to --json PATH if given).
-Run: python scripts/wake_accuracy.py [--threshold 0.5] [--minutes 10] [--sweep]
+Run: python scripts/wake_accuracy.py [--threshold 0.5] [--minutes 10] [--no-verifier] [--sweep]
 """
 
 from __future__ import annotations
