@@ -128,6 +128,7 @@ class Condition:
     trials: int = 0
     detected: int = 0
     scores: list[float] = field(default_factory=list)
+    verifier_scores: list[float] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
 
     @property
@@ -153,14 +154,16 @@ def detection_rates(
             np.random.seed(int(rng.integers(2**31)) + i)
             det.reset()
             audio = to_int16(mix)
-            best = 0.0
+            best = best_verifier = 0.0
             woke = False
             for start in range(0, len(audio), 1280):
                 woke |= bool(det.process(audio[start : start + 1280]))
                 best = max(best, det.scores[model])
+                best_verifier = max(best_verifier, det.verifier_scores.get(model, 0.0))
             cond.trials += 1
             cond.detected += woke
             cond.scores.append(best)
+            cond.verifier_scores.append(best_verifier)
             if not woke:
                 cond.missed.append(name)
         results.append(cond)
@@ -278,7 +281,10 @@ def main(argv: list[str] | None = None) -> int:
         "positive_clips": len(positives),
         "detection": {
             c.name: {"rate": round(c.rate, 4), "detected": c.detected, "trials": c.trials,
-                     "median_max_score": round(float(np.median(c.scores)), 4), "missed": c.missed}
+                     "median_max_score": round(float(np.median(c.scores)), 4),
+                     **({"median_max_verifier_score": round(float(np.median(c.verifier_scores)), 4)}
+                        if det.verified else {}),
+                     "missed": c.missed}
             for c in rates
         },
         "false_wakes": {
@@ -303,10 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(c.name) for c in rates + swept) + 2
     kind = "stock model + verifier" if det.verified else "stock model"
     print(f"wake word {args.model!r} ({kind}), threshold {args.threshold}, {len(positives)} positive clips")
-    print(f"{'condition':<{width}}{'detected':>12}{'rate':>9}{'median max':>12}")
+    print(f"{'condition':<{width}}{'detected':>12}{'rate':>9}{'median max score':>18}"
+          + (f"{'(verifier)':>12}" if det.verified else ""))
     for c in rates:
-        print(f"{c.name:<{width}}{f'{c.detected}/{c.trials}':>12}{c.rate:>9.1%}"
-              f"{float(np.median(c.scores)):>12.3f}")
+        print(f"{c.name:<{width}}{f'{c.detected}/{c.trials}':>12}{c.rate:>9.1%}{float(np.median(c.scores)):>18.3f}"
+              + (f"{float(np.median(c.verifier_scores)):>12.3f}" if det.verified else ""))
     print(f"false wakes: {len(wakes)} in {seconds / 60:.1f} min of other speech + noise")
     if swept:
         print("sweep (clean; voices x {default,+f2,+f3,+m3,+klatt} x {130,160,190} wpm x {plain,comma}):")
