@@ -110,12 +110,14 @@ class ScriptedVerifier:
         return next(self.scores)
 
 
-def test_a_verified_model_must_hold_its_score_for_two_frames() -> None:
-    det = WakeWordDetector(["hey_jarvis"], thresholds=0.45, seed=0)
-    # On silence the stock score is ~0, so the combined score is half the verifier's.
-    det._verifiers["hey_jarvis"] = ScriptedVerifier([0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0])  # type: ignore[assignment]
-    found = [len(det.process(np.zeros(FRAME_SAMPLES, np.int16))) for _ in range(8)]
-    assert found == [0, 0, 0, 0, 0, 1, 0, 0]  # one frame alone never wakes; the second in a row does
+def test_a_verified_model_must_hold_its_decision_for_three_frames() -> None:
+    det = WakeWordDetector(["hey_jarvis"], seed=0)
+    # On silence the stock score is ~0: only the verifier can wake, at 0.7 or more.
+    scores = [0.0, 0.9, 0.9, 0.0, 0.95, 0.69, 0.9, 0.8, 0.75, 0.9, 0.2]
+    det._verifiers["hey_jarvis"] = ScriptedVerifier(scores)  # type: ignore[assignment]
+    found = [len(det.process(np.zeros(FRAME_SAMPLES, np.int16))) for _ in scores]
+    assert found == [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]  # two frames in a row never wake; the third does
+    assert det.verifier_scores == {"hey_jarvis": 0.2}
 
 
 @pytest.mark.parametrize("seed", range(3))
