@@ -135,3 +135,14 @@ def test_verifier_does_not_wake_on_other_speech_in_noise(verified: WakeWordDetec
     assert len(negatives) >= 10
     woke = [p.stem for p in negatives for snr in (10, 20) if wakes(verified, noisy(p, snr, 0, kind))]
     assert woke == []
+
+
+def test_reset_forgets_frames_already_above() -> None:
+    det = WakeWordDetector(["hey_jarvis"], seed=0)
+    det._verifiers["hey_jarvis"] = ScriptedVerifier([0.9, 0.9, 0.9, 0.9])  # type: ignore[assignment]
+    silence = np.zeros(FRAME_SAMPLES, np.int16)
+    assert det.process(silence) == [] and det.process(silence) == []
+    det.reset()
+    assert det.verifier_scores == {"hey_jarvis": 0.0}
+    assert det.process(silence) == []  # the count starts again: a third frame after a reset is the first
+    assert len(det.process(silence)) == 0

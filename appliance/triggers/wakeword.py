@@ -3,7 +3,9 @@
 Audio in: 16 kHz mono int16 blocks of any length. Internally openWakeWord is fed 1280-sample
 (80 ms) frames; each frame gives one score per model in [0, 1]. A model "wakes" when its score
 reaches its threshold, then stays quiet for ``refractory_s`` seconds *and* until its score has
-dropped below the threshold again, so one utterance wakes once.
+dropped below the threshold again, so one utterance wakes once. A bundled model that ships a
+verifier (``hey_jarvis``, see ``verifier.py``) wakes when its score reaches the threshold *or* the
+verifier's reaches ``VERIFIER_THRESHOLD``, for ``CONFIRM_FRAMES`` frames in a row.
 
 The detector holds no locks: create it and call it from one worker thread or one asyncio task.
 
@@ -280,7 +282,7 @@ class WakeWordDetector:
 
     @property
     def verified(self) -> tuple[str, ...]:
-        """Models whose score combines the stock model with its verifier."""
+        """Models that also consult a bundled verifier (see ``_step``)."""
         return tuple(self._verifiers)
 
     @property
@@ -376,6 +378,8 @@ class WakeWordDetector:
         self._scores = dict.fromkeys(self._names, 0.0)
         self._last_wake = dict.fromkeys(self._names, None)
         self._armed = dict.fromkeys(self._names, True)
+        self._above = dict.fromkeys(self._names, 0)
+        self._verifier_scores = dict.fromkeys(self._verifiers, 0.0)
 
     def embedding_window(self) -> np.ndarray:
         """The last 16 openWakeWord speech-embedding frames (16 x 96), the input every model scores."""
