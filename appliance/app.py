@@ -64,7 +64,6 @@ class Appliance:
         self._triggers: asyncio.Queue[Trigger] = asyncio.Queue(maxsize=1)
         self._audio_fault: asyncio.Event | None = None
         self._fault_reason = ""
-        self._muted_by_setting = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: AudioSink | None = None
         self._released_early = False
