@@ -309,10 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     weights = np.where(y == 1, min(POS_WEIGHT_CAP, float((y == 0).sum() / max((y == 1).sum(), 1))), 1.0)
     model = train(x, y, weights, rng)
     # Hard negatives: frames of other speech that the first model scores high count more in a second run.
-    hard = (y == 0) & (EmbeddingVerifier.from_arrays(model).score_batch(x) >= 0.1)
+    hard = (y == 0) & (EmbeddingVerifier(model).score_batch(x) >= 0.1)
     print(f"hard negatives: {int(hard.sum())} frames weighted x{HARD_NEGATIVE_WEIGHT}", flush=True)
     model = train(x, y, np.where(hard, HARD_NEGATIVE_WEIGHT, weights), rng)
-    verifier = EmbeddingVerifier.from_arrays(model)
+    verifier = EmbeddingVerifier(model)
     xh, yh = data["held_out"]
     scores = verifier.score_batch(xh)
     for t in (0.5, 0.8, 0.9):

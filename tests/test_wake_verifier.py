@@ -95,7 +95,7 @@ def test_folded_standardization_matches_the_plain_network() -> None:
     x = rng.normal(size=(5, 16, 96))
     z = (x.reshape(5, -1) - params["mean"]) / params["std"]
     expected = 1 / (1 + np.exp(-(np.maximum(z @ params["w1"] + params["b1"], 0) @ params["w2"] + params["b2"])))
-    got = EmbeddingVerifier.from_arrays(params).score_batch(x)
+    got = EmbeddingVerifier(params).score_batch(x)
     np.testing.assert_allclose(got, expected[:, 0], rtol=1e-4, atol=1e-5)
 
 

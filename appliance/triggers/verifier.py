@@ -3,8 +3,8 @@
 The stock openWakeWord model for a wake word and its verifier read the same input, the last 16
 speech-embedding frames (16 x 96, about 2 s of audio), which openWakeWord computes anyway; the
 verifier adds one 1536 x 32 matrix product per 80 ms frame. It was trained with noise augmentation
-(scripts/train_wake_verifier.py), so it keeps hearing the wake word in noise where the stock model's
-score collapses, and it rejects near misses ("hey Travis") that the stock model accepts in noise.
+and near misses (scripts/train_wake_verifier.py), so it keeps hearing the wake word in noise where
+the stock model's score collapses. The detector lets it add wakes, never veto the stock model's.
 
 File format (``.npz``): ``mean``/``std`` (input standardization, 1536), ``w1`` (1536 x H), ``b1``
 (H), ``w2`` (H x 1), ``b2`` (1), and ``meta`` (a JSON string saying how it was made).
@@ -26,8 +26,6 @@ FEATURE_FRAMES = 16  # embedding frames per decision, as the stock openWakeWord 
 EMBEDDING_DIM = 96
 _KEYS = ("mean", "std", "w1", "b1", "w2", "b2")
 _DIR = Path(__file__).resolve().parents[1] / "defaults" / "models"
-
-FloatArray = npt.NDArray[np.float32]
 
 
 class VerifierError(Exception):
@@ -58,10 +56,6 @@ class EmbeddingVerifier:
         self._w2 = arrays["w2"][:, 0].copy()
         self._b2 = float(arrays["b2"][0])
         self.meta = dict(meta or {})
-
-    @classmethod
-    def from_arrays(cls, params: Mapping[str, np.ndarray]) -> EmbeddingVerifier:
-        return cls(params)
 
     @classmethod
     def load(cls, path: str | Path) -> EmbeddingVerifier:
