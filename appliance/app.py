@@ -14,7 +14,8 @@ from typing import Any
 from .audio.aec import EchoCanceller
 from .audio.capture import MicStream
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
-from .audio.pipeline import MODEL_RATE, AudioSink, MicPipeline, WakeDetection, WakeDetector
+from .audio.formats import MODEL_RATE
+from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
 from .audio.reference import ReferenceBuffer
 from .conversation.session import Conversation, ConversationError

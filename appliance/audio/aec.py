@@ -44,6 +44,8 @@ import threading
 import numpy as np
 import numpy.typing as npt
 
+from .formats import MODEL_RATE
+
 Int16Array = npt.NDArray[np.int16]
 
 DEBIAN_PACKAGE = "libspeexdsp1"
@@ -125,7 +127,7 @@ class EchoCanceller:
 
     def __init__(
         self,
-        sample_rate: int = 24000,
+        sample_rate: int = MODEL_RATE,
         *,
         frame_ms: int = 20,
         tail_ms: int = 200,

@@ -19,13 +19,12 @@ import numpy as np
 
 from .aec import EchoCanceller
 from .capture import MicStream
+from .formats import MODEL_RATE, WAKE_RATE
 from .reference import ReferenceBuffer
 from .resample import StreamResampler
 
 log = logging.getLogger("appliance.audio.pipeline")
 
-WAKE_RATE = 16000
-MODEL_RATE = 24000
 AEC_WARMUP_S = 2.0  # far-end speech the echo canceller needs before it is trusted
 FAR_END_ACTIVE_RMS = 100.0
 

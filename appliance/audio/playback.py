@@ -19,12 +19,11 @@ import numpy as np
 import sounddevice as sd
 
 from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
+from .formats import MODEL_RATE
 from .reference import ReferenceBuffer
 from .resample import StreamResampler
 
 log = logging.getLogger("appliance.audio.playback")
-
-MODEL_RATE = 24000
 
 PlayedCallback = Callable[[str, int, float], None]  # item_id, content_index, milliseconds
 

@@ -32,6 +32,8 @@ import threading
 import numpy as np
 import numpy.typing as npt
 
+from .formats import MODEL_RATE
+
 Int16Array = npt.NDArray[np.int16]
 
 
@@ -40,7 +42,7 @@ class ReferenceBuffer:
 
     def __init__(
         self,
-        capacity: int = 24000 * 2,
+        capacity: int = MODEL_RATE * 2,
         *,
         delay: int = 0,
         max_drift: int | None = None,

@@ -23,6 +23,7 @@ from agents.realtime.config import RealtimeRunConfig, RealtimeSessionModelSettin
 from agents.realtime.model import RealtimeModelConfig
 from agents.realtime.model_inputs import RealtimeModelSendInterrupt, RealtimeModelSendRawMessage
 
+from ..audio.formats import MODEL_AUDIO_FORMAT, MODEL_RATE, ms_for_samples, samples_for_ms
 from ..audio.pipeline import AudioSink
 from ..audio.playback import Player
 from ..logs import log_event
@@ -32,7 +33,6 @@ from .agent import ConversationControl, build_agent
 
 log = logging.getLogger("appliance.conversation")
 
-MODEL_AUDIO_FORMAT = {"type": "audio/pcm", "rate": 24000}
 MIN_TURN_MS = 120
 
 
@@ -197,7 +197,7 @@ class Conversation:
             reason=self._end_reason,
             connect_ms=connect_ms,
             duration_s=time.monotonic() - started,
-            sent_audio_ms=1000 * self._sent_samples / 24000,
+            sent_audio_ms=ms_for_samples(self._sent_samples, MODEL_RATE),
             dropped_blocks=self._sink.dropped,
         )
 
@@ -266,7 +266,7 @@ class Conversation:
     async def _commit_turn(self, session: RealtimeSession) -> None:
         samples, self._turn_samples = self._turn_samples, 0
         try:
-            if samples < 24000 * MIN_TURN_MS // 1000:  # a tap, not a turn: the API refuses < 100 ms
+            if samples < samples_for_ms(MIN_TURN_MS, MODEL_RATE):  # a tap, not a turn: the API refuses < 100 ms
                 log_event(log, "turn_too_short", f"push-to-talk turn of {samples / 24:.0f} ms ignored")
                 await session.model.send_event(
                     RealtimeModelSendRawMessage(message={"type": "input_audio_buffer.clear"})

@@ -7,7 +7,8 @@ import wave
 
 import numpy as np
 
-from ..audio.playback import MODEL_RATE, Player
+from ..audio.formats import MODEL_RATE
+from ..audio.playback import Player
 from ..settings import EarconSettings, packaged_default
 
 log = logging.getLogger("appliance.earcons")
