@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from wake_accuracy import NoiseBank, rms, speed  # noqa: E402
+from wake_voices import EVAL_VOICES, TRAIN_VOICES, reverberate, room_impulse, speaker, voice_names  # noqa: E402
 
 from appliance.triggers.verifier import FEATURE_FRAMES, EmbeddingVerifier  # noqa: E402
 from appliance.triggers.wakeword import FRAME_SAMPLES, SAMPLE_RATE, WakeWordDetector  # noqa: E402
@@ -113,6 +114,9 @@ POS_BAND_S = (-0.04, 0.32)  # frames whose window ends this long after the wake 
 IGNORE_S = 1.2
 POS_WEIGHT_CAP = 4.0
 HARD_NEGATIVE_WEIGHT = 8.0  # frames later than the positive band but within this much are neither
+REVERB_SHARE = 0.4  # augmented copies played in a synthetic room (wake_voices.room_impulse)
+RT60_S = (0.15, 1.0)
+DRR_DB = (-4.0, 10.0)
 
 
 @dataclass
@@ -133,33 +137,53 @@ def synth(voice: str, text: str, wpm: int, pitch: int) -> np.ndarray:
     return x[loud[0] : loud[-1] + 1] if len(loud) else x
 
 
-def make_clips(rng: np.random.Generator, voices: list[str]) -> tuple[list[Clip], list[Clip]]:
-    pos: list[Clip] = []
-    neg: list[Clip] = []
-    for voice in voices:
-        def say(text: str, voice: str = voice) -> np.ndarray:
+def _voice_clips(job: tuple[str, int]) -> tuple[list[Clip], list[Clip]]:
+    """Positive and negative clips of one voice (an espeak-ng voice, or a neural one: "kind:name")."""
+    voice, seed = job
+    rng = np.random.default_rng(seed)
+    neural = ":" in voice
+    if neural:
+        tts = speaker(voice)
+
+        def say(text: str) -> np.ndarray:
+            return tts(text, rng)
+    else:
+        def say(text: str) -> np.ndarray:
             return synth(voice, text, int(rng.integers(115, 215)), int(rng.integers(30, 75)))
 
-        for text in WAKE_TEXTS + WAKE_TEXTS:
-            wake = say(text)
-            gap = np.zeros(int(rng.uniform(0.0, 0.15) * SAMPLE_RATE), np.float32)
-            lead = say(str(rng.choice(SENTENCES))) if rng.random() < 0.25 else np.zeros(0, np.float32)
-            lead_gap = np.zeros(int(rng.uniform(0.3, 1.0) * SAMPLE_RATE) if len(lead) else 0, np.float32)
-            head = np.concatenate((lead, lead_gap, wake))
-            follow = say(str(rng.choice(FOLLOW_UPS))) if rng.random() < 0.6 else np.zeros(0, np.float32)
-            pos.append(Clip(np.concatenate((head, gap, follow)), voice, len(head) / SAMPLE_RATE))
-        for text in [*rng.choice(NEAR_MISSES, 8, replace=False), *rng.choice(RHYMES, 4, replace=False)]:
-            follow = say(str(rng.choice(FOLLOW_UPS))) if rng.random() < 0.5 else np.zeros(0, np.float32)
-            neg.append(Clip(np.concatenate((say(str(text)), follow)), voice, None))
-        for text in rng.choice(SENTENCES, 4, replace=False):
-            neg.append(Clip(say(str(text)), voice, None))
+    # A neural voice is one of few: it says more than one of the 192 espeak-ng voices does.
+    wake_repeats, near, rhymes, sentences = (4, 24, 8, 6) if neural else (2, 8, 4, 4)
+    pos: list[Clip] = []
+    neg: list[Clip] = []
+    for text in WAKE_TEXTS * wake_repeats:
+        wake = say(text)
+        gap = np.zeros(int(rng.uniform(0.0, 0.15) * SAMPLE_RATE), np.float32)
+        lead = say(str(rng.choice(SENTENCES))) if rng.random() < 0.25 else np.zeros(0, np.float32)
+        lead_gap = np.zeros(int(rng.uniform(0.3, 1.0) * SAMPLE_RATE) if len(lead) else 0, np.float32)
+        head = np.concatenate((lead, lead_gap, wake))
+        follow = say(str(rng.choice(FOLLOW_UPS))) if rng.random() < 0.6 else np.zeros(0, np.float32)
+        pos.append(Clip(np.concatenate((head, gap, follow)), voice, len(head) / SAMPLE_RATE))
+    for text in [*rng.choice(NEAR_MISSES, near, replace=False), *rng.choice(RHYMES, rhymes, replace=False)]:
+        follow = say(str(rng.choice(FOLLOW_UPS))) if rng.random() < 0.5 else np.zeros(0, np.float32)
+        neg.append(Clip(np.concatenate((say(str(text)), follow)), voice, None))
+    for text in rng.choice(SENTENCES, sentences, replace=False):
+        neg.append(Clip(say(str(text)), voice, None))
     return pos, neg
+
+
+def make_clips(rng: np.random.Generator, voices: list[str], jobs: int) -> tuple[list[Clip], list[Clip]]:
+    work = [(voice, int(rng.integers(2**31))) for voice in voices]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+        parts = list(pool.map(_voice_clips, work))
+    return [c for p, _ in parts for c in p], [c for _, n in parts for c in n]
 
 
 def augment(clip: Clip, noise: NoiseBank, rng: np.random.Generator) -> tuple[np.ndarray, float | None]:
     factor = float(rng.uniform(0.9, 1.1))
     x = speed(clip.audio, factor)
     wake_end = clip.wake_end / factor if clip.wake_end is not None else None
+    if rng.random() < REVERB_SHARE:  # a room: the direct sound comes first, so wake_end stays
+        x = reverberate(x, room_impulse(rng, float(rng.uniform(*RT60_S)), float(rng.uniform(*DRR_DB))))
     x = x * (SPEECH_RMS / max(rms(x), 1e-9)) * 10 ** (rng.uniform(-8, 6) / 20)
     lead = int(rng.uniform(0.6, 1.6) * SAMPLE_RATE)
     mix = np.concatenate((np.zeros(lead, np.float32), x, np.zeros(int(1.2 * SAMPLE_RATE), np.float32)))
@@ -264,14 +288,14 @@ def train(x: np.ndarray, y: np.ndarray, weights: np.ndarray, rng: np.random.Gene
 def examples(rng: np.random.Generator, train_voices: list[str], test_voices: list[str], copies: int,
              jobs: int, t0: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     global _NOISE
-    pos, neg = make_clips(rng, train_voices + test_voices)
+    pos, neg = make_clips(rng, train_voices + test_voices + list(TRAIN_VOICES), jobs)
     print(f"synthesized {len(pos)} positive and {len(neg)} negative clips "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    babble_src = [c.audio for c in neg if c.voice in train_voices]
+    babble_src = [c.audio for c in neg if c.voice in train_voices or c.voice in TRAIN_VOICES]
     _NOISE = NoiseBank(rng, babble_src)
     _NOISE.bank["brown"] = _NOISE._unit(np.cumsum(rng.standard_normal(len(_NOISE.bank["white"]))))
     data = {}
-    for name, vs in (("train", set(train_voices)), ("held_out", set(test_voices))):
+    for name, vs in (("train", set(train_voices) | set(TRAIN_VOICES)), ("held_out", set(test_voices))):
         xp, yp = dataset([c for c in pos if c.voice in vs], copies, rng, jobs)
         xn, yn = dataset([c for c in neg if c.voice in vs], copies, rng, jobs)
         data[name] = (np.concatenate((xp, xn)), np.concatenate((yp, yn)))
@@ -290,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not shutil.which("espeak-ng"):
         raise SystemExit("espeak-ng is needed (apt-get install espeak-ng)")
+    leaked = set(EVAL_VOICES) & set().union(*map(voice_names, TRAIN_VOICES))
+    if leaked:  # the held-out evaluation (scripts/wake_accuracy_heldout.py) must stay held out
+        raise SystemExit(f"evaluation voices in the training set: {sorted(leaked)}")
     t0 = time.perf_counter()
     rng = np.random.default_rng(args.seed)
     voices = [f"{a}+{v}" for a in ACCENTS for v in VARIANTS]
@@ -321,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"held-out voices, threshold {t}: positive frames {tpr:.1%} >= t, negative frames {fpr:.3%}")
     meta = {"trained_by": "scripts/train_wake_verifier.py", "seed": args.seed, "copies": args.copies,
             "train_voices": len(train_voices), "held_out_voices": len(test_voices),
+            "neural_train_voices": list(TRAIN_VOICES), "never_trained_on": list(EVAL_VOICES),
+            "reverb": {"share": REVERB_SHARE, "rt60_s": list(RT60_S), "drr_db": list(DRR_DB)},
             "espeak_ng": subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.strip()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **{k: v.astype(np.float16) if k.startswith("w") else v
