@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from wake_accuracy import Condition, NoiseBank, clip_at, rms, speed, to_int16  # noqa: E402
-from wake_voices import EVAL_VOICES, reverberate, room_impulse, speaker  # noqa: E402
+from wake_voices import EVAL_VOICES, TRAIN_VOICES, reverberate, room_impulse, speaker  # noqa: E402
 
 from appliance.triggers.wakeword import FRAME_SAMPLES, SAMPLE_RATE, WakeWordDetector  # noqa: E402
 
@@ -99,8 +99,24 @@ def room(rng: np.random.Generator) -> np.ndarray:
     return room_impulse(rng, float(rng.uniform(*RT60_S)), float(rng.uniform(*DRR_DB)))
 
 
+class Trace:
+    """Per 80 ms frame: the stock score and the embedding window, to try other verifiers and rules offline."""
+
+    def __init__(self) -> None:
+        self.scores: list[float] = []
+        self.windows: list[np.ndarray] = []
+        self.starts: list[int] = []  # index of each trial's first frame
+
+    def begin(self) -> None:
+        self.starts.append(len(self.scores))
+
+    def add(self, det: WakeWordDetector) -> None:
+        self.scores.append(det.scores[det.models[0]])
+        self.windows.append(det.embedding_window().astype(np.float16))
+
+
 def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noise: NoiseBank,
-                    rng: np.random.Generator) -> list[Condition]:
+                    rng: np.random.Generator, traces: dict[str, Trace] | None = None) -> list[Condition]:
     lead, tail = SAMPLE_RATE, SAMPLE_RATE * 3 // 2
     conditions: list[tuple[str, str | None, bool]] = [("clean", None, False)]
     conditions += [(f"{kind} {SNR_DB:g} dB", kind, False) for kind in NOISES]
@@ -109,6 +125,7 @@ def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noi
     results = []
     for label, kind, reverb in conditions:
         cond = Condition(label)
+        trace = traces.setdefault(label, Trace()) if traces is not None else None
         for i, (name, clip) in enumerate(positives.items()):
             speech = clip * (SPEECH_RMS / max(rms(clip), 1e-9))
             mix = np.concatenate((np.zeros(lead, np.float32), speech, np.zeros(tail, np.float32)))
@@ -122,8 +139,12 @@ def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noi
             audio = to_int16(mix)
             woke = False
             best = best_verifier = 0.0
+            if trace is not None:
+                trace.begin()
             for start in range(0, len(audio), FRAME_SAMPLES):
                 woke |= bool(det.process(audio[start : start + FRAME_SAMPLES]))
+                if trace is not None and start + FRAME_SAMPLES <= len(audio):
+                    trace.add(det)
                 best = max(best, det.scores[model])
                 best_verifier = max(best_verifier, det.verifier_scores.get(model, 0.0))
             cond.trials += 1
@@ -175,32 +196,49 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-verifier", action="store_true", help="the stock model alone")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "wake_heldout")
     parser.add_argument("--json", type=Path, help="also write the JSON result here")
+    parser.add_argument("--dump", type=Path, help="save per-frame stock scores and embeddings here (.npz)")
+    parser.add_argument("--tuning", action="store_true",
+                        help="run on three training voices instead (for choosing settings: the evaluation "
+                             "voices must not be tuned on)")
     args = parser.parse_args(argv)
+    voices = TRAIN_VOICES[:3] if args.tuning else EVAL_VOICES
 
     t0 = time.perf_counter()
     positives: dict[str, np.ndarray] = {}
     negatives: dict[str, np.ndarray] = {}
-    for voice in EVAL_VOICES:
+    for voice in voices:
         pos, neg = corpus(voice, args.cache, args.seed)
         positives |= {f"{voice}/{WAKE_TEXTS[i % len(WAKE_TEXTS)]}#{i}": x for i, x in enumerate(pos)}
         negatives |= {f"{voice}/{text}": x for text, x in zip(NEAR_MISSES + SENTENCES, neg, strict=True)}
     rng = np.random.default_rng(args.seed)
     noise = NoiseBank(rng, list(negatives.values()))
     det = WakeWordDetector(["hey_jarvis"], thresholds=args.threshold, seed=args.seed, verify=not args.no_verifier)
-    rates = detection_rates(det, positives, noise, rng)
+    traces: dict[str, Trace] | None = {} if args.dump else None
+    rates = detection_rates(det, positives, noise, rng, traces)
     stream, labels, placed = false_wake_stream(negatives, noise, rng, args.minutes)
     np.random.seed(args.seed)
     det.reset()
-    wakes = det.process(stream)
+    if traces is None:
+        wakes = det.process(stream)
+    else:
+        wakes = []
+        stream_trace = traces.setdefault("stream", Trace())
+        stream_trace.begin()
+        for start in range(0, len(stream) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            wakes += det.process(stream[start : start + FRAME_SAMPLES])
+            stream_trace.add(det)
+        np.savez(args.dump, **{f"{k}|{part}": v for label, t in traces.items() for k, part, v in (
+            (label, "scores", np.array(t.scores, np.float32)), (label, "windows", np.array(t.windows)),
+            (label, "starts", np.array(t.starts, np.int64)))})
     seconds = len(stream) / SAMPLE_RATE
 
     per_voice = {
         c.name: {v: f"{sum(1 for n in positives if n.startswith(v)) - sum(m.startswith(v) for m in c.missed)}"
-                 f"/{sum(1 for n in positives if n.startswith(v))}" for v in EVAL_VOICES}
+                 f"/{sum(1 for n in positives if n.startswith(v))}" for v in voices}
         for c in rates
     }
     result = {
-        "voices": list(EVAL_VOICES),
+        "voices": list(voices),
         "threshold": args.threshold,
         "verifier": bool(det.verified),
         "positive_clips": len(positives),
@@ -219,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     kind = "stock model + verifier" if det.verified else "stock model"
-    print(f"held-out neural voices {', '.join(EVAL_VOICES)} ({kind}), threshold {args.threshold}, "
+    title = "TUNING (trained-on) voices" if args.tuning else "held-out neural voices"
+    print(f"{title} {', '.join(voices)} ({kind}), threshold {args.threshold}, "
           f"{len(positives)} positive clips")
     width = max(len(c.name) for c in rates) + 2
     for c in rates:

@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Try verifiers and wake rules offline on a frame dump of scripts/wake_accuracy_heldout.py --tuning --dump.
+
+The dump holds, per 80 ms frame, the stock model's score and the 16 x 96 embedding window; this
+replays the detector's decision (``WakeWordDetector._step``: the rule must hold CONFIRM frames in a
+row, one wake per utterance, 2 s refractory) for each rule on a grid, with each verifier given:
+
+    hit = (stock >= 0.5 and verifier >= veto) or verifier >= alone
+
+and prints detection per condition and false wakes in the stream. Use it on the tuning (training)
+voices only: the evaluation voices are measured once, with the settings chosen here.
+Run: python scripts/tune_wake_rule.py DUMP.npz VERIFIER.npz [VERIFIER.npz ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from appliance.triggers.verifier import EmbeddingVerifier  # noqa: E402
+
+REFRACTORY_FRAMES = 25  # 2 s
+
+
+def wakes(stock: np.ndarray, verifier: np.ndarray, veto: float, alone: float, confirm: int) -> int:
+    hit = ((stock >= 0.5) & (verifier >= veto)) | (verifier >= alone)
+    count, run, armed, last = 0, 0, True, -(10**9)
+    for t, h in enumerate(hit):
+        if not h:
+            armed, run = True, 0
+            continue
+        run += 1
+        if run < confirm or not armed or t - last < REFRACTORY_FRAMES:
+            continue
+        armed, last = False, t
+        count += 1
+    return count
+
+
+def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with np.load(path) as data:
+        for key in data.files:
+            label, part = key.split("|")
+            out.setdefault(label, {})[part] = data[key]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dump", type=Path)
+    parser.add_argument("verifiers", type=Path, nargs="+")
+    parser.add_argument("--top", type=int, default=15)
+    args = parser.parse_args(argv)
+    dump = load(args.dump)
+    conditions = [k for k in dump if k != "stream"]
+    grid = list(itertools.product((0.0, 0.02, 0.05, 0.1, 0.2, 0.3), (0.7, 0.8, 0.9, 0.95, 0.98), (2, 3, 4)))
+    for path in args.verifiers:
+        verifier = EmbeddingVerifier.load(path)
+        scored = {k: (d["scores"], verifier.score_batch(d["windows"].astype(np.float32)), d["starts"])
+                  for k, d in dump.items()}
+        rows = []
+        for veto, alone, confirm in grid:
+            rates = []
+            for cond in conditions:
+                stock, ver, starts = scored[cond]
+                bounds = [*starts[1:], len(stock)]
+                hits = [wakes(stock[a:b], ver[a:b], veto, alone, confirm) > 0
+                        for a, b in zip(starts, bounds, strict=True)]
+                rates.append(float(np.mean(hits)))
+            stock, ver, _ = scored["stream"]
+            rows.append((wakes(stock, ver, veto, alone, confirm), -min(rates), veto, alone, confirm, rates))
+        rows.sort(key=lambda r: (r[0] > 0, r[1], r[0]))
+        minutes = len(scored["stream"][0]) * 0.08 / 60
+        print(f"{path}: false wakes in {minutes:.0f} min | worst rate | veto alone confirm | "
+              + " | ".join(conditions))
+        for fw, _, veto, alone, confirm, rates in rows[: args.top]:
+            print(f"  {fw:3d} | {min(rates):.3f} | {veto:.2f} {alone:.2f} {confirm} | "
+                  + " ".join(f"{r:.3f}" for r in rates))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
