@@ -112,7 +112,7 @@ class Trace:
 
     def add(self, det: WakeWordDetector) -> None:
         self.scores.append(det.scores[det.models[0]])
-        self.windows.append(det.embedding_window().astype(np.float16))
+        self.windows.append(det.embedding_window().astype(np.float32))
 
 
 def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noise: NoiseBank,
