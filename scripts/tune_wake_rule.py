@@ -58,10 +58,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dump", type=Path)
     parser.add_argument("verifiers", type=Path, nargs="+")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--rule", type=float, nargs=3, metavar=("VETO", "ALONE", "CONFIRM"),
+                        help="replay this one rule (e.g. the chosen one on an evaluation dump) instead of the grid")
     args = parser.parse_args(argv)
     dump = load(args.dump)
     conditions = [k for k in dump if k != "stream"]
     grid = list(itertools.product((0.0, 0.02, 0.05, 0.1, 0.2, 0.3), (0.7, 0.8, 0.9, 0.95, 0.98), (2, 3, 4)))
+    if args.rule:
+        grid = [(args.rule[0], args.rule[1], int(args.rule[2]))]
     for path in args.verifiers:
         verifier = EmbeddingVerifier.load(path)
         scored = {k: (d["scores"], verifier.score_batch(d["windows"].astype(np.float32)), d["starts"])
