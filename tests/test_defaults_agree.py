@@ -48,7 +48,8 @@ def test_config_toml_lists_every_setting_with_the_models_default() -> None:
     for group, values in active.items():
         for key, value in values.items():
             assert key in defaults[group], f"[{group}] {key} is not a setting"
-            assert value == defaults[group][key], f"[{group}] {key} = {value!r}, the model says {defaults[group][key]!r}"
+            expected = defaults[group][key]
+            assert value == expected, f"[{group}] {key} = {value!r}, the model says {expected!r}"
     # Settings without a default worth writing are shown commented out: `# key = example`.
     section = ""
     mentioned: set[tuple[str, str]] = set()
