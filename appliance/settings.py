@@ -42,6 +42,12 @@ def _device_spec(value: Any) -> str | int | None:
     return int(text) if text.isdigit() else text
 
 
+def default_data_dir() -> Path:
+    """Where a local run keeps its data: $XDG_STATE_HOME/appliance (the image sets /var/lib/appliance)."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "appliance"
+
+
 def _stem(spec: str) -> str:
     return Path(spec).stem
 
@@ -225,6 +231,8 @@ class Settings(BaseSettings):
     openai_api_key_file: Path | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "openai_api_key_file")
     )
+    # Everything the appliance stores (mute, volume, memory, timers, transcripts) lives here.
+    data_dir: Path = Field(default_factory=default_data_dir)
     realtime: RealtimeSettings = RealtimeSettings()
     agent: AgentSettings = AgentSettings()
     audio: AudioSettings = AudioSettings()
