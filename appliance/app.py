@@ -40,6 +40,7 @@ from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
+from .web.server import WebServer
 
 log = logging.getLogger("appliance")
 
@@ -241,9 +242,11 @@ class Appliance:
         self._setup_gpio()
         self.telemetry.state.state(self.state.state.value)
         self.telemetry.bind(self.audio_stats, self.health)
+        web: WebServer | None = None
         if self.settings.health.enabled:
+            web = WebServer(self.settings, self.telemetry, self)
             try:
-                await self.telemetry.serve(self.settings.health.address)
+                await web.start()
             except OSError as exc:
                 self.events.publish(ErrorRaised(
                     kind="health_listen", text=f"health endpoint not started on {self.settings.health.address}: {exc}"
@@ -281,7 +284,8 @@ class Appliance:
         finally:
             heartbeat.cancel()
             gc.unfreeze()
-            await self.telemetry.close()
+            if web is not None:
+                await web.close()
             self._close_audio()
             if self.button is not None:
                 self.button.close()

@@ -20,7 +20,7 @@ log = logging.getLogger("appliance")
 EXIT_CONFIG = 2
 
 _TOP_LEVEL_ENV = {"openai_api_key": "OPENAI_API_KEY", "openai_api_key_file": "OPENAI_API_KEY_FILE"}
-_SECRET_FIELDS = {"openai_api_key", "openai_api_key_file"}
+_SECRET_FIELDS = {"openai_api_key", "openai_api_key_file", "token", "token_file"}
 
 
 def env_name(loc: Sequence[int | str]) -> str:

@@ -8,6 +8,7 @@ a `.env`-style file is not read (containers pass env directly), then the TOML fi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from importlib import resources
 from pathlib import Path
@@ -217,6 +218,45 @@ class HealthSettings(BaseModel):
         return value
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether a listen address only accepts connections from this machine."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class WebSettings(BaseModel):
+    """The device page and API, served on the health listener (`health.address`)."""
+
+    enabled: bool = True
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    browser_talk: bool = False
+    client_queue: int = Field(256, ge=8, le=10000, description="events kept for a slow API client")
+    max_clients: int = Field(16, ge=1, le=1000, description="WebSocket clients at once")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _token_file(self) -> WebSettings:
+        if self.token is None and self.token_file is not None:
+            try:
+                token = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"token_file {self.token_file} cannot be read: {exc.strerror}") from None
+            if not token:
+                raise ValueError(f"token_file {self.token_file} is empty")
+            self.token = SecretStr(token)
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="APPLIANCE_",
@@ -243,6 +283,7 @@ class Settings(BaseSettings):
     earcons: EarconSettings = EarconSettings()
     log: LogSettings = LogSettings()
     health: HealthSettings = HealthSettings()
+    web: WebSettings = WebSettings()
 
     @field_validator("openai_api_key", mode="before")
     @classmethod
@@ -263,6 +304,16 @@ class Settings(BaseSettings):
             self.openai_api_key = SecretStr(key)
         return self
 
+    @model_validator(mode="after")
+    def _token_off_loopback(self) -> Settings:
+        host = self.health.address.rpartition(":")[0]
+        if self.health.enabled and self.web.enabled and self.web.token is None and not is_loopback_host(host):
+            raise ValueError(
+                f"the device page and API on {self.health.address} (not a loopback address) need a token: "
+                "set APPLIANCE_WEB__TOKEN or APPLIANCE_WEB__TOKEN_FILE, or APPLIANCE_WEB__ENABLED=false"
+            )
+        return self
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -281,4 +332,5 @@ class Settings(BaseSettings):
         """Effective settings as plain data, secrets replaced by a marker."""
         data = self.model_dump(mode="json")
         data["openai_api_key"] = "********" if self.openai_api_key else None
+        data["web"]["token"] = "********" if self.web.token else None
         return data
