@@ -38,11 +38,17 @@ from .indicators.earcons import Earcons
 from .indicators.leds import StatusLeds
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
+from .store import Store
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
 from .web.server import WebServer
 
 log = logging.getLogger("appliance")
+
+
+def volume_gain(percent: int) -> float:
+    """Playback gain for a volume in percent: squared, so 50 % sounds about half as loud (-12 dB)."""
+    return (max(0, min(100, percent)) / 100) ** 2
 
 
 def wake_event(detection: WakeDetection, *, barge_in: bool = False) -> Wake:
@@ -72,10 +78,16 @@ class Appliance:
     class (and the `Conversation` it runs) changes the state machine.
     """
 
-    def __init__(self, settings: Settings, api_key: str, detector: WakeDetector | None) -> None:
+    def __init__(
+        self, settings: Settings, api_key: str, detector: WakeDetector | None, store: Store | None = None
+    ) -> None:
         self.settings = settings
         self.api_key = api_key
         self.detector = detector
+        self.store = store if store is not None else Store(settings.data_dir)
+        # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
+        self._muted = bool(self.store.get("muted", False))
+        self._volume = int(self.store.get("volume", settings.audio.volume))
         self.events = EventBus()
         self.events.subscribe(log_subscriber)  # first: the log line is written before anything reacts
         self.state = StateMachine(self.events)
@@ -107,6 +119,7 @@ class Appliance:
         in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate)
         out_rate = pick_rate(out_dev, "output", forced=a.output_rate)
         self.player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
+        self.player.gain = volume_gain(self._volume)
         self.player.start()
         self.mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
         self.mic.start()
@@ -146,6 +159,57 @@ class Appliance:
     @property
     def audio_ok(self) -> bool:
         return bool(self.mic and self.mic.active and self.player and self.player.active)
+
+    # -- mute and volume (persisted) ------------------------------------------------------------
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    def set_muted(self, muted: bool, reason: str = "api") -> None:
+        """Mute: the wake word is ignored (a conversation in progress ends). Kept across restarts."""
+        if muted == self._muted:
+            return
+        self._muted = muted
+        self.store.put("muted", muted)
+        current = self.state.state
+        if muted:
+            if current == State.IDLE:
+                self.state.to(State.MUTED, reason=reason)
+            elif self.conversation is not None:
+                self.conversation.end("button" if reason == "button" else "api")
+        elif current == State.MUTED:
+            self.state.to(State.IDLE, reason="unmuted")
+
+    @property
+    def volume(self) -> int:
+        return self._volume
+
+    def set_volume(self, percent: int) -> int:
+        """Playback volume of answers and earcons, 0–100; kept across restarts. Returns the new value."""
+        self._volume = max(0, min(100, int(percent)))
+        self.store.put("volume", self._volume)
+        if self.player is not None:
+            self.player.gain = volume_gain(self._volume)
+        return self._volume
+
+    def _rest_state(self) -> State:
+        """Where the appliance rests between conversations: idle, or muted when mute is on."""
+        return State.MUTED if self._muted else State.IDLE
+
+    # -- commands (device API) ------------------------------------------------------------------
+    def start_conversation(self, source: TriggerSource = "api") -> bool:
+        """As a button press when idle: start a conversation. False when it cannot start now."""
+        if self.state.state != State.IDLE or self.pipeline is None:
+            return False
+        self._trigger(Wake(source=source))
+        return True
+
+    def stop_conversation(self) -> bool:
+        """End the conversation in progress. False when there is none."""
+        if self.conversation is None:
+            return False
+        self.conversation.end("api")
+        return True
 
     # -- triggers -------------------------------------------------------------------------------
     def _trigger(self, event: Wake) -> None:
@@ -210,10 +274,8 @@ class Appliance:
 
     def _on_long_press(self) -> None:
         current = self.state.state
-        if current == State.MUTED:
-            self.state.to(State.IDLE, reason="unmuted")
-        elif current == State.IDLE:
-            self.state.to(State.MUTED, reason="button")
+        if current in (State.IDLE, State.MUTED):
+            self.set_muted(not self._muted, reason="button")
         elif current in CONVERSATION_STATES and self.conversation is not None:
             self.conversation.end("button")
 
@@ -241,6 +303,8 @@ class Appliance:
         self.events.bind_loop(self._loop)
         self._setup_gpio()
         self.telemetry.state.state(self.state.state.value)
+        if self._muted:
+            self.state.to(State.MUTED, reason="restored")
         self.telemetry.bind(self.audio_stats, self.health)
         web: WebServer | None = None
         if self.settings.health.enabled:
@@ -272,7 +336,7 @@ class Appliance:
                     continue
                 if failed_before:
                     self.events.publish(Recovered())
-                    self.state.to(State.IDLE, reason="recovered")
+                    self.state.to(self._rest_state(), reason="recovered")
                 failed_before = False
                 backoff = self.settings.session.error_backoff_s
                 self._audio_fault.clear()
@@ -335,7 +399,7 @@ class Appliance:
             ))
             self.player.flush()
             self.earcons.play("done", self.player)
-            self.state.to(State.IDLE)
+            self.state.to(self._rest_state())
         except ConversationError as exc:
             self.player.flush()
             await self._error(exc.kind, str(exc), self.settings.session.error_backoff_s, stop)
@@ -363,7 +427,7 @@ class Appliance:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=backoff)
         if then_idle:
-            self.state.to(State.IDLE)
+            self.state.to(self._rest_state())
 
     def _setup_gpio(self) -> None:
         """Button and LEDs. A wiring or driver problem is logged and the appliance runs without them
