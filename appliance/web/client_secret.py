@@ -38,12 +38,12 @@ def browser_realtime_url(realtime_url: str, model: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode({"model": model}), ""))
 
 
-def session_config(settings: Settings) -> dict[str, Any]:
+def session_config(settings: Settings, instructions: str) -> dict[str, Any]:
     rt = settings.realtime
     return {
         "type": "realtime",
         "model": rt.model,
-        "instructions": settings.agent.resolved_instructions(),
+        "instructions": instructions,
         "audio": {"output": {"voice": rt.voice}},
     }
 
@@ -57,7 +57,7 @@ async def create_client_secret(settings: Settings, api_key: str) -> dict[str, An
     client = AsyncOpenAI(api_key=api_key, base_url=api_base_url(settings.realtime.url), max_retries=0, timeout=10)
     try:
         created = await client.realtime.client_secrets.create(
-            session=session_config(settings),  # type: ignore[arg-type]
+            session=session_config(settings, instructions),  # type: ignore[arg-type]
             expires_after={"anchor": "created_at", "seconds": SECRET_LIFETIME_S},
         )
     except APIError as exc:
@@ -66,7 +66,8 @@ async def create_client_secret(settings: Settings, api_key: str) -> dict[str, An
         raise ClientSecretError(f"client secret refused ({status or 'no response'})") from None
     finally:
         await client.close()
-    log.info("client secret issued for browser talk", extra={"event": "client_secret", "expires_at": created.expires_at})
+    log.info("client secret issued for browser talk",
+             extra={"event": "client_secret", "expires_at": created.expires_at})
     return {
         "value": created.value,
         "expires_at": created.expires_at,

@@ -141,9 +141,10 @@ class WebServer:
             await asyncio.sleep(0.01)
         if self._task.done():
             self._task.result()
+        bound = f"{address.rpartition(':')[0]}:{self.port}"
         page = " and the device page at /" if self.api is not None else ""
-        log.info("health and metrics on http://%s/healthz and /metrics%s", address, page,
-                 extra={"event": "http_listen", "address": address, "page": self.api is not None})
+        log.info("health and metrics on http://%s/healthz and /metrics%s", bound, page,
+                 extra={"event": "http_listen", "address": bound, "port": self.port, "page": self.api is not None})
 
     async def close(self) -> None:
         if self.api is not None:
