@@ -2,16 +2,23 @@
 const $ = (id) => document.getElementById(id);
 const CONVERSATION = new Set(["waking", "connecting", "listening", "thinking", "speaking"]);
 const MAX_ROWS = 12;
+const MAX_TRANSCRIPT = 200;
 let socket = null;
 let retryMs = 500;
 let current = { state: "offline", muted: false, volume: 50 };
 
-function row(list, text, cls) {
+// Newest first for the wake and error lists; the transcript reads top to bottom.
+function row(list, text, cls, append = false) {
   const li = document.createElement("li");
   li.textContent = text;
   if (cls) li.className = cls;
-  list.prepend(li);
-  while (list.children.length > MAX_ROWS) list.lastChild.remove();
+  if (append) {
+    list.append(li);
+    while (list.children.length > MAX_TRANSCRIPT) list.firstChild.remove();
+  } else {
+    list.prepend(li);
+    while (list.children.length > MAX_ROWS) list.lastChild.remove();
+  }
   return li;
 }
 
@@ -70,13 +77,13 @@ function transcript(ev) {
   if (li) {
     li.textContent = ev.delta && !ev.text ? li.textContent + ev.delta : text;
   } else {
-    const added = row($("transcript"), text, role === "user" ? "user" : "assistant");
+    const added = row($("transcript"), text, role === "user" ? "user" : "assistant", true);
     if (key) lines.set(key, added);
   }
 }
 
 function note(text) {
-  row($("transcript"), text, "note");
+  row($("transcript"), text, "note", true);
 }
 
 function handle(ev, replay = false) {
