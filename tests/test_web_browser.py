@@ -7,14 +7,16 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+import wave
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
-from tests.audio_compare import FIXTURES, read_wav
+from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
 from tests.e2e_support import ApplianceProcess
 from tests.web_support import EventClient, web_env, web_port
 
@@ -88,6 +90,8 @@ async def test_the_page_follows_a_conversation_and_its_controls_work(
         assert driver.find_element("id", "state").text.lower() == "idle"  # type: ignore[attr-defined]
         # On loopback without a token the page asks for none.
         assert not driver.find_element("id", "login").is_displayed()  # type: ignore[attr-defined]
+        # Browser talk is off unless enabled.
+        assert not driver.find_element("id", "browser-talk").is_displayed()  # type: ignore[attr-defined]
         device = driver.find_element("id", "device").text  # type: ignore[attr-defined]
         assert "hey_jarvis" in device and "gpt-realtime" in device
         screenshot(driver, "idle")
@@ -144,3 +148,73 @@ async def test_the_page_follows_a_conversation_and_its_controls_work(
     assert rc == 0, app.dump()
     assert app.events("conversation_end")[-1]["reason"] == "api"
     assert {"idle", "listening", "speaking"} <= shots | {"idle"}
+
+
+def speech_wav(path: Path) -> np.ndarray:
+    """What the browser's fake microphone says: "what time is it" between silences (48 kHz)."""
+    speech = trim_silence(read_wav(FIXTURES / "what_time_only.wav", 48000))
+    silence = np.zeros(48000, dtype=np.int16)
+    samples = np.concatenate([silence, speech, silence, silence])
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(samples.tobytes())
+    return speech
+
+
+async def test_talk_from_this_browser_with_an_ephemeral_key(card: FifoSoundCard, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    key = "sk-test-not-a-real-key"
+    reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
+    speech = speech_wav(tmp_path / "browser-mic.wav")
+    assert speech.size > 0
+    options = chrome_options(
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={tmp_path / 'browser-mic.wav'}",
+        "--autoplay-policy=no-user-gesture-required",
+    )
+    async with FakeRealtimeServer(reply_audio=reply.tobytes(), api_key=key) as server:
+        env = web_env(card.env, server.url, APPLIANCE_WEB__BROWSER_TALK="true", OPENAI_API_KEY=key)
+        app = await ApplianceProcess(env).start()
+        driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+        try:
+            await app.wait_ready()
+            port = await web_port(app)
+            driver.get(f"http://127.0.0.1:{port}/")
+            await until(lambda: page_state(driver) == "idle", 20, "the page")
+            button = driver.find_element("id", "browser-talk-button")
+            assert button.is_displayed()
+            button.click()
+            status = lambda: driver.find_element("id", "browser-talk-status").text  # noqa: E731
+            await until(lambda: status() not in ("", "connecting…"), 30, "browser talk to connect")
+            assert not status().startswith("could not"), status()
+            # The browser's speech reaches the server as a user turn, and the answer comes back.
+            await server.wait_for(lambda: len(server.user_turns) >= 1, 30)
+            await until(lambda: status() == "speaking" or len(server.responses) >= 1, 30, "an answer")
+            screenshot(driver, "browser-talk")
+            driver.find_element("id", "browser-talk-button").click()
+            await server.wait_for(lambda: server.active_connections == 0, 10)
+        finally:
+            driver.quit()
+            rc = await app.stop()
+    assert rc == 0, app.dump()
+    # The appliance asked for the secret with its own key and the device's instructions and voice...
+    granted = [r for r in server.client_secret_requests if r.status == 200]
+    assert len(granted) == 1
+    session = granted[0].body["session"]
+    assert session["audio"]["output"]["voice"] == "ash" and session["instructions"]
+    # ...and the browser connected with the ephemeral key, never the appliance's own.
+    browser = [c for c in server.connections if c["key_kind"] == "client_secret"]
+    assert len(browser) == 1 and browser[0]["auth"] == "subprotocol"
+    assert browser[0]["client_secret"] == granted[0].value
+    assert key not in str(browser[0]["headers"])
+    assert key not in app.all_output() and granted[0].value not in app.all_output()
+    # What the fake microphone said is what the server heard.
+    heard = np.frombuffer(server.user_turns[0]["audio"], dtype=np.int16)
+    score, _ = best_match(heard, read_wav(FIXTURES / "what_time_only.wav", 24000))
+    assert score >= 0.6, f"the browser's speech not found in the server's user turn (corr {score:.2f})"
+    assert not server.invalid_events_sent and not server.errors

@@ -201,6 +201,11 @@ $("browser-talk-button").addEventListener("click", async () => {
     status.textContent = "";
     return;
   }
+  if (!window.isSecureContext) {
+    // Browsers give the microphone only to https pages (or http://localhost).
+    status.textContent = "needs https (or http://localhost) for the microphone";
+    return;
+  }
   button.disabled = true;
   status.textContent = "connecting…";
   try {
