@@ -23,14 +23,14 @@ npm install --silent --no-audit --no-fund --ignore-scripts=false \
 # Only what the page uses: an agent, a session, and the WebSocket transport (not WebRTC), so the
 # browser connects to the same URL as the device (and tests can point it at the fake server).
 cat > entry.js <<'JS'
-export { RealtimeAgent, RealtimeSession, OpenAIRealtimeWebSocket } from "@openai/agents-realtime";
+export { RealtimeAgent, RealtimeSession, OpenAIRealtimeWebSocket, tool } from "@openai/agents-realtime";
 JS
 target="$out"
 [ "${1:-}" = "--check" ] && target="$work/agents-realtime.js"
 ./node_modules/.bin/esbuild entry.js --bundle --format=esm --platform=browser --target=es2020 --minify \
   --legal-comments=eof --log-level=warning --outfile="$target"
 size=$(wc -c < "$target")
-for name in RealtimeAgent RealtimeSession OpenAIRealtimeWebSocket; do
+for name in RealtimeAgent RealtimeSession OpenAIRealtimeWebSocket tool; do
   grep -q "as $name" "$target" || { echo "error: $name is not exported by the bundle" >&2; exit 1; }
 done
 echo "bundle: $target ($size bytes, @openai/agents-realtime $AGENTS_REALTIME_VERSION)"

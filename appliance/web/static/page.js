@@ -210,7 +210,14 @@ $("browser-talk-button").addEventListener("click", async () => {
   status.textContent = "connecting…";
   try {
     const { startBrowserTalk } = await import("/static/talk.js");
-    browserTalk = await startBrowserTalk({ onStatus: (s) => { status.textContent = s; } });
+    browserTalk = await startBrowserTalk({
+      onStatus: (s) => { status.textContent = s; },
+      onEnded: () => {
+        browserTalk = null;
+        button.textContent = "Talk from this browser";
+        status.textContent = "ended";
+      },
+    });
     button.textContent = "Stop talking";
   } catch (err) {
     status.textContent = `could not start: ${err.message || err}`;

@@ -1,6 +1,6 @@
 // "Talk from this browser": a Realtime session from the page itself, over WebSocket, with a
 // short-lived client secret the appliance asks for (its own key never reaches the browser).
-import { OpenAIRealtimeWebSocket, RealtimeAgent, RealtimeSession } from "/static/agents-realtime.js";
+import { OpenAIRealtimeWebSocket, RealtimeAgent, RealtimeSession, tool } from "/static/agents-realtime.js";
 
 const RATE = 24000; // pcm16 mono at 24 kHz, both ways
 const BLOCK = 2400; // 100 ms per message
@@ -14,16 +14,49 @@ function toPcm16(floats) {
   return out;
 }
 
-export async function startBrowserTalk({ onStatus }) {
+const NO_PARAMETERS = { type: "object", properties: {}, required: [], additionalProperties: false };
+
+// The device's own tools, as far as a browser can run them (the same names and meaning).
+function browserTools(onGoodbye) {
+  return [
+    tool({
+      name: "get_current_time",
+      description: "The current local date and time of this device.",
+      parameters: NO_PARAMETERS,
+      strict: true,
+      execute: async () => new Date().toString(),
+    }),
+    tool({
+      name: "end_conversation",
+      description: "End the conversation when the person says goodbye or is clearly done.",
+      parameters: NO_PARAMETERS,
+      strict: true,
+      execute: async () => {
+        onGoodbye();
+        return "The conversation will end after your reply. Say a short goodbye.";
+      },
+    }),
+  ];
+}
+
+export async function startBrowserTalk({ onStatus, onEnded = () => {} }) {
   const response = await fetch("/api/client-secret", { method: "POST", credentials: "same-origin" });
   const secret = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(secret.error || `HTTP ${response.status}`);
 
+  // Echo cancellation for a phone's loudspeaker; no browser noise suppression or gain control:
+  // the Realtime API reduces noise itself, and the browser's gain control clips loud speech.
   const media = await navigator.mediaDevices.getUserMedia({
-    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: false, autoGainControl: false },
   });
   const context = new AudioContext({ sampleRate: RATE });
-  const agent = new RealtimeAgent({ name: secret.agent_name, instructions: secret.instructions, voice: secret.voice });
+  let goodbye = false;
+  const agent = new RealtimeAgent({
+    name: secret.agent_name,
+    instructions: secret.instructions,
+    voice: secret.voice,
+    tools: browserTools(() => { goodbye = true; }),
+  });
   const session = new RealtimeSession(agent, {
     transport: new OpenAIRealtimeWebSocket({ url: secret.url }),
     model: secret.model,
@@ -52,7 +85,13 @@ export async function startBrowserTalk({ onStatus }) {
     playing.clear();
     playAt = 0;
   });
-  session.on("audio_stopped", () => onStatus("listening"));
+  session.on("audio_stopped", () => {
+    if (goodbye) {
+      handle.stop().then(onEnded);
+    } else {
+      onStatus("listening");
+    }
+  });
   session.on("error", (e) => onStatus(`error: ${e.error?.message || e.error || "unknown"}`));
 
   await session.connect({ apiKey: secret.value, url: secret.url });
@@ -75,13 +114,14 @@ export async function startBrowserTalk({ onStatus }) {
   };
   source.connect(capture);
 
-  return {
+  const handle = {
     async stop() {
       source.disconnect();
       capture.port.onmessage = null;
       for (const track of media.getTracks()) track.stop();
       session.close();
-      await context.close();
+      if (context.state !== "closed") await context.close();
     },
   };
+  return handle;
 }
