@@ -19,6 +19,7 @@ from websockets.exceptions import InvalidStatus
 from appliance.app import Appliance
 from appliance.events import StateChanged, ToolCalled
 from appliance.settings import Settings
+from appliance.state import State
 from appliance.web import server as web_server
 from appliance.web.server import WebServer
 
@@ -226,3 +227,27 @@ def test_a_non_loopback_address_without_a_token_is_refused() -> None:
     with pytest.raises(ValueError, match="APPLIANCE_WEB__TOKEN"):
         settings(address="0.0.0.0:9090")
     assert settings(address="0.0.0.0:9090", enabled=False).web.enabled is False
+
+
+async def test_the_example_led_ring_follows_the_state_through_the_api() -> None:
+    import sys
+
+    from tests.e2e_support import REPO
+
+    async with running(settings(address="0.0.0.0:0", token=TOKEN)) as (appliance, server):
+        env = {"APPLIANCE_WEB__TOKEN": TOKEN, "PATH": "/usr/bin:/bin"}
+        ring = await asyncio.create_subprocess_exec(
+            sys.executable, str(REPO / "examples" / "led_ring.py"), "--url", f"ws://127.0.0.1:{server.port}/api/events",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        assert ring.stdout is not None
+        try:
+            assert (await asyncio.wait_for(ring.stdout.readline(), 30)).decode().strip() == "idle: #000000 off"
+            appliance.state.to(State.WAKING, source="api")
+            appliance.state.to(State.CONNECTING)
+            appliance.state.to(State.LISTENING)
+            lines = [(await asyncio.wait_for(ring.stdout.readline(), 10)).decode().strip() for _ in range(3)]
+        finally:
+            ring.terminate()
+            await ring.wait()
+    assert lines == ["waking: #ffffff spin", "connecting: #0000ff spin", "listening: #0000ff on"]
