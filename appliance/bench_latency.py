@@ -53,7 +53,7 @@ async def _measure(card: Any, trials: int) -> list[Figure]:
     from .settings import Settings, packaged_default
     from .state import State
     from .testing.fake_realtime import FakeRealtimeServer, load_reply_audio
-    from .triggers.wakeword import read_wav_16k
+    from .triggers.wake_scan import read_wav_16k
 
     question = soxr.resample(read_wav_16k(packaged_default("samples/hey_jarvis.wav")), 16000, card.rate)
     reply = np.tile(np.frombuffer(load_reply_audio(), dtype=np.int16), 3).tobytes()

@@ -70,11 +70,12 @@ def wakeword_bare_cpu_s_per_audio_s(
     seconds: float = 30.0, models: tuple[str, ...] = ("hey_jarvis",)
 ) -> list[Metric]:
     """CPU seconds that openWakeWord ``predict`` needs per second of 16 kHz audio (80 ms frames)."""
-    from appliance.triggers.wakeword import FRAME_SAMPLES, SAMPLE_RATE, WakeWordDetector
+    from appliance.audio.formats import WAKE_RATE
+    from appliance.triggers.wakeword import FRAME_SAMPLES, WakeWordDetector
 
     det = WakeWordDetector(list(models), seed=0)
     rng = np.random.default_rng(0)
-    n_frames = int(seconds * SAMPLE_RATE / FRAME_SAMPLES)
+    n_frames = int(seconds * WAKE_RATE / FRAME_SAMPLES)
     audio = (rng.standard_normal(n_frames * FRAME_SAMPLES) * 1000).astype(np.int16)
     frames = audio.reshape(n_frames, FRAME_SAMPLES)
     for frame in frames[:25]:  # warm-up: first allocations, XNNPACK setup
@@ -83,7 +84,7 @@ def wakeword_bare_cpu_s_per_audio_s(
     for frame in frames:
         det.predict_frame(frame)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    audio_s = n_frames * FRAME_SAMPLES / SAMPLE_RATE
+    audio_s = n_frames * FRAME_SAMPLES / WAKE_RATE
     tag = "+".join(models)
     return [
         {"name": "wakeword_bare_cpu_s_per_audio_s", "value": round(cpu / audio_s, 5), "unit": "s/s",
