@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from appliance.audio.formats import WAKE_RATE
+from appliance.triggers.native_stderr import litert_info_dropped
 from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir, load_model_class
 from appliance.triggers.oww_memory import compact_streaming_memory
 from appliance.triggers.verifier import FEATURE_FRAMES, EmbeddingVerifier, VerifierError, bundled_verifier
@@ -119,7 +120,8 @@ class WakeWordDetector:
         self._thresholds = self._resolve_thresholds(thresholds, spec_of)
         self._refractory_samples = int(round(refractory_s * WAKE_RATE))
         self._seed = seed
-        self._oww = self._load(paths)
+        with litert_info_dropped():  # LiteRT's first interpreter prints an INFO line to fd 2
+            self._oww = self._load(paths)
         self._names: tuple[str, ...] = tuple(paths)
         self._verifiers = self._load_verifiers(spec_of) if verify else {}
         self._above: dict[str, int] = dict.fromkeys(self._names, 0)
