@@ -26,6 +26,7 @@ from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
+from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
 
 log = logging.getLogger("appliance")
 
@@ -69,6 +70,7 @@ class Appliance:
         self._sink: AudioSink | None = None
         self._released_early = False
         self._tasks: set[asyncio.Future[None]] = set()
+        self._played_wakes: PlayedWakeFilter | None = None  # gate/aec: made once, kept across reopens
 
     # -- audio ----------------------------------------------------------------------------------
     def _open_audio(self) -> None:
@@ -95,6 +97,13 @@ class Appliance:
             reference = ReferenceBuffer(capacity=out_rate * 2, delay=int(out_rate * a.aec_reference_delay_ms / 1000))
             self.player.reference = reference
             self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, out_rate)
+        if a.echo != "none" and self.detector is not None:
+            # A speaker next to the mic: ignore wake words that the speaker's own output explains (the
+            # gate's wake word hears the raw mic; the canceller's residual echo can still wake it).
+            self._played_wakes = self._played_wakes or played_wake_filter(self.detector)
+            if self._played_wakes is not None:
+                self.player.played = self._played_wakes.listen_to(out_rate)
+                self.pipeline.ignore_played_wakes(self._played_wakes)
         self.pipeline.start()
 
     def _close_audio(self) -> None:

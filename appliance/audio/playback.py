@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sounddevice as sd
@@ -22,6 +23,9 @@ from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
 from .formats import MODEL_RATE
 from .reference import ReferenceBuffer
 from .resample import StreamResampler
+
+if TYPE_CHECKING:
+    from ..triggers.self_wake import PlayedAudioTap
 
 log = logging.getLogger("appliance.audio.playback")
 
@@ -82,6 +86,8 @@ class Player:
         self.callback_times: deque[float] = deque(maxlen=256)  # for diagnostics and the bench
         # What the speaker really played (silence included), for software echo cancellation.
         self.reference: ReferenceBuffer | None = None
+        # What the speaker played while it played, for the wake word to recognise its own voice.
+        self.played: PlayedAudioTap | None = None
         self.stats = PlaybackStats()
 
     # -- producer side (event loop thread) ------------------------------------------------------
@@ -152,7 +158,8 @@ class Player:
         return self.latency
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
-        self.callback_times.append(time.monotonic())
+        called_at = time.monotonic()
+        self.callback_times.append(called_at)
         out = np.zeros(frames, dtype=np.int16)
         played: dict[tuple[str, int], int] = {}
         drained = False
@@ -195,6 +202,8 @@ class Player:
         outdata[:] = out.reshape(-1, 1) if self._channels == 1 else np.repeat(out[:, None], self._channels, 1)
         if self.reference is not None:
             self.reference.write(out)
+        if self.played is not None:
+            self.played.write(out, n > 0, called_at + self._latency())
         for (item_id, content_index), count in played.items():
             ms = 1000.0 * count / self.rate
             self.stats.item_played_ms[item_id] = self.stats.item_played_ms.get(item_id, 0.0) + ms

@@ -118,6 +118,7 @@ class WakeWordDetector:
             paths[name] = path
             spec_of[name] = spec
         self._thresholds = self._resolve_thresholds(thresholds, spec_of)
+        self._specs = tuple(spec_of.values())
         self._refractory_samples = int(round(refractory_s * WAKE_RATE))
         self._seed = seed
         with litert_info_dropped():  # LiteRT's first interpreter prints an INFO line to fd 2
@@ -201,6 +202,17 @@ class WakeWordDetector:
                 except VerifierError as exc:
                     raise WakeWordModelError(str(exc)) from exc
         return out
+
+    def twin(self) -> WakeWordDetector:
+        """A new detector with the same models, thresholds and verifiers and its own streaming state
+        (the appliance scores what its speaker plays with one, see ``self_wake.py``)."""
+        return WakeWordDetector(
+            self._specs,
+            self._thresholds,
+            self._refractory_samples / WAKE_RATE,
+            seed=self._seed,
+            verify=bool(self._verifiers),
+        )
 
     @property
     def verified(self) -> tuple[str, ...]:
