@@ -256,7 +256,8 @@ class Appliance:
         elif current in CONVERSATION_STATES and self.conversation is not None:
             if self.push_to_talk:
                 self.events.publish(ButtonPressed(action="talk"))
-                self._spawn(self.conversation.talk())
+                if self.conversation.talk():  # the turn is open before anything else runs
+                    self._spawn(self.conversation.barge_in())
             elif self.settings.button.in_conversation == "interrupt" and current in (State.SPEAKING, State.THINKING):
                 self.events.publish(ButtonPressed(action="interrupt"))
                 self._spawn(self.conversation.barge_in())
