@@ -53,7 +53,7 @@ def idle_path_runner(seconds: float, rate: int = 48_000) -> Callable[[], float]:
     return run_once
 
 
-def bench_idle_path(seconds_per_trial: float = 2.0, pairs: int = 60) -> list[Figure]:
+def bench_idle_path(seconds_per_trial: float = 2.0, pairs: int = 100) -> list[Figure]:
     idle = idle_path_runner(seconds_per_trial)
     bare = bare_wakeword_runner(seconds_per_trial)
     results = interleave(idle, bare, pairs)

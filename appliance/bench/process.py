@@ -31,7 +31,7 @@ def _proc_rss_mb(pid: int) -> float:
 
 
 def main(idle_s: float = 20.0, window_s: float = 2.0) -> int:
-    from .testing.fifo_soundcard import FifoSoundCard
+    from ..testing.fifo_soundcard import FifoSoundCard
 
     card = FifoSoundCard(Path(tempfile.mkdtemp(prefix="appliance-bench-"))).open()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "OPENAI_"))}
