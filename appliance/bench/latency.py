@@ -164,7 +164,7 @@ async def _measure(card: Any, trials: int) -> list[Figure]:
             own_flush.append(1000 * (probe.flush_done_at - probe.flush_called_at))
             own_from_start.append(1000 * (probe.flush_done_at - speech_started))
             assert app.conversation is not None
-            app.conversation.end("bench")
+            app.conversation.end("stopped")
             await _wait(lambda: app.state.state == State.IDLE, 10, "idle")
             card.reset()
         device_buffer_ms = 1000 * player.latency
