@@ -1,0 +1,61 @@
+"""A fake OpenAI Realtime (GA) WebSocket server for tests.
+
+It speaks enough of the real event protocol that the real ``agents.realtime`` SDK runs a
+whole conversation against it: session.created/updated, input audio with a simple energy
+VAD (or push-to-talk commits), user items with a canned transcription, a function call
+answered by the client's tool output, a streamed pcm16 24 kHz audio answer, cancellation,
+truncation, errors, garbage frames and dropped connections.
+
+Usage::
+
+    async with FakeRealtimeServer() as server:
+        model_config = {"url": server.url + "?model=gpt-realtime", "api_key": "sk-test"}
+        ...  # drive the SDK, then assert on server.received_audio, server.tool_outputs, ...
+
+Every event the server sends is checked against the ``openai`` package's server-event
+types (as the SDK validates them); failures are collected in ``invalid_events_sent`` so a
+test can assert the fake itself stayed valid. Events injected with ``send_raw`` are not
+checked.
+
+Recordings: ``connections`` (path, query, model, headers, authorization, timings),
+``client_events``, ``received_audio``, ``user_turns``, ``session_updates``, ``tool_outputs``,
+``truncations``, ``cancels``, ``responses``, ``server_events``, ``session`` (live state).
+Controls: ``wait_for(predicate, timeout)``, ``interrupt_now()``, ``send_raw(text)``,
+``send_event(dict)``, ``send_error(...)``, ``drop_connections(abrupt=...)``,
+``reject_connections(status)``.
+
+What the SDK does with them (agents 0.24): ``send_raw("not json")`` makes
+``async for event in session`` raise ``json.JSONDecodeError`` and closes the session (no
+``error`` event); ``send_error`` becomes an ``error`` session event; an abrupt drop raises
+``ConnectionClosedError`` out of ``async for``; a graceful drop just ends the iteration;
+a rejected handshake raises ``websockets.exceptions.InvalidStatus`` from ``async with
+session``. Without a real ``RealtimePlaybackTracker`` the SDK treats the next turn's
+``speech_started`` as an interruption of the previous (finished) answer: it emits
+``audio_interrupted`` and sends ``conversation.item.truncate``; the fake answers both.
+
+Deliberate simplifications (see ``FakeRealtimeServer`` for the knobs):
+
+* Input and output audio are pcm16 24 kHz mono (the only pcm rate the API accepts).
+* Both ``server_vad`` and ``semantic_vad`` are simulated by the same RMS energy detector.
+  The end-of-turn silence is the client's ``silence_duration_ms`` when it sends a
+  ``server_vad`` config with one, otherwise ``silence_ms_to_end_turn``.
+* As on the real API, with ``turn_detection`` null (push-to-talk) ``input_audio_buffer.commit``
+  only commits the user turn; the client must send ``response.create`` for an answer
+  (the SDK does not do that on ``send_audio(commit=True)``). ``respond_on_commit=True``
+  makes the fake answer on commit anyway.
+
+Layout: ``server`` (the class, its recordings and controls, the WebSocket plumbing),
+``connection`` (per-connection state and the energy VAD), ``handlers`` (one function per
+client event type), ``responses`` (the scripted responses), ``wire`` (event validation,
+the initial session, the reply audio).
+"""
+
+from appliance.audio.formats import MODEL_RATE
+
+from .server import FakeRealtimeServer
+from .wire import DEFAULT_REPLY_WAV, JsonDict, load_reply_audio
+
+SAMPLE_RATE = MODEL_RATE
+"""Kept for importers from before ``appliance.audio.formats``: the model rate, pcm16 both ways."""
+
+__all__ = ["DEFAULT_REPLY_WAV", "SAMPLE_RATE", "FakeRealtimeServer", "JsonDict", "load_reply_audio"]
