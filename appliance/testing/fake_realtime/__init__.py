@@ -52,10 +52,26 @@ the initial session, the reply audio).
 
 from appliance.audio.formats import MODEL_RATE
 
+from .auth import CLIENT_SECRETS_PATH, KEY_SUBPROTOCOL_PREFIX, REALTIME_SUBPROTOCOL
+from .records import ClientSecretRequest, FunctionCallOutput
+from .responses import FunctionCall, ScriptedResponse
 from .server import FakeRealtimeServer
 from .wire import DEFAULT_REPLY_WAV, JsonDict, load_reply_audio
 
 SAMPLE_RATE = MODEL_RATE
 """Kept for importers from before ``appliance.audio.formats``: the model rate, pcm16 both ways."""
 
-__all__ = ["DEFAULT_REPLY_WAV", "SAMPLE_RATE", "FakeRealtimeServer", "JsonDict", "load_reply_audio"]
+__all__ = [
+    "CLIENT_SECRETS_PATH",
+    "DEFAULT_REPLY_WAV",
+    "KEY_SUBPROTOCOL_PREFIX",
+    "REALTIME_SUBPROTOCOL",
+    "SAMPLE_RATE",
+    "ClientSecretRequest",
+    "FakeRealtimeServer",
+    "FunctionCall",
+    "FunctionCallOutput",
+    "JsonDict",
+    "ScriptedResponse",
+    "load_reply_audio",
+]

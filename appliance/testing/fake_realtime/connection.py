@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from websockets.asyncio.server import ServerConnection
 
+from .records import FunctionCallOutput
 from .responses import ActiveResponse, cancel_response, start_response
 from .wire import JsonDict, bytes_of, client_error, initial_session, ms_of
 
@@ -22,10 +23,11 @@ VAD_FRAME_MS = 10
 class Connection:
     """Per-connection protocol state."""
 
-    def __init__(self, server: FakeRealtimeServer, ws: ServerConnection, info: JsonDict) -> None:
+    def __init__(self, server: FakeRealtimeServer, ws: ServerConnection, info: JsonDict, *, index: int) -> None:
         self.server = server
         self.ws = ws
         self.info = info
+        self.index = index  # into server.connections
         self.session: JsonDict = initial_session(server._new_id("sess"), info.get("model") or "gpt-realtime")
         # Input audio timeline (ms since the first append) and VAD state.
         self.audio = bytearray()  # everything this connection appended
@@ -41,7 +43,8 @@ class Connection:
         self.items: dict[str, JsonDict] = {}
         self.last_item_id: str | None = None
         self.response: ActiveResponse | None = None
-        self.call_ids: set[str] = set()  # call_ids of function calls this server made
+        self.call_ids: dict[str, str] = {}  # call_id → function name, for the calls this server made
+        self.outputs_awaiting_response: list[FunctionCallOutput] = []
         self.tool_called_this_turn = False
 
     # ----------------------------------------------------------------- helpers

@@ -7,11 +7,13 @@ import base64
 import binascii
 import copy
 import json
+import time
 from collections.abc import Awaitable, Callable
 
 from appliance.audio.formats import MODEL_RATE, SAMPLE_BYTES, ms_for_samples
 
 from .connection import Connection
+from .records import FunctionCallOutput
 from .responses import cancel_response, start_response
 from .wire import JsonDict, bytes_of, deep_merge, ms_of
 
@@ -29,6 +31,8 @@ async def handle_message(conn: Connection, message: str | bytes) -> None:
         return
     conn.server.client_events.append(event)
     conn.server._notify()
+    if conn.server._silent:
+        return  # never_answer(): recorded, not acted on
     kind = event.get("type")
     handler = HANDLERS.get(str(kind))
     if handler is None:
@@ -115,6 +119,15 @@ async def on_item_create(conn: Connection, event: JsonDict) -> None:
     item["status"] = "completed"
     if item["type"] == "function_call_output":
         conn.server.tool_outputs.append(copy.deepcopy(item))
+        record = FunctionCallOutput(
+            call_id=str(item.get("call_id")),
+            output=str(item.get("output")),
+            name=conn.call_ids.get(str(item.get("call_id"))),
+            connection=conn.index,
+            received_at=time.monotonic(),
+        )
+        conn.server.function_call_outputs.append(record)
+        conn.outputs_awaiting_response.append(record)
         if item.get("call_id") not in conn.call_ids:
             # The real API rejects an output for a call it never made.
             await conn.send_client_error(
@@ -171,6 +184,10 @@ async def on_item_delete(conn: Connection, event: JsonDict) -> None:
 
 
 async def on_response_create(conn: Connection, event: JsonDict) -> None:
+    now = time.monotonic()
+    for record in conn.outputs_awaiting_response:
+        record.response_requested_at = now
+    conn.outputs_awaiting_response.clear()
     if conn.response is not None and not conn.response.finished:
         await conn.send_client_error(
             "Conversation already has an active response in progress: "

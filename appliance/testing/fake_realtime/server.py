@@ -4,24 +4,46 @@ WebSocket plumbing (handshake, one ``Connection`` per client, validated sends)."
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
+import email.utils
 import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
+from .auth import (
+    CLIENT_SECRETS_PATH,
+    EPHEMERAL_PREFIX,
+    REALTIME_SUBPROTOCOL,
+    ClientSecret,
+    ClientSecretStore,
+    Credentials,
+    client_secret_response,
+    error_body,
+    invalid_key_body,
+    parse_secret_request,
+    presented_credentials,
+    response_validator,
+    secret_session,
+)
 from .connection import Connection
 from .handlers import handle_message
-from .responses import cancel_response
+from .http_front import HttpAwareConnection
+from .records import ClientSecretRequest, FunctionCallOutput
+from .responses import FunctionCall, ScriptedResponse, cancel_response
 from .wire import JsonDict, load_reply_audio, server_event_validator
 
 logger = logging.getLogger(__name__)
@@ -49,6 +71,12 @@ class FakeRealtimeServer:
             ``reply_chunk_ms / 1000``; default 0: as fast as possible).
         respond_on_commit: in push-to-talk mode (turn_detection null) also create a response
             when the client commits (the real API waits for ``response.create``).
+        api_key: the key clients must present (``Authorization: Bearer`` or the
+            ``openai-insecure-api-key.`` subprotocol), or an unexpired ``ek_…`` secret this server
+            issued. ``None``: any key, or none, is accepted on the WebSocket (issued ``ek_`` keys
+            must still be live) and the client-secrets endpoint wants any non-ephemeral bearer key.
+        script: responses to give, in order, before falling back to the default behaviour
+            (see ``script_responses``).
         host, port: where to listen (port 0: ephemeral).
     """
 
@@ -67,6 +95,8 @@ class FakeRealtimeServer:
         reply_chunk_ms: int = 100,
         reply_chunk_interval_s: float | None = 0.0,
         respond_on_commit: bool = False,
+        api_key: str | None = None,
+        script: Sequence[ScriptedResponse] = (),
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -86,20 +116,31 @@ class FakeRealtimeServer:
             reply_chunk_ms / 1000 if reply_chunk_interval_s is None else reply_chunk_interval_s
         )
         self.respond_on_commit = respond_on_commit
+        self.api_key = api_key
         self.host = host
         self.port = port
 
         # ------------------------------------------------------------ recordings
         self.connections: list[JsonDict] = []
         """Per accepted connection: path, query (dict), model, headers (dict, lower-case
-        names), authorization (header value or None), connected_at, handshake_started_at
-        (time.monotonic())."""
+        names), authorization (header value or None), auth ("header", "subprotocol" or None:
+        how the client authenticated), key_kind ("api_key", "client_secret" or None),
+        client_secret (the ``ek_…`` used, or None), subprotocol (the one the server chose, or
+        None), connected_at, handshake_started_at (time.monotonic())."""
+        self.refused_connections: list[JsonDict] = []
+        """Opening handshakes answered with an HTTP error: path, status, auth, reason."""
         self.client_events: list[JsonDict] = []
         """Every JSON event received from clients, in order (all connections)."""
         self.received_audio = bytearray()
         """Concatenated pcm16 24 kHz audio from every input_audio_buffer.append."""
         self.tool_outputs: list[JsonDict] = []
-        """``function_call_output`` items the clients created."""
+        """``function_call_output`` items the clients created (raw items)."""
+        self.function_call_outputs: list[FunctionCallOutput] = []
+        """The same outputs with the call's name and whether/when a response.create followed."""
+        self.function_calls: list[FunctionCall] = []
+        """Every function call the fake made (default or scripted), call_id filled in."""
+        self.client_secret_requests: list[ClientSecretRequest] = []
+        """Every ``POST /v1/realtime/client_secrets`` (granted or refused)."""
         self.session_updates: list[JsonDict] = []
         """The ``session`` object of every session.update received."""
         self.truncations: list[JsonDict] = []
@@ -120,6 +161,10 @@ class FakeRealtimeServer:
         """Exceptions raised inside the fake's own tasks: should stay empty."""
 
         self._reject_status: int | None = None
+        self._silent = False
+        self._script: deque[ScriptedResponse] = deque(script)
+        self._secrets = ClientSecretStore()
+        self._validate_secret_response = response_validator()
         self._server: Server | None = None
         self._conns: list[Connection] = []
         self._changed = asyncio.Event()
@@ -134,6 +179,8 @@ class FakeRealtimeServer:
             self.host,
             self.port,
             process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
+            create_connection=HttpAwareConnection,
             max_size=16 * 1024 * 1024,
             ping_interval=None,
         )
@@ -216,10 +263,11 @@ class FakeRealtimeServer:
             with contextlib.suppress(ConnectionClosed):
                 await conn.ws.send(text)
 
-    async def send_event(self, event: JsonDict) -> None:
-        """Send a server event on every connection (``event_id`` added when missing)."""
+    async def send_event(self, event: JsonDict, *, validate: bool = True) -> None:
+        """Send a server event on every connection (``event_id`` added when missing).
+        ``validate=False``: skip the openai type check, e.g. for an unknown event type."""
         for conn in list(self._conns):
-            await conn.send(dict(event))
+            await self._send_event(conn, dict(event), control=True, validate=validate)
 
     async def send_error(
         self,
@@ -260,8 +308,78 @@ class FakeRealtimeServer:
             await self.wait_for(lambda: not self._conns, timeout=2.0)
 
     def reject_connections(self, status: int | None = HTTPStatus.UNAUTHORIZED) -> None:
-        """Answer new opening handshakes with this HTTP status (``None``: accept again)."""
+        """Answer new opening handshakes with this HTTP status and an OpenAI-style JSON error
+        body (``None``: accept again)."""
         self._reject_status = None if status is None else int(status)
+
+    def script_responses(self, *responses: ScriptedResponse) -> None:
+        """Queue responses: each new response (a VAD turn's, ``response.create``'s, on any
+        connection) takes the next one; when the queue is empty the default behaviour applies
+        (a ``tool_name`` call first in each user turn, then the reply audio)."""
+        self._script.extend(responses)
+
+    @property
+    def scripted_responses_left(self) -> int:
+        return len(self._script)
+
+    def never_answer(self, enabled: bool = True) -> None:
+        """While enabled the server accepts connections but sends nothing by itself: no
+        session.created, no answers to client events (which are still recorded), and a response
+        already streaming goes quiet. Only ``send_event``/``send_raw``/``send_error`` get through."""
+        self._silent = enabled
+
+    def issue_client_secret(self, session: JsonDict | None = None, *, expires_in_s: float = 600) -> str:
+        """Mint an ``ek_…`` key as the client-secrets endpoint would (any lifetime, even <= 0 for
+        one that is already expired), without an HTTP request."""
+        request: JsonDict = {} if session is None else {"session": session}
+        return self._secrets.issue(secret_session(request, self._new_id), expires_in_s).value
+
+    def expire_client_secrets(self, value: str | None = None) -> None:
+        """Expire one issued ``ek_…`` key (or all) now: new connections using it are refused."""
+        self._secrets.expire(value)
+
+    async def send_audio_delta(self, audio: bytes) -> None:
+        """Send one ``response.output_audio.delta`` of ``audio`` (pcm16 bytes; any size, e.g.
+        more than the client's frame limit) on every connection, in its active response if any."""
+        for conn in list(self._conns):
+            response = conn.response
+            await self._send_event(
+                conn,
+                {
+                    "type": "response.output_audio.delta",
+                    "response_id": response.id if response is not None else self._new_id("resp"),
+                    "item_id": self._new_id("item"),
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": base64.b64encode(audio).decode("ascii"),
+                },
+                control=True,
+            )
+
+    # ------------------------------------------------------------------ session.update views
+    @property
+    def instructions_sent(self) -> list[str]:
+        """``instructions`` of every session.update that set them, in order."""
+        return [u["instructions"] for u in self.session_updates if isinstance(u.get("instructions"), str)]
+
+    @property
+    def tools_offered(self) -> list[list[str]]:
+        """Tool names of every session.update that set ``tools``, in order."""
+        return [
+            [str(tool.get("name")) for tool in u["tools"] if isinstance(tool, dict)]
+            for u in self.session_updates
+            if isinstance(u.get("tools"), list)
+        ]
+
+    @property
+    def voices_sent(self) -> list[str]:
+        """``audio.output.voice`` of every session.update that set it, in order."""
+        voices = []
+        for update in self.session_updates:
+            output = (update.get("audio") or {}).get("output") if isinstance(update.get("audio"), dict) else None
+            if isinstance(output, dict) and isinstance(output.get("voice"), str):
+                voices.append(output["voice"])
+        return voices
 
     # ------------------------------------------------------------------ plumbing
     def _new_id(self, prefix: str) -> str:
@@ -279,18 +397,104 @@ class FakeRealtimeServer:
                 self.errors.append(exc)
                 self._notify()
 
+    def _front(self, connection: ServerConnection) -> HttpAwareConnection:
+        assert isinstance(connection, HttpAwareConnection)  # start() makes only these
+        return connection
+
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        front = self._front(connection)
+        if front.http_method != "GET" or urlsplit(request.path).path == CLIENT_SECRETS_PATH:
+            return self._answer_http(front, request)
         started = time.monotonic()
         if self.handshake_delay_s > 0:
             await asyncio.sleep(self.handshake_delay_s)
+        path = urlsplit(request.path).path
+        credentials = presented_credentials(request.headers)
         if self._reject_status is not None:
             status = HTTPStatus(self._reject_status)
-            return connection.respond(status, f"{status.phrase}\n")
+            self._refuse(path, status, credentials, "reject_connections")
+            message = "Incorrect API key provided." if status == HTTPStatus.UNAUTHORIZED else status.phrase
+            code = "invalid_api_key" if status == HTTPStatus.UNAUTHORIZED else None
+            return json_response(status, error_body(message, code))
+        key_kind, secret = self._check_key(credentials.key)
+        if key_kind is None:
+            self._refuse(path, HTTPStatus.UNAUTHORIZED, credentials, "bad key")
+            return json_response(HTTPStatus.UNAUTHORIZED, invalid_key_body(credentials.key))
         # Stash for _handle_connection.
-        connection.fake_handshake_started_at = started  # type: ignore[attr-defined]
+        front.handshake_started_at = started
+        front.auth_info = {
+            "auth": credentials.via,
+            "key_kind": key_kind if credentials.key is not None else None,
+            "client_secret": secret.value if secret is not None else None,
+        }
+        front.secret_session = secret.session if secret is not None else None
         return None
 
+    def _check_key(self, key: str | None) -> tuple[str | None, ClientSecret | None]:
+        """("api_key" | "client_secret", the secret) for an acceptable key; (None, None) if not."""
+        if key is not None and key.startswith(EPHEMERAL_PREFIX):
+            secret = self._secrets.live(key)
+            return ("client_secret", secret) if secret is not None else (None, None)
+        if self.api_key is None or key == self.api_key:
+            return "api_key", None
+        return None, None
+
+    def _refuse(self, path: str, status: HTTPStatus, credentials: Credentials, reason: str) -> None:
+        self.refused_connections.append(
+            {"path": path, "status": int(status), "auth": credentials.via, "reason": reason}
+        )
+        self._notify()
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, subprotocols: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
+        """Browsers fail a handshake that offered subprotocols and got none back: answer
+        ``realtime`` like the API."""
+        return Subprotocol(REALTIME_SUBPROTOCOL) if REALTIME_SUBPROTOCOL in subprotocols else None
+
+    def _answer_http(self, front: HttpAwareConnection, request: Request) -> Response:
+        """Plain HTTP on the WebSocket port: only ``POST /v1/realtime/client_secrets``."""
+        path = urlsplit(request.path).path
+        if path != CLIENT_SECRETS_PATH:
+            return json_response(HTTPStatus.NOT_FOUND, error_body(f"Invalid URL ({front.http_method} {path})", None))
+        if front.http_method != "POST":
+            return json_response(
+                HTTPStatus.METHOD_NOT_ALLOWED, error_body(f"Invalid method {front.http_method} for {path}", None)
+            )
+        status, body, value = self._client_secret(front, request)
+        parsed: JsonDict | None
+        try:
+            loaded = json.loads(front.http_body or b"{}")
+            parsed = loaded if isinstance(loaded, dict) else None
+        except ValueError:
+            parsed = None
+        self.client_secret_requests.append(ClientSecretRequest(parsed, int(status), value, time.monotonic()))
+        self._notify()
+        return json_response(status, body)
+
+    def _client_secret(self, front: HttpAwareConnection, request: Request) -> tuple[HTTPStatus, JsonDict, str | None]:
+        if front.http_error is not None:
+            return HTTPStatus.BAD_REQUEST, error_body(front.http_error, "invalid_request"), None
+        authorization = request.headers.get("Authorization", "")
+        key = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else None
+        ephemeral = key is not None and key.startswith(EPHEMERAL_PREFIX)
+        if key is None or ephemeral or (self.api_key is not None and key != self.api_key):
+            return HTTPStatus.UNAUTHORIZED, invalid_key_body(key), None
+        parsed, seconds, error = parse_secret_request(front.http_body)
+        if error is not None or parsed is None:
+            return HTTPStatus.BAD_REQUEST, error or error_body("Bad request.", None), None
+        secret = self._secrets.issue(secret_session(parsed, self._new_id), seconds)
+        body = client_secret_response(secret)
+        if self._validate_secret_response is not None:
+            try:
+                self._validate_secret_response(body)
+            except Exception as exc:  # pydantic.ValidationError
+                logger.error("fake realtime server sent an invalid client secret: %s", exc)
+                self.invalid_events_sent.append((body, str(exc)))
+        return HTTPStatus.OK, body, secret.value
+
     async def _handle_connection(self, ws: ServerConnection) -> None:
+        front = self._front(ws)
         request = ws.request
         assert request is not None
         split = urlsplit(request.path)
@@ -302,11 +506,17 @@ class FakeRealtimeServer:
             "model": query.get("model"),
             "headers": headers,
             "authorization": headers.get("authorization"),
-            "handshake_started_at": getattr(ws, "fake_handshake_started_at", None),
+            **(front.auth_info or {"auth": None, "key_kind": None, "client_secret": None}),
+            "subprotocol": ws.subprotocol,
+            "handshake_started_at": front.handshake_started_at,
             "connected_at": time.monotonic(),
         }
         self.connections.append(info)
-        conn = Connection(self, ws, info)
+        conn = Connection(self, ws, info, index=len(self.connections) - 1)
+        if front.secret_session is not None:
+            # An ephemeral key starts the session it was minted with.
+            conn.session = copy.deepcopy(front.secret_session)
+            conn.session["id"] = self._new_id("sess")
         self._conns.append(conn)
         self._notify()
         try:
@@ -320,9 +530,15 @@ class FakeRealtimeServer:
             self._conns.remove(conn)
             self._notify()
 
-    async def _send_event(self, conn: Connection, event: JsonDict) -> None:
+    async def _send_event(
+        self, conn: Connection, event: JsonDict, *, control: bool = False, validate: bool = True
+    ) -> None:
+        """Send one event. While ``never_answer`` is on only ``control`` sends (the test's own
+        ``send_event``/``send_error``/``send_audio_delta``) go out."""
+        if self._silent and not control:
+            return
         event.setdefault("event_id", self._new_id("event"))
-        if self._validate is not None:
+        if validate and self._validate is not None:
             try:
                 self._validate(event)
             except Exception as exc:  # pydantic.ValidationError
@@ -333,3 +549,17 @@ class FakeRealtimeServer:
         self._notify()
         with contextlib.suppress(ConnectionClosed):
             await conn.ws.send(json.dumps(event))
+
+
+def json_response(status: HTTPStatus, body: JsonDict) -> Response:
+    """An HTTP response with a JSON body (the connection closes after it)."""
+    data = json.dumps(body).encode()
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(data))),
+            ("Content-Type", "application/json"),
+        ]
+    )
+    return Response(int(status), status.phrase, headers, data)
