@@ -59,10 +59,10 @@ class FakeRealtimeServer:
             ``appliance/defaults/samples/reply_24k.wav``, see ``load_reply_audio``).
         reply_transcript: the answer's transcript (sent as transcript deltas per word).
         user_transcript: transcription reported for every committed user turn.
-        tool_name: when set, the first response of each user turn is a completed
-            ``function_call`` to this tool (arguments ``tool_arguments``); the audio answer
-            comes after the client sends the ``function_call_output`` and ``response.create``.
-            ``None``: answer each turn with audio directly.
+        tool_name: when set and nothing is scripted, the first response of each user turn is
+            a completed ``function_call`` to this tool (arguments ``tool_arguments``); the audio
+            answer comes after the client sends the ``function_call_output`` and
+            ``response.create``. ``None``: answer each turn with audio directly.
         vad_threshold: RMS (int16 scale) of a 10 ms frame above which it counts as speech.
         silence_ms_to_end_turn: trailing silence that ends a VAD turn.
         min_speech_ms: speech shorter than this when silence comes is dropped (no turn).
@@ -212,6 +212,16 @@ class FakeRealtimeServer:
     def url(self) -> str:
         """``ws://127.0.0.1:PORT/v1/realtime`` (clients append ``?model=...``)."""
         return f"ws://{self.host}:{self.port}/v1/realtime"
+
+    @property
+    def http_base_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1``: the ``base_url`` of an ``openai`` client for this server."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    @property
+    def client_secrets_url(self) -> str:
+        """``http://127.0.0.1:PORT/v1/realtime/client_secrets``."""
+        return f"http://{self.host}:{self.port}{CLIENT_SECRETS_PATH}"
 
     # ------------------------------------------------------------------ controls
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 5.0) -> None:
