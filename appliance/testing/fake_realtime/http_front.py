@@ -1,16 +1,42 @@
-"""Plain HTTP requests with a body on the WebSocket port.
+"""Plain HTTP on the WebSocket port: ``POST /v1/realtime/client_secrets``.
 
 websockets only parses bodiless GET requests, and the Realtime API's client-secrets endpoint is
-a ``POST`` on the same host as the WebSocket. This connection class reads any other request's
+a ``POST`` on the same host as the WebSocket. ``HttpAwareConnection`` reads any other request's
 head and body itself, then hands websockets a bodiless GET with the same path and headers, so
-the server's ``process_request`` hook can answer it (it finds the method and body here).
+the server's ``process_request`` hook can answer it with ``answer_http`` (the method and body
+are on the connection).
 """
 
 from __future__ import annotations
 
-from websockets.asyncio.server import ServerConnection
+import email.utils
+import json
+import logging
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from .auth import (
+    CLIENT_SECRETS_PATH,
+    EPHEMERAL_PREFIX,
+    client_secret_response,
+    error_body,
+    invalid_key_body,
+    parse_secret_request,
+    secret_session,
+)
+from .records import ClientSecretRequest
 from .wire import JsonDict
+
+if TYPE_CHECKING:
+    from .server import FakeRealtimeServer
+
+logger = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024
@@ -75,3 +101,64 @@ class HttpAwareConnection(ServerConnection):
         self._sniffing = False
         self._buffer = b""
         super().data_received(data)
+
+
+def answer_http(server: FakeRealtimeServer, front: HttpAwareConnection, request: Request) -> Response:
+    """Plain HTTP on the WebSocket port: only ``POST /v1/realtime/client_secrets``."""
+    path = urlsplit(request.path).path
+    if path != CLIENT_SECRETS_PATH:
+        return json_response(HTTPStatus.NOT_FOUND, error_body(f"Invalid URL ({front.http_method} {path})", None))
+    if front.http_method != "POST":
+        return json_response(
+            HTTPStatus.METHOD_NOT_ALLOWED, error_body(f"Invalid method {front.http_method} for {path}", None)
+        )
+    status, body, value = grant_client_secret(server, front, request)
+    parsed: JsonDict | None
+    try:
+        loaded = json.loads(front.http_body or b"{}")
+        parsed = loaded if isinstance(loaded, dict) else None
+    except ValueError:
+        parsed = None
+    server.client_secret_requests.append(ClientSecretRequest(parsed, int(status), value, time.monotonic()))
+    server._notify()
+    return json_response(status, body)
+
+
+def grant_client_secret(
+    server: FakeRealtimeServer, front: HttpAwareConnection, request: Request
+) -> tuple[HTTPStatus, JsonDict, str | None]:
+    """(status, body, issued secret) for a client-secrets request: any key but an ephemeral one
+    when the server has no ``api_key``, else exactly it."""
+    if front.http_error is not None:
+        return HTTPStatus.BAD_REQUEST, error_body(front.http_error, "invalid_request"), None
+    authorization = request.headers.get("Authorization", "")
+    key = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else None
+    ephemeral = key is not None and key.startswith(EPHEMERAL_PREFIX)
+    if key is None or ephemeral or (server.api_key is not None and key != server.api_key):
+        return HTTPStatus.UNAUTHORIZED, invalid_key_body(key), None
+    parsed, seconds, error = parse_secret_request(front.http_body)
+    if error is not None or parsed is None:
+        return HTTPStatus.BAD_REQUEST, error or error_body("Bad request.", None), None
+    secret = server._secrets.issue(secret_session(parsed, server._new_id), seconds)
+    body = client_secret_response(secret)
+    if server._validate_secret_response is not None:
+        try:
+            server._validate_secret_response(body)
+        except Exception as exc:  # pydantic.ValidationError
+            logger.error("fake realtime server sent an invalid client secret: %s", exc)
+            server.invalid_events_sent.append((body, str(exc)))
+    return HTTPStatus.OK, body, secret.value
+
+
+def json_response(status: HTTPStatus, body: JsonDict) -> Response:
+    """An HTTP response with a JSON body (the connection closes after it)."""
+    data = json.dumps(body).encode()
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(data))),
+            ("Content-Type", "application/json"),
+        ]
+    )
+    return Response(int(status), status.phrase, headers, data)

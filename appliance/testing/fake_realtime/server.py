@@ -7,7 +7,6 @@ import asyncio
 import base64
 import contextlib
 import copy
-import email.utils
 import itertools
 import json
 import logging
@@ -19,7 +18,6 @@ from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
@@ -31,17 +29,15 @@ from .auth import (
     ClientSecret,
     ClientSecretStore,
     Credentials,
-    client_secret_response,
     error_body,
     invalid_key_body,
-    parse_secret_request,
     presented_credentials,
     response_validator,
     secret_session,
 )
 from .connection import Connection
 from .handlers import handle_message
-from .http_front import HttpAwareConnection
+from .http_front import HttpAwareConnection, answer_http, json_response
 from .records import ClientSecretRequest, FunctionCallOutput
 from .responses import FunctionCall, ScriptedResponse, cancel_response
 from .wire import JsonDict, load_reply_audio, server_event_validator
@@ -414,7 +410,7 @@ class FakeRealtimeServer:
     async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         front = self._front(connection)
         if front.http_method != "GET" or urlsplit(request.path).path == CLIENT_SECRETS_PATH:
-            return self._answer_http(front, request)
+            return answer_http(self, front, request)
         started = time.monotonic()
         if self.handshake_delay_s > 0:
             await asyncio.sleep(self.handshake_delay_s)
@@ -461,47 +457,6 @@ class FakeRealtimeServer:
         """Browsers fail a handshake that offered subprotocols and got none back: answer
         ``realtime`` like the API."""
         return Subprotocol(REALTIME_SUBPROTOCOL) if REALTIME_SUBPROTOCOL in subprotocols else None
-
-    def _answer_http(self, front: HttpAwareConnection, request: Request) -> Response:
-        """Plain HTTP on the WebSocket port: only ``POST /v1/realtime/client_secrets``."""
-        path = urlsplit(request.path).path
-        if path != CLIENT_SECRETS_PATH:
-            return json_response(HTTPStatus.NOT_FOUND, error_body(f"Invalid URL ({front.http_method} {path})", None))
-        if front.http_method != "POST":
-            return json_response(
-                HTTPStatus.METHOD_NOT_ALLOWED, error_body(f"Invalid method {front.http_method} for {path}", None)
-            )
-        status, body, value = self._client_secret(front, request)
-        parsed: JsonDict | None
-        try:
-            loaded = json.loads(front.http_body or b"{}")
-            parsed = loaded if isinstance(loaded, dict) else None
-        except ValueError:
-            parsed = None
-        self.client_secret_requests.append(ClientSecretRequest(parsed, int(status), value, time.monotonic()))
-        self._notify()
-        return json_response(status, body)
-
-    def _client_secret(self, front: HttpAwareConnection, request: Request) -> tuple[HTTPStatus, JsonDict, str | None]:
-        if front.http_error is not None:
-            return HTTPStatus.BAD_REQUEST, error_body(front.http_error, "invalid_request"), None
-        authorization = request.headers.get("Authorization", "")
-        key = authorization.removeprefix("Bearer ").strip() if authorization.startswith("Bearer ") else None
-        ephemeral = key is not None and key.startswith(EPHEMERAL_PREFIX)
-        if key is None or ephemeral or (self.api_key is not None and key != self.api_key):
-            return HTTPStatus.UNAUTHORIZED, invalid_key_body(key), None
-        parsed, seconds, error = parse_secret_request(front.http_body)
-        if error is not None or parsed is None:
-            return HTTPStatus.BAD_REQUEST, error or error_body("Bad request.", None), None
-        secret = self._secrets.issue(secret_session(parsed, self._new_id), seconds)
-        body = client_secret_response(secret)
-        if self._validate_secret_response is not None:
-            try:
-                self._validate_secret_response(body)
-            except Exception as exc:  # pydantic.ValidationError
-                logger.error("fake realtime server sent an invalid client secret: %s", exc)
-                self.invalid_events_sent.append((body, str(exc)))
-        return HTTPStatus.OK, body, secret.value
 
     async def _handle_connection(self, ws: ServerConnection) -> None:
         front = self._front(ws)
@@ -559,17 +514,3 @@ class FakeRealtimeServer:
         self._notify()
         with contextlib.suppress(ConnectionClosed):
             await conn.ws.send(json.dumps(event))
-
-
-def json_response(status: HTTPStatus, body: JsonDict) -> Response:
-    """An HTTP response with a JSON body (the connection closes after it)."""
-    data = json.dumps(body).encode()
-    headers = Headers(
-        [
-            ("Date", email.utils.formatdate(usegmt=True)),
-            ("Connection", "close"),
-            ("Content-Length", str(len(data))),
-            ("Content-Type", "application/json"),
-        ]
-    )
-    return Response(int(status), status.phrase, headers, data)
