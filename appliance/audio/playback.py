@@ -83,6 +83,7 @@ class Player:
         # What the speaker really played (silence included), for software echo cancellation.
         self.reference: ReferenceBuffer | None = None
         self.stats = PlaybackStats()
+        self.gain = 1.0  # playback volume, applied as audio is queued (earcons included)
 
     # -- producer side (event loop thread) ------------------------------------------------------
     def enqueue(self, pcm16: bytes, item_id: str | None = None, content_index: int = 0) -> None:
@@ -98,6 +99,8 @@ class Player:
         self._push(self._resampler.flush(), item_id, content_index, ended=True)
 
     def _push(self, samples: np.ndarray, item_id: str | None, content_index: int, ended: bool) -> None:
+        if self.gain != 1.0 and samples.size:
+            samples = np.clip(samples * self.gain, -32768, 32767).astype(np.int16)
         with self._lock:
             if samples.size:
                 room = self._max_samples - self._queued
