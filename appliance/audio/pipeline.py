@@ -57,6 +57,14 @@ class AudioSink:
 
 
 class MicPipeline:
+    """The microphone's consumer.
+
+    Threads: `start`/`stop`, `open_sink`/`close_sink` and `cancel_echo` are called on the event loop;
+    `_run` (→ `process_block`) is its own worker thread, the only reader of the mic queue; it hands
+    wake detections, stalls and 24 kHz blocks to the loop with `call_soon_threadsafe` (`_deliver`
+    runs on the loop).
+    """
+
     def __init__(
         self,
         mic: MicStream,

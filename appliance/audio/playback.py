@@ -56,6 +56,14 @@ class PlaybackStats:
 
 
 class Player:
+    """The speaker: a bounded jitter buffer in front of a PortAudio output stream.
+
+    Threads: `enqueue`, `enqueue_device_rate`, `end_of_audio`, `flush`, `start`/`stop` run on the event
+    loop (or the audio control thread for start/stop); `_callback` runs on PortAudio's thread and
+    calls `on_played`/`on_drained` there (the conversation hops them onto the loop). A lock guards
+    the segments both sides touch.
+    """
+
     def __init__(
         self,
         device: DeviceInfo,

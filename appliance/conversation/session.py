@@ -72,6 +72,15 @@ def _server_event_type(event: RealtimeSessionEvent) -> str | None:
 
 
 class Conversation:
+    """One Realtime session, from connect to end.
+
+    Threads: everything runs on the event-loop thread. The microphone reaches it through the
+    `AudioSink` queue (filled on the loop by the pipeline); the speaker's PortAudio thread reports
+    what it played through `_played_from_device` / `_drained_from_device`, which hop onto the loop.
+    The appliance calls `end`, `fail`, `talk`, `release`, `barge_in` and `mute_until`; this class
+    changes the state machine only between `listening`, `thinking` and `speaking`.
+    """
+
     def __init__(
         self,
         settings: Settings,
