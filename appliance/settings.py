@@ -2,7 +2,8 @@
 
 Precedence (highest first): constructor arguments, environment (`APPLIANCE_…`, nested with `__`),
 a `.env`-style file is not read (containers pass env directly), then the TOML file named by
-`APPLIANCE_CONFIG_FILE`, then the packaged `defaults/appliance.toml`.
+`APPLIANCE_CONFIG_FILE`, then the defaults written in this module: their one source.
+`config/appliance.toml` documents them and is kept in step by a test.
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ def _device_spec(value: Any) -> str | int | None:
     if not text:
         return None
     return int(text) if text.isdigit() else text
+
+
+def default_data_dir() -> Path:
+    """Where a local run keeps its data: $XDG_STATE_HOME/appliance (the image sets /var/lib/appliance)."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "appliance"
 
 
 def _stem(spec: str) -> str:
@@ -94,6 +101,7 @@ class AudioSettings(BaseModel):
     aec_reference_delay_ms: int = Field(0, ge=0, le=500, description="playback-to-capture delay to skip")
     playback_start_ms: int = Field(20, ge=0, description="audio buffered before playback starts")
     playback_max_s: float = Field(120.0, gt=0, description="bound of the playback buffer")
+    volume: int = Field(100, ge=0, le=100, description="playback volume until one is set (then kept)")
 
     _spec = field_validator("input_device", "output_device", mode="before")(
         classmethod(lambda cls, v: _device_spec(v))
@@ -224,6 +232,8 @@ class Settings(BaseSettings):
     openai_api_key_file: Path | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "openai_api_key_file")
     )
+    # Everything the appliance stores (mute, volume, memory, timers, transcripts) lives here.
+    data_dir: Path = Field(default_factory=default_data_dir)
     realtime: RealtimeSettings = RealtimeSettings()
     agent: AgentSettings = AgentSettings()
     audio: AudioSettings = AudioSettings()
@@ -263,12 +273,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_files = [packaged_default("appliance.toml")]
         override = os.environ.get("APPLIANCE_CONFIG_FILE")
-        if override:
-            toml_files.append(Path(override))
-        # TomlConfigSettingsSource merges later files over earlier ones.
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_files))
+        if not override:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=Path(override)))
 
     def masked(self) -> dict[str, Any]:
         """Effective settings as plain data, secrets replaced by a marker."""
