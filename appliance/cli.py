@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from .logs import log_event, setup_logging
+from .redaction import register_secret
 from .settings import Settings
 
 log = logging.getLogger("appliance")
@@ -94,7 +95,9 @@ def cmd_devices(_args: argparse.Namespace) -> int:
 
 def cmd_run(_args: argparse.Namespace) -> int:
     settings = load_settings()
-    setup_logging(settings.log.format, settings.log.level)
+    if settings.openai_api_key is not None:
+        register_secret(settings.openai_api_key.get_secret_value())
+    setup_logging(settings.log.format, settings.log.level, websocket_frames=settings.log.websocket_frames)
     if settings.openai_api_key is None:
         print(
             "error: no OpenAI API key. Set OPENAI_API_KEY, or OPENAI_API_KEY_FILE to a file holding it "

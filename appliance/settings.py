@@ -197,6 +197,8 @@ class SessionSettings(BaseModel):
 class LogSettings(BaseModel):
     format: Literal["json", "text"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # At DEBUG, also log every websocket frame (transcripts, audio); secrets are masked regardless.
+    websocket_frames: bool = False
 
     @field_validator("level", mode="before")
     @classmethod
