@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from .logs import log_event, setup_logging
-from .redaction import register_secret
+from .redaction import redact, register_secret
 from .settings import Settings
 
 log = logging.getLogger("appliance")
@@ -41,12 +42,13 @@ def describe_validation_error(exc: ValidationError) -> str:
         name = env_name(loc)
         shown = ""
         if "input" in err and not (set(map(str, loc)) & _SECRET_FIELDS) and not isinstance(err["input"], dict):
-            shown = f" (got {err['input']!r})"
-        lines.append(f"  {name}: {msg}{shown}")
+            shown = redact(f" (got {err['input']!r})")
+        lines.append(f"  {name}: {redact(msg)}{shown}")
     return "\n".join(lines)
 
 
 def load_settings() -> Settings:
+    register_secret(os.environ.get("OPENAI_API_KEY"))  # never echoed back, even in an error
     try:
         return Settings()
     except ValidationError as exc:

@@ -8,10 +8,12 @@ a `.env`-style file is not read (containers pass env directly), then the TOML fi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
@@ -48,6 +50,16 @@ def default_data_dir() -> Path:
     return Path(state_home) / "appliance"
 
 
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _stem(spec: str) -> str:
     return Path(spec).stem
 
@@ -67,6 +79,18 @@ class RealtimeSettings(BaseModel):
     def _websocket_url(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):
             raise ValueError("must be a websocket URL starting with ws:// or wss://")
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise ValueError("must name a host, e.g. wss://api.openai.com/v1/realtime")
+        if value.startswith("ws://") and not is_loopback(host):
+            # The API key travels in the handshake's Authorization header: in clear over ws://.
+            raise ValueError(
+                "ws:// would send the API key unencrypted; use wss://, or ws:// only to this machine "
+                "(127.0.0.1, ::1, localhost)"
+            )
         return value
 
 
