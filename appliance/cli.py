@@ -15,11 +15,14 @@ from pydantic import ValidationError
 
 from .logs import log_event, setup_logging
 from .redaction import redact, register_secret
-from .settings import Settings
+from .settings import KEY_FILE_UNREADABLE, Settings
 
 log = logging.getLogger("appliance")
 
 EXIT_CONFIG = 2
+# Waiting for a key file this user may not read: 5 s, doubling, at most a minute between tries.
+KEY_WAIT_FIRST_S = 5.0
+KEY_WAIT_MAX_S = 60.0
 
 _TOP_LEVEL_ENV = {"openai_api_key": "OPENAI_API_KEY", "openai_api_key_file": "OPENAI_API_KEY_FILE"}
 _SECRET_FIELDS = {"openai_api_key", "openai_api_key_file"}
@@ -43,7 +46,10 @@ def describe_validation_error(exc: ValidationError) -> str:
         shown = ""
         if "input" in err and not (set(map(str, loc)) & _SECRET_FIELDS) and not isinstance(err["input"], dict):
             shown = redact(f" (got {err['input']!r})")
-        lines.append(f"  {name}: {redact(msg)}{shown}")
+        if err.get("type") in (KEY_FILE_UNREADABLE, "key_file"):
+            name = "OPENAI_API_KEY_FILE"
+        text = redact(msg) if msg.startswith(name) else f"{name}: {redact(msg)}"
+        lines.append(f"  {text}{shown}")
     return "\n".join(lines)
 
 
@@ -54,6 +60,48 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         print(describe_validation_error(exc), file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def _only_unreadable_key(exc: ValidationError) -> str | None:
+    """The message when the one thing wrong is a key file this user may not read, else None."""
+    errors = exc.errors()
+    if len(errors) == 1 and errors[0].get("type") == KEY_FILE_UNREADABLE:
+        return str(errors[0].get("msg", ""))
+    return None
+
+
+def load_run_settings(first_wait_s: float = KEY_WAIT_FIRST_S) -> Settings | None:
+    """Settings for `run`. A key file this user may not read (a compose secret still owned by the
+    host user) is waited for, with a growing pause and one clear log line per try, rather than
+    exiting into a restart loop: a `chown` on the host reaches the bind-mounted file at once.
+    None when SIGTERM or SIGINT came while waiting."""
+    register_secret(os.environ.get("OPENAI_API_KEY"))
+    wait_s = first_wait_s
+    while True:
+        try:
+            return Settings()
+        except ValidationError as exc:
+            problem = _only_unreadable_key(exc)
+            if problem is None:
+                print(describe_validation_error(exc), file=sys.stderr)
+                raise SystemExit(EXIT_CONFIG) from None
+        # Everything else is valid: log the way the settings say, then wait.
+        rest = Settings(openai_api_key_file=None)
+        setup_logging(rest.log.format, rest.log.level)
+        log_event(log, "key_unreadable", problem, level=logging.ERROR, retry_in_s=wait_s)
+        if _wait_for_stop_signal(wait_s):
+            return None
+        wait_s = min(wait_s * 2, KEY_WAIT_MAX_S)
+
+
+def _wait_for_stop_signal(timeout_s: float) -> bool:
+    """Sleep up to `timeout_s`; True when SIGTERM or SIGINT arrived meanwhile."""
+    stops = {signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        return signal.sigtimedwait(stops, timeout_s) is not None
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
 
 def cmd_config(_args: argparse.Namespace) -> int:
@@ -96,7 +144,9 @@ def cmd_devices(_args: argparse.Namespace) -> int:
 
 
 def cmd_run(_args: argparse.Namespace) -> int:
-    settings = load_settings()
+    settings = load_run_settings()
+    if settings is None:
+        return 0  # stopped while waiting for the key file
     if settings.openai_api_key is not None:
         register_secret(settings.openai_api_key.get_secret_value())
     setup_logging(settings.log.format, settings.log.level, websocket_frames=settings.log.websocket_frames)

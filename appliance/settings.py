@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -24,7 +25,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .keyfile import KeyFileError, read_key_file
+
 DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+KEY_FILE_UNREADABLE = "key_file_unreadable"
 
 
 def packaged_default(name: str) -> Path:
@@ -280,13 +284,11 @@ class Settings(BaseSettings):
     def _key_file(self) -> Settings:
         if self.openai_api_key is None and self.openai_api_key_file is not None:
             try:
-                key = self.openai_api_key_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(
-                    f"OPENAI_API_KEY_FILE {self.openai_api_key_file} cannot be read: {exc.strerror}"
-                ) from None
-            if not key:
-                raise ValueError(f"OPENAI_API_KEY_FILE {self.openai_api_key_file} is empty")
+                key = read_key_file(self.openai_api_key_file)
+            except KeyFileError as exc:
+                # Its own error type, so `appliance run` can wait for a permission fixed on the host.
+                kind = KEY_FILE_UNREADABLE if exc.retryable else "key_file"
+                raise PydanticCustomError(kind, "{text}", {"text": str(exc)}) from None
             self.openai_api_key = SecretStr(key)
         return self
 
