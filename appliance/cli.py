@@ -76,32 +76,34 @@ def load_run_settings(first_wait_s: float = KEY_WAIT_FIRST_S) -> Settings | None
     exiting into a restart loop: a `chown` on the host reaches the bind-mounted file at once.
     None when SIGTERM or SIGINT came while waiting."""
     register_secret(os.environ.get("OPENAI_API_KEY"))
-    wait_s = first_wait_s
-    while True:
-        try:
-            return Settings()
-        except ValidationError as exc:
-            problem = _only_unreadable_key(exc)
-            if problem is None:
-                print(describe_validation_error(exc), file=sys.stderr)
-                raise SystemExit(EXIT_CONFIG) from None
-        # Everything else is valid: log the way the settings say, then wait.
-        rest = Settings(openai_api_key_file=None)
-        setup_logging(rest.log.format, rest.log.level)
-        log_event(log, "key_unreadable", problem, level=logging.ERROR, retry_in_s=wait_s)
-        if _wait_for_stop_signal(wait_s):
-            return None
-        wait_s = min(wait_s * 2, KEY_WAIT_MAX_S)
-
-
-def _wait_for_stop_signal(timeout_s: float) -> bool:
-    """Sleep up to `timeout_s`; True when SIGTERM or SIGINT arrived meanwhile."""
     stops = {signal.SIGTERM, signal.SIGINT}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    wait_s = first_wait_s
+    blocked = False
     try:
-        return signal.sigtimedwait(stops, timeout_s) is not None
+        while True:
+            try:
+                return Settings()
+            except ValidationError as exc:
+                problem = _only_unreadable_key(exc)
+                if problem is None:
+                    print(describe_validation_error(exc), file=sys.stderr)
+                    raise SystemExit(EXIT_CONFIG) from None
+            if not blocked:  # from now on a stop signal waits for us to take it, never kills mid-line
+                signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+                blocked = True
+            # Everything else is valid: log the way the settings say, then wait.
+            rest = Settings(openai_api_key_file=None)
+            setup_logging(rest.log.format, rest.log.level)
+            log_event(log, "key_unreadable", problem, level=logging.ERROR, retry_in_s=wait_s)
+            if signal.sigtimedwait(stops, wait_s) is not None:
+                return None
+            wait_s = min(wait_s * 2, KEY_WAIT_MAX_S)
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        if blocked:
+            if stops & signal.sigpending():  # it came as the key became readable: still a stop
+                signal.sigtimedwait(stops, 0)
+                raise SystemExit(0)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
 
 def cmd_config(_args: argparse.Namespace) -> int:
