@@ -29,6 +29,7 @@ from ..logs import log_event
 from ..settings import Settings
 from ..state import State, StateMachine
 from .agent import ConversationControl, build_agent
+from .instructions import current_instructions
 from .outcomes import ConversationError, ConversationResult, EndReason
 
 log = logging.getLogger("appliance.conversation")
@@ -192,7 +193,7 @@ class Conversation:
 
     async def _connect(self) -> RealtimeSession:
         s = self._settings
-        agent = build_agent(s.agent.name, s.agent.resolved_instructions(), self._control)
+        agent = build_agent(s.agent.name, current_instructions(s.agent), self._control)
         config: RealtimeModelConfig = {
             "url": url_with_model(s.realtime.url, s.realtime.model),
             "api_key": self._api_key,
