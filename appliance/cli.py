@@ -7,15 +7,17 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from .logs import log_event, setup_logging
 from .redaction import redact, register_secret
-from .settings import KEY_FILE_UNREADABLE, Settings
+from .settings import KEY_FILE_UNREADABLE, ConfigFileError, Settings
 
 log = logging.getLogger("appliance")
 
@@ -37,6 +39,10 @@ def env_name(loc: Sequence[int | str]) -> str:
     return "APPLIANCE_" + "__".join(p.upper() for p in parts[:2])
 
 
+SHOWN_INPUT_CHARS = 80
+_ENV_NAME_AT_START = re.compile(r"^(APPLIANCE|OPENAI)_[A-Z0-9_]+\b")
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     lines = ["Invalid settings:"]
     for err in exc.errors():
@@ -45,21 +51,43 @@ def describe_validation_error(exc: ValidationError) -> str:
         name = env_name(loc)
         shown = ""
         if "input" in err and not (set(map(str, loc)) & _SECRET_FIELDS) and not isinstance(err["input"], dict):
-            shown = redact(f" (got {err['input']!r})")
+            value = repr(err["input"])
+            if len(value) > SHOWN_INPUT_CHARS:
+                value = value[:SHOWN_INPUT_CHARS] + f"… ({len(value)} characters)"
+            shown = redact(f" (got {value})")
         if err.get("type") in (KEY_FILE_UNREADABLE, "key_file"):
             name = "OPENAI_API_KEY_FILE"
-        text = redact(msg) if msg.startswith(name) else f"{name}: {redact(msg)}"
+        # A message that names its own variable is shown as it is.
+        text = redact(msg) if _ENV_NAME_AT_START.match(msg) else f"{name}: {redact(msg)}"
         lines.append(f"  {text}{shown}")
     return "\n".join(lines)
 
 
-def load_settings() -> Settings:
-    register_secret(os.environ.get("OPENAI_API_KEY"))  # never echoed back, even in an error
+def describe_settings_problem(exc: Exception) -> str:
+    """What is wrong with the settings, one line per bad variable, for any error building them."""
+    if isinstance(exc, ValidationError):
+        return describe_validation_error(exc)
+    if isinstance(exc, ConfigFileError):
+        return f"Invalid settings:\n  {redact(str(exc))}"
+    # pydantic-settings: a group variable (APPLIANCE_AUDIO=…) is read as JSON and is not.
+    match = re.search(r'field "(\w+)"', str(exc))
+    name = env_name([match.group(1)]) if match else "settings"
+    hint = f"; set its values one by one ({name}__NAME=…)" if match and name.startswith("APPLIANCE_") else ""
+    return f"Invalid settings:\n  {name}: not a valid JSON object{hint}"
+
+
+def build_settings() -> Settings:
+    """Settings from the environment and the config file; exits 2 naming each bad variable."""
     try:
         return Settings()
-    except ValidationError as exc:
-        print(describe_validation_error(exc), file=sys.stderr)
+    except (ValidationError, ConfigFileError, SettingsError) as exc:
+        print(describe_settings_problem(exc), file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def load_settings() -> Settings:
+    register_secret(os.environ.get("OPENAI_API_KEY"))  # never echoed back, even in an error
+    return build_settings()
 
 
 def _only_unreadable_key(exc: ValidationError) -> str | None:
@@ -83,10 +111,10 @@ def load_run_settings(first_wait_s: float = KEY_WAIT_FIRST_S) -> Settings | None
         while True:
             try:
                 return Settings()
-            except ValidationError as exc:
-                problem = _only_unreadable_key(exc)
+            except (ValidationError, ConfigFileError, SettingsError) as exc:
+                problem = _only_unreadable_key(exc) if isinstance(exc, ValidationError) else None
                 if problem is None:
-                    print(describe_validation_error(exc), file=sys.stderr)
+                    print(describe_settings_problem(exc), file=sys.stderr)
                     raise SystemExit(EXIT_CONFIG) from None
             if not blocked:  # from now on a stop signal waits for us to take it, never kills mid-line
                 signal.pthread_sigmask(signal.SIG_BLOCK, stops)
@@ -107,7 +135,8 @@ def load_run_settings(first_wait_s: float = KEY_WAIT_FIRST_S) -> Settings | None
 
 
 def cmd_config(_args: argparse.Namespace) -> int:
-    print(json.dumps(load_settings().masked(), indent=2))
+    # Masked, and anything key-shaped masked too (a key pasted into the wrong variable).
+    print(redact(json.dumps(load_settings().masked(), indent=2)))
     return 0
 
 
