@@ -37,6 +37,7 @@ from .events import (
 )
 from .indicators.earcons import Earcons
 from .indicators.leds import StatusLeds
+from .redaction import register_secret
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
 from .store import Store
@@ -104,6 +105,7 @@ class Appliance:
     ) -> None:
         self.settings = settings
         self.api_key = api_key
+        register_secret(api_key)
         self.detector = detector
         self.store = store if store is not None else Store(settings.data_dir)
         # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
