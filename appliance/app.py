@@ -17,6 +17,7 @@ from typing import Any
 
 from .audio.aec import EchoCanceller
 from .audio.capture import MicStream
+from .audio.control import AudioControl
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.formats import MODEL_RATE
 from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
@@ -36,14 +37,36 @@ from .events import (
 )
 from .indicators.earcons import Earcons
 from .indicators.leds import StatusLeds
+from .redaction import register_secret
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
 from .store import Store
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
+from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
 from .web.server import WebServer
 
 log = logging.getLogger("appliance")
+
+OUTPUT_STALL_S = 3.0  # an output stream that asks for no audio this long has stalled
+AUDIO_STABLE_S = 30.0  # audio that ran this long before a fault restarts the backoff from the start
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` unless `stop` comes first (then `work` is cancelled). True when it ran."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
 
 
 def volume_gain(percent: int) -> float:
@@ -83,6 +106,7 @@ class Appliance:
     ) -> None:
         self.settings = settings
         self.api_key = api_key
+        register_secret(api_key)
         self.detector = detector
         self.store = store if store is not None else Store(settings.data_dir)
         # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
@@ -110,22 +134,47 @@ class Appliance:
         self._sink: AudioSink | None = None
         self._released_early = False
         self._tasks: set[asyncio.Future[None]] = set()
+        self._control = AudioControl()
+        self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0}
+        self._audio_opened_at = 0.0
+        # A speaker next to the mic (gate, aec): a twin of the detector scores what the speaker plays, so
+        # the wake word ignores the appliance's own voice (triggers/self_wake.py). Made once, kept across reopens.
+        self._played_wakes: PlayedWakeFilter | None = (
+            played_wake_filter(detector) if settings.audio.echo != "none" else None
+        )
 
     # -- audio ----------------------------------------------------------------------------------
-    def _open_audio(self) -> None:
+    def _open_devices(self) -> tuple[MicStream, Player]:
+        """Find and start both streams (blocking PortAudio calls: run through `self._control`)."""
         a = self.settings.audio
         in_dev = find_device(a.input_device, "input")
         out_dev = find_device(a.output_device, "output")
         in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate)
         out_rate = pick_rate(out_dev, "output", forced=a.output_rate)
-        self.player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
-        self.player.gain = volume_gain(self._volume)
-        self.player.start()
-        self.mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
-        self.mic.start()
+        player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
+        player.gain = volume_gain(self._volume)
+        player.start()
+        mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
+        try:
+            mic.start()
+        except BaseException:
+            player.stop()
+            raise
+        return mic, player
+
+    @staticmethod
+    def _stop_devices(devices: tuple[MicStream, Player]) -> None:
+        for stream in devices:
+            stream.stop()
+
+    async def _open_audio(self) -> None:
+        mic, player = await self._control.call("opening the audio devices", self._open_devices,
+                                               discard=self._stop_devices)
+        self.mic, self.player = mic, player
+        a = self.settings.audio
         assert self._loop is not None
         self.pipeline = MicPipeline(
-            self.mic,
+            mic,
             self._loop,
             self.detector,
             on_wake=self._on_wake,
@@ -134,20 +183,49 @@ class Appliance:
         )
         if a.echo == "aec":
             # Reference: what the speaker played, read back aligned with the microphone.
-            reference = ReferenceBuffer(capacity=out_rate * 2, delay=int(out_rate * a.aec_reference_delay_ms / 1000))
-            self.player.reference = reference
-            self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, out_rate)
+            reference = ReferenceBuffer(
+                capacity=player.rate * 2, delay=int(player.rate * a.aec_reference_delay_ms / 1000)
+            )
+            player.reference = reference
+            self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, player.rate)
+        if self._played_wakes is not None:
+            player.played = self._played_wakes.listen_to(player.rate)
+            self.pipeline.ignore_played_wakes(self._played_wakes)
         self.pipeline.start()
+        self._audio_opened_at = time.monotonic()
 
-    def _close_audio(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.stop()
-            self.pipeline = None
-        for stream in (self.mic, self.player):
-            if stream is not None:
-                stream.stop()
-        self.mic = None
-        self.player = None
+    async def _close_audio(self) -> None:
+        """Detach the streams at once (the loop stops using them), then close them off the loop."""
+        pipeline, mic, player = self.pipeline, self.mic, self.player
+        self.pipeline, self.mic, self.player = None, None, None
+        # Prometheus counters only go up: keep what the closed streams counted.
+        for name, value in self._stream_stats(mic, player).items():
+            self._audio_totals[name] += value
+        if pipeline is None and mic is None and player is None:
+            return
+
+        def close() -> None:
+            if pipeline is not None:
+                pipeline.stop()
+            for stream in (mic, player):
+                if stream is not None:
+                    stream.stop()
+
+        try:
+            await self._control.call("closing the audio devices", close)
+        except AudioDeviceError as exc:
+            self.events.publish(ErrorRaised(kind="audio_device", text=f"audio devices not closed cleanly: {exc}"))
+
+    def _check_output(self) -> None:
+        """The speaker can vanish too: a stopped output stream, or one that stopped asking for audio,
+        is an audio fault like a silent microphone (the conversation ends, the devices reopen)."""
+        player = self.player
+        if player is None or self._audio_fault is None or self._audio_fault.is_set():
+            return
+        if not player.active:
+            self._on_audio_stalled("output stream stopped")
+        elif time.monotonic() - player.last_callback_at > OUTPUT_STALL_S:
+            self._on_audio_stalled(f"output device asked for no audio for {OUTPUT_STALL_S:.0f} s")
 
     def _on_audio_stalled(self, reason: str) -> None:
         self._fault_reason = reason
@@ -257,7 +335,8 @@ class Appliance:
         elif current in CONVERSATION_STATES and self.conversation is not None:
             if self.push_to_talk:
                 self.events.publish(ButtonPressed(action="talk"))
-                self._spawn(self.conversation.talk())
+                if self.conversation.talk():  # the turn is open before anything else runs
+                    self._spawn(self.conversation.barge_in())
             elif self.settings.button.in_conversation == "interrupt" and current in (State.SPEAKING, State.THINKING):
                 self.events.publish(ButtonPressed(action="interrupt"))
                 self._spawn(self.conversation.barge_in())
@@ -280,21 +359,33 @@ class Appliance:
             self.conversation.end("button")
 
     # -- main loop ------------------------------------------------------------------------------
+    @staticmethod
+    def _stream_stats(mic: MicStream | None, player: Player | None) -> dict[str, int]:
+        return {
+            "overruns": mic.stats.overflows if mic is not None else 0,
+            "dropped_blocks": mic.stats.dropped_blocks if mic is not None else 0,
+            "underruns": player.stats.underruns if player is not None else 0,
+        }
+
     def audio_stats(self) -> dict[str, int]:
-        stats = {"overruns": 0, "underruns": 0, "dropped_blocks": 0}
-        if self.mic is not None:
-            stats["overruns"] = self.mic.stats.overflows
-            stats["dropped_blocks"] = self.mic.stats.dropped_blocks
-        if self.player is not None:
-            stats["underruns"] = self.player.stats.underruns
-        return stats
+        """Audio counters over the process's life (streams that were closed included)."""
+        current = self._stream_stats(self.mic, self.player)
+        return {name: self._audio_totals[name] + current[name] for name in current}
 
     def health(self) -> tuple[bool, str]:
-        return health_of(self.audio_ok, self.last_tick, self.settings.health.stale_after_s)
+        pipeline = self.pipeline
+        return health_of(
+            self.audio_ok,
+            self.last_tick,
+            self.settings.health.stale_after_s,
+            pipeline_tick=None if pipeline is None else pipeline.last_tick,
+            pipeline_alive=pipeline is None or pipeline.alive,
+        )
 
     async def _heartbeat(self) -> None:
         while True:
             self.last_tick = time.monotonic()
+            self._check_output()
             await asyncio.sleep(1.0)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -320,42 +411,51 @@ class Appliance:
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
         # about 0.1 s on a desktop x86 CPU (more on a Pi's slower cores) while the audio threads wait.
         gc.freeze()
-        backoff = self.settings.session.error_backoff_s
+        first_backoff = self.settings.session.error_backoff_s
+        backoff = first_backoff
         failed_before = False
         try:
             while not stop.is_set():
                 try:
                     if failed_before:
-                        rescan()
-                    self._open_audio()
+                        await self._control.call("rescanning the audio devices", rescan)
+                    if not await _unless_stopped(self._open_audio(), stop):
+                        break
                 except AudioDeviceError as exc:
-                    self._close_audio()
+                    await self._close_audio()
                     failed_before = True
                     await self._error("audio_device", str(exc), backoff, stop, then_idle=False)
-                    backoff = min(max(backoff * 2, 1.0), self.settings.session.error_backoff_max_s)
+                    backoff = self._next_backoff(backoff)
                     continue
                 if failed_before:
                     self.events.publish(Recovered())
                     self.state.to(self._rest_state(), reason="recovered")
                 failed_before = False
-                backoff = self.settings.session.error_backoff_s
                 self._audio_fault.clear()
                 await self._serve(stop)
-                self._close_audio()
+                ran_for = time.monotonic() - self._audio_opened_at
+                await self._close_audio()
                 if self._audio_fault.is_set() and not stop.is_set():
                     failed_before = True
+                    # A device that opens and then stalls at once is not retried every few seconds
+                    # forever: the backoff starts again only after the audio ran well for a while.
+                    backoff = first_backoff if ran_for >= AUDIO_STABLE_S else backoff
                     await self._error("audio_device", self._fault_reason, backoff, stop, then_idle=False)
+                    backoff = self._next_backoff(backoff)
         finally:
             heartbeat.cancel()
             gc.unfreeze()
             if web is not None:
                 await web.close()
-            self._close_audio()
+            await self._close_audio()
             if self.button is not None:
                 self.button.close()
             if self.leds is not None:
                 self.leds.device.off()
                 self.leds.close()
+
+    def _next_backoff(self, backoff: float) -> float:
+        return min(max(backoff * 2, 1.0), self.settings.session.error_backoff_max_s)
 
     async def _serve(self, stop: asyncio.Event) -> None:
         """Idle ⇄ conversation until stop or an audio fault."""

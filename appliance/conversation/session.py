@@ -29,6 +29,7 @@ from ..logs import log_event
 from ..settings import Settings
 from ..state import State, StateMachine
 from .agent import ConversationControl, build_agent
+from .instructions import current_instructions
 from .outcomes import ConversationError, ConversationResult, EndReason
 
 log = logging.getLogger("appliance.conversation")
@@ -71,7 +72,30 @@ def _server_event_type(event: RealtimeSessionEvent) -> str | None:
     return None
 
 
+def _response_failure(event: RealtimeSessionEvent) -> str | None:
+    """`code: message` of a `response.done` whose response failed, else None."""
+    response = event.data.data.get("response") if event.type == "raw_model_event" else None  # type: ignore[union-attr]
+    if not isinstance(response, dict) or response.get("status") != "failed":
+        return None
+    details = response.get("status_details")
+    error = details.get("error") if isinstance(details, dict) else None
+    if not isinstance(error, dict):
+        return "unknown"
+    code = error.get("code") or error.get("type") or "unknown"
+    message = error.get("message")
+    return f"{code}: {message}" if message else str(code)
+
+
 class Conversation:
+    """One Realtime session, from connect to end.
+
+    Threads: everything runs on the event-loop thread. The microphone reaches it through the
+    `AudioSink` queue (filled on the loop by the pipeline); the speaker's PortAudio thread reports
+    what it played through `_played_from_device` / `_drained_from_device`, which hop onto the loop.
+    The appliance calls `end`, `fail`, `talk`, `release`, `barge_in` and `mute_until`; this class
+    changes the state machine only between `listening`, `thinking` and `speaking`.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -103,6 +127,7 @@ class Conversation:
         # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
         self._turns: list[list[float]] = [[float("-inf"), float("inf")]] if push_to_talk else []
         self._turn_samples = 0
+        self._heard_server = asyncio.Event()  # any event from the server since the socket opened
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
     def end(self, reason: EndReason) -> None:
@@ -116,14 +141,14 @@ class Conversation:
             self._error = error
             self._end.set()
 
-    async def talk(self) -> None:
-        """Push-to-talk press: stop any answer and stream the microphone until `release`."""
-        if self._state.state in (State.SPEAKING, State.THINKING):
-            await self.barge_in()
+    def talk(self) -> bool:
+        """Push-to-talk press: the turn opens at once (so a release that follows before anything
+        else runs closes it). Returns whether an answer is under way: the caller then `barge_in`s."""
         if not self._talking:
             self._talking = True
             self._turns.append([time.monotonic(), float("inf")])
         self._touch()
+        return self._state.state in (State.SPEAKING, State.THINKING)
 
     def release(self) -> None:
         """Push-to-talk release: the turn is over; commit it and ask for the answer."""
@@ -158,8 +183,12 @@ class Conversation:
         started = time.monotonic()
         self._player.on_played = self._played_from_device
         self._player.on_drained = self._drained_from_device
-        session = await self._connect()
+        session = await self._connect_unless_ended()
         connect_ms = 1000 * (time.monotonic() - started)
+        if session is None:  # ended (button, SIGTERM) while connecting
+            if self._error is not None:
+                raise self._error
+            return ConversationResult(self._end_reason, connect_ms, connect_ms / 1000, 0.0, self._sink.dropped)
         self._state.events.publish(SessionOpened(connect_ms=round(connect_ms, 1)))
         self._state.to(State.LISTENING)
         self._touch()
@@ -168,6 +197,7 @@ class Conversation:
             asyncio.create_task(self._receive(session), name="receive"),
             asyncio.create_task(self._watch_idle(), name="watch-idle"),
             asyncio.create_task(self._watch_goodbye(), name="watch-goodbye"),
+            asyncio.create_task(self._watch_server_silent(), name="watch-server-silent"),
         ]
         try:
             await self._end.wait()
@@ -177,9 +207,7 @@ class Conversation:
             await asyncio.gather(*tasks, return_exceptions=True)
             self._player.on_played = None
             self._player.on_drained = None
-            self._session = None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(session.close(), timeout=3)
+            await self._close_session()
         if self._error is not None:
             raise self._error
         return ConversationResult(
@@ -190,9 +218,26 @@ class Conversation:
             dropped_blocks=self._sink.dropped,
         )
 
+    async def _connect_unless_ended(self) -> RealtimeSession | None:
+        """Connect, but give up at once when the conversation is ended meanwhile: a button press or
+        SIGTERM must not wait for the connect timeout."""
+        connect = asyncio.ensure_future(self._connect())
+        ended = asyncio.ensure_future(self._end.wait())
+        try:
+            await asyncio.wait({connect, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if connect.done():
+            return connect.result()
+        connect.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(connect, timeout=2)
+        await self._close_session()  # it may have opened just as it was cancelled
+        return None
+
     async def _connect(self) -> RealtimeSession:
         s = self._settings
-        agent = build_agent(s.agent.name, s.agent.resolved_instructions(), self._control)
+        agent = build_agent(s.agent.name, current_instructions(s.agent), self._control)
         config: RealtimeModelConfig = {
             "url": url_with_model(s.realtime.url, s.realtime.model),
             "api_key": self._api_key,
@@ -204,17 +249,25 @@ class Conversation:
             "tracing_disabled": True,
         }
         runner = RealtimeRunner(agent, config=run_config)
+        session = await runner.run(model_config=config)
+        self._session = session  # from here on, whatever happens, the session is closed
         try:
-            session = await runner.run(model_config=config)
             await asyncio.wait_for(session.enter(), timeout=s.realtime.connect_timeout_s)
         except TimeoutError:
+            await self._close_session()
             raise ConversationError(
                 "connect_timeout", f"no session within {s.realtime.connect_timeout_s:.0f} s"
             ) from None
         except Exception as exc:
+            await self._close_session()
             raise ConversationError("connect_failed", _describe(exc)) from None
-        self._session = session
         return session
+
+    async def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.close(), timeout=3)
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -289,6 +342,8 @@ class Conversation:
 
     def _handle(self, event: RealtimeSessionEvent) -> None:
         server_type = _server_event_type(event)
+        if server_type is not None:
+            self._heard_server.set()
         if server_type == "input_audio_buffer.speech_started":
             self._user_speaking = True
             self._touch()
@@ -298,6 +353,12 @@ class Conversation:
             self._user_speaking = False
             self._touch()
             self._state.to(State.THINKING)
+        elif server_type == "response.done" and (failure := _response_failure(event)):
+            # E.g. rate limited: no answer will come, and the SDK raises no error event for it.
+            log_event(log, "session_error", f"realtime response failed: {failure}", level=logging.WARNING)
+            self._touch()
+            if self._state.state == State.THINKING:
+                self._state.to(State.LISTENING, reason="response_failed")
         elif event.type == "audio":
             self._touch()
             self._player.enqueue(event.audio.data, event.item_id, event.content_index)
@@ -346,6 +407,17 @@ class Conversation:
             if now - self._last_activity > timeout:
                 self.end("idle_timeout")
                 return
+
+    async def _watch_server_silent(self) -> None:
+        """A server (or a proxy before it) that accepts the websocket and then says nothing, not
+        even `session.created`: give up after the connect timeout instead of pretending to listen."""
+        timeout = self._settings.realtime.connect_timeout_s
+        try:
+            await asyncio.wait_for(self._heard_server.wait(), timeout)
+        except TimeoutError:
+            self.fail(ConversationError(
+                "connect_timeout", f"the server accepted the connection but sent nothing in {timeout:.0f} s"
+            ))
 
     async def _watch_goodbye(self) -> None:
         await self._control.goodbye.wait()
