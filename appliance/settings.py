@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -283,18 +292,7 @@ class HealthSettings(SettingsGroup):
         return value
 
 
-def is_loopback_host(host: str) -> bool:
-    """Whether a listen address only accepts connections from this machine."""
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class WebSettings(BaseModel):
+class WebSettings(SettingsGroup):
     """The device page and API, served on the health listener (`health.address`)."""
 
     enabled: bool = True
@@ -315,9 +313,9 @@ class WebSettings(BaseModel):
             try:
                 token = self.token_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ValueError(f"token_file {self.token_file} cannot be read: {exc.strerror}") from None
+                raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
             if not token:
-                raise ValueError(f"token_file {self.token_file} is empty")
+                raise ValueError(f"token_file {str(self.token_file)!r} is empty")
             self.token = SecretStr(token)
         return self
 
@@ -347,8 +345,22 @@ class Settings(BaseSettings):
     session: SessionSettings = SessionSettings()
     earcons: EarconSettings = EarconSettings()
     log: LogSettings = LogSettings()
-    health: HealthSettings = HealthSettings()
     web: WebSettings = WebSettings()
+    health: HealthSettings = HealthSettings()  # after `web`: its check below reads the web settings
+
+    @field_validator("health")
+    @classmethod
+    def _token_off_loopback(cls, health: HealthSettings, info: ValidationInfo) -> HealthSettings:
+        """The page and API on a non-loopback address need a token (the error names the address's variable)."""
+        web = info.data.get("web")
+        host = health.address.rpartition(":")[0]
+        if health.enabled and isinstance(web, WebSettings) and web.enabled and web.token is None \
+                and not is_loopback(host.strip("[]")):
+            raise ValueError(
+                f"the device page and API on {health.address!r} (not a loopback address) need a token: "
+                "set APPLIANCE_WEB__TOKEN or APPLIANCE_WEB__TOKEN_FILE, or APPLIANCE_WEB__ENABLED=false"
+            )
+        return health
 
     @field_validator("openai_api_key", mode="before")
     @classmethod
@@ -365,16 +377,6 @@ class Settings(BaseSettings):
                 kind = KEY_FILE_UNREADABLE if exc.retryable else "key_file"
                 raise PydanticCustomError(kind, "{text}", {"text": str(exc)}) from None
             self.openai_api_key = SecretStr(key)
-        return self
-
-    @model_validator(mode="after")
-    def _token_off_loopback(self) -> Settings:
-        host = self.health.address.rpartition(":")[0]
-        if self.health.enabled and self.web.enabled and self.web.token is None and not is_loopback_host(host):
-            raise ValueError(
-                f"the device page and API on {self.health.address} (not a loopback address) need a token: "
-                "set APPLIANCE_WEB__TOKEN or APPLIANCE_WEB__TOKEN_FILE, or APPLIANCE_WEB__ENABLED=false"
-            )
         return self
 
     @classmethod
