@@ -63,7 +63,8 @@ async def test_hello_then_state_events_for_the_wake_word_and_the_start_command(
         await client.wait_for(lambda: client.states()[-1] == "idle", 10, "idle")
         assert in_order(client.states(), CONVERSATION), client.states()
         wake = client.events("wake")[0]
-        assert wake["source"] == "wakeword" and wake["model"] == "hey_jarvis" and wake["score"] >= 0.5
+        assert wake["source"] == "wakeword" and wake["model"] == "hey_jarvis"
+        assert wake["score"] >= 0.5 or wake["verifier_score"] >= 0.7, wake  # the detector wakes on either
         # The API sends exactly the log's events: same names, same fields.
         for sent, line in zip(client.events("state"), app.events("state"), strict=False):
             assert sent == {k: line.get(k) for k in sent}, (sent, line)
