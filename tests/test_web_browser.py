@@ -229,3 +229,67 @@ async def test_talk_from_this_browser_with_an_ephemeral_key(card: FifoSoundCard,
     assert not server.invalid_events_sent and not server.errors
     # The browser ran the device's time tool itself and sent its answer back.
     assert server.tool_outputs and str(time.localtime().tm_year) in server.tool_outputs[0]["output"]
+
+
+async def test_the_page_shows_transcript_handoff_and_timer_events(browser: object) -> None:
+    """The agent's events, as the agent layer publishes them (role/text, from/to, label/action): the
+    server is in-process, so the browser is driven from a thread while the loop serves it."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from appliance.events import ApplianceEvent, StateChanged
+    from tests.test_web_server import running, settings
+
+    @dataclass(frozen=True, kw_only=True)
+    class Transcript(ApplianceEvent):
+        name: ClassVar[str] = "transcript"
+        role: str
+        text: str
+        agent: str | None = None
+
+    @dataclass(frozen=True, kw_only=True)
+    class Handoff(ApplianceEvent):
+        name: ClassVar[str] = "handoff"
+        from_agent: str
+        to_agent: str
+
+    @dataclass(frozen=True, kw_only=True)
+    class Timer(ApplianceEvent):
+        name: ClassVar[str] = "timer"
+        action: str
+        label: str
+        seconds: float | None = None
+
+    driver = browser
+    async with running(settings()) as (appliance, server):
+        await asyncio.to_thread(driver.get, f"http://127.0.0.1:{server.port}/")  # type: ignore[attr-defined]
+
+        def text(element: str) -> str:
+            return str(driver.find_element("id", element).text)  # type: ignore[attr-defined]
+
+        async def shown(element: str, words: str) -> None:
+            deadline = time.monotonic() + 20
+            while words not in await asyncio.to_thread(text, element):
+                assert time.monotonic() < deadline, f"{words!r} not shown in #{element}"
+                await asyncio.sleep(0.05)
+
+        await shown("state", "Idle")
+        bus = appliance.events
+        bus.publish(StateChanged(state="waking", previous="idle", source="api"))
+        bus.publish(Transcript(role="user", text="set a timer for five minutes"))
+        bus.publish(Handoff(from_agent="Assistant", to_agent="Kitchen"))
+        bus.publish(Timer(action="set", label="pasta", seconds=300.0))
+        bus.publish(Transcript(role="assistant", text="Five minutes, starting now.", agent="Kitchen"))
+        await shown("transcript", "Five minutes, starting now.")
+        items = await asyncio.to_thread(
+            driver.execute_script,  # type: ignore[attr-defined]
+            "return [...document.querySelectorAll('#transcript li')]"
+            ".map(li => [li.className, li.dataset.agent || '', li.textContent]);",
+        )
+    assert items == [
+        ["note", "", "conversation started by api"],
+        ["user", "", "set a timer for five minutes"],
+        ["note", "", "handoff: Assistant → Kitchen"],
+        ["note", "", 'timer "pasta" set (300 s)'],
+        ["assistant", "Kitchen", "Five minutes, starting now."],
+    ], items

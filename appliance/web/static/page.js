@@ -67,19 +67,11 @@ function showDevice(hello) {
   }
 }
 
-// Transcript lines by item, so a growing (partial) transcript updates its own line.
-const lines = new Map();
+// A transcript event is one finished utterance: {"role": "user"|"assistant", "text", "agent"?}.
 function transcript(ev) {
-  const role = ev.role || ev.speaker || "assistant";
-  const text = ev.text ?? ev.transcript ?? ev.delta ?? "";
-  const key = ev.item_id ? `${role}:${ev.item_id}` : null;
-  const li = key && lines.get(key);
-  if (li) {
-    li.textContent = ev.delta && !ev.text ? li.textContent + ev.delta : text;
-  } else {
-    const added = row($("transcript"), text, role === "user" ? "user" : "assistant", true);
-    if (key) lines.set(key, added);
-  }
+  const role = ev.role === "user" ? "user" : "assistant";
+  const li = row($("transcript"), ev.text ?? "", role, true);
+  if (ev.agent && role === "assistant") li.dataset.agent = ev.agent;
 }
 
 function note(text) {
@@ -101,7 +93,6 @@ function handle(ev, replay = false) {
       if (!replay) setState(ev.state, ev.reason || ev.kind || "");
       if (ev.state === "waking") {
         $("transcript").replaceChildren();
-        lines.clear();
         note(`conversation started by ${ev.source || "wake"}`);
       }
       if (ev.state === "error") row($("errors"), `${time()} ${ev.kind || "error"}: ${ev.reason || ""}`);
@@ -116,13 +107,16 @@ function handle(ev, replay = false) {
       transcript(ev);
       break;
     case "tool":
-      note(`tool: ${ev.tool}${ev.result ? " → " + ev.result : ""}`);
+      note(`tool: ${ev.tool}${ev.result ? " → " + ev.result : ""}${ev.error ? " failed: " + ev.error : ""}`);
       break;
     case "handoff":
-      note(`handoff to ${ev.to || ev.agent || "another agent"}`);
+      note(`handoff: ${ev.from_agent} → ${ev.to_agent}`);
       break;
     case "timer":
-      note(`timer: ${ev.label || ev.name || ""} ${ev.action || ev.status || ""}`);
+      note(`timer "${ev.label}" ${ev.action}${ev.seconds != null ? ` (${ev.seconds} s)` : ""}${ev.by ? ` by ${ev.by}` : ""}`);
+      break;
+    case "guardrail":
+      note(`guardrail ${ev.guardrail}${ev.agent ? ` (${ev.agent})` : ""}`);
       break;
     case "conversation_end":
       note(`ended: ${ev.reason} after ${ev.duration_s} s`);
