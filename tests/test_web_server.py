@@ -109,7 +109,8 @@ async def test_a_huge_header_line_is_refused_and_the_server_goes_on() -> None:
 
 async def test_connections_beyond_the_cap_get_503_until_idle_ones_time_out() -> None:
     async with running(settings()) as (_, server):
-        idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(web_server.MAX_CONNECTIONS)]
+        cap = web_server.MAX_CONNECTIONS + server.settings.web.max_clients
+        idle = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(cap)]
         try:
             status, _, _ = await http(server.port, get("/healthz"))
             assert status == 503

@@ -2,9 +2,10 @@
 
 A slow or hostile client can hold no more than its share: headers must arrive within
 `HEADER_TIMEOUT_S`, an incomplete request may not exceed `MAX_REQUEST_HEAD_BYTES`, idle keep-alive
-connections close after `KEEP_ALIVE_S`, at most `MAX_CONNECTIONS` requests and WebSockets are served
-at once (more get 503), and WebSocket messages are capped and pinged. uvicorn installs no signal
-handlers here: the appliance owns SIGTERM and stops the server itself.
+connections close after `KEEP_ALIVE_S`, at most `MAX_CONNECTIONS` HTTP connections (plus the
+WebSocket clients, `web.max_clients`) are served at once (more get 503), and WebSocket messages
+are capped and pinged. uvicorn installs no signal handlers here: the appliance owns SIGTERM and
+stops the server itself.
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class WebServer:
             access_log=False,  # request lines would be logged; nothing here needs them
             server_header=False,
             proxy_headers=False,
-            limit_concurrency=MAX_CONNECTIONS,
+            # WebSocket clients hold a connection each (at most web.max_clients of them).
+            limit_concurrency=MAX_CONNECTIONS + settings.web.max_clients,
             timeout_keep_alive=KEEP_ALIVE_S,
             timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
             h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,

@@ -100,7 +100,7 @@ function handle(ev, replay = false) {
     case "wake":
       if (ev.source === "wakeword") {
         const verifier = ev.verifier_score != null ? `, verifier ${ev.verifier_score}` : "";
-        row($("wakes"), `${time()} ${ev.model} ${ev.score}${verifier}${ev.barge_in ? " (barge-in)" : ""}`);
+        row($("wakes"), `${time()} ${ev.model} score ${ev.score}${verifier}${ev.barge_in ? " (barge-in)" : ""}`);
       }
       break;
     case "transcript":
