@@ -152,17 +152,24 @@ async def test_a_stalled_client_does_not_delay_the_appliance(card: FifoSoundCard
                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
             ))
             stalled.append(sock)
-        live = await EventClient.open(port)
+        # And many clients that do read: each gets every event.
+        clients = [await EventClient.open(port) for _ in range(8)]
+        live = clients[0]
         card.say(read_wav(FIXTURES / "hey_jarvis_what_time.wav", card.rate))
         await live.wait_for(lambda: bool(live.events("conversation_end")), 60, "the conversation to end")
         await live.wait_for(lambda: live.states()[-1] == "idle", 10, "idle")
         assert in_order(live.states(), CONVERSATION), live.states()
+        assert live.states() == app.states()
+        for other in clients[1:]:
+            await other.wait_for(lambda c=other: c.states() == live.states(), 10, "the same states on every client")
         assert app.states()[-1] == "idle"
-        await live.close()
+        for client in clients:
+            await client.close()
     finally:
+        # SIGTERM with the stalled clients still connected: the appliance still stops in time.
+        rc = await app.stop()
         for sock in stalled:
             sock.close()
-        rc = await app.stop()
     assert rc == 0, app.dump()
     assert app.events("conversation_end")[0]["reason"] == "idle_timeout"
 
