@@ -200,6 +200,16 @@ async def test_the_token_is_required_off_loopback_and_never_logged(
         writer.write(b"POST /api/client-secret HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
         assert (await reader.read()).split()[1] == b"401"
         writer.close()
+        # With the token: a client secret minted by the fake server; neither it nor the key is logged.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(f"POST /api/client-secret HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                     "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+        head, _, body = (await reader.read()).partition(b"\r\n\r\n")
+        writer.close()
+        assert head.split()[1] == b"200", head + body
+        secret = json.loads(body)
+        assert secret["value"].startswith("ek_") and secret["url"].startswith(server.url.split("?")[0])
+        assert "sk-test-not-a-real-key" not in body.decode()
     finally:
         rc = await app.stop()
     assert rc == 0, app.dump()
@@ -207,6 +217,7 @@ async def test_the_token_is_required_off_loopback_and_never_logged(
     assert any(line.get("level") == "debug" for line in app.lines), "the run did not log at DEBUG"
     assert TOKEN not in output
     assert "sk-test-not-a-real-key" not in output
+    assert secret["value"] not in output
 
 
 async def test_no_token_off_loopback_refuses_to_start(card: FifoSoundCard) -> None:

@@ -146,14 +146,13 @@ class DeviceApi:
         }
         overflow = asyncio.ensure_future(client.overflowed.wait())
         try:
-            done, _ = await asyncio.wait({*tasks, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if overflow in done:
-                self.telemetry.web_clients_dropped.inc()
+            await asyncio.wait({*tasks, overflow}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for task in (*tasks, overflow):
                 task.cancel()
             self.hub.leave(client)
-        if overflow in done:
+        if client.overflowed.is_set():
+            self.telemetry.web_clients_dropped.inc()
             # Too slow to keep up: closed (code 1013, try again later); it may reconnect.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(websocket.close(code=1013, reason="too slow"), CLOSE_WAIT_S)
