@@ -132,10 +132,11 @@ class WebServer:
 
     async def start(self) -> None:
         """Listen on `health.address`; raises OSError when the address cannot be bound."""
-        # Handshake headers (cookies, bearer tokens) are logged by the WebSocket library at DEBUG:
-        # never let the appliance's DEBUG level reach them.
-        for name in ("uvicorn", "uvicorn.error", "websockets"):
-            logging.getLogger(name).setLevel(logging.INFO)
+        # uvicorn's WebSocket protocol logs handshake headers (cookies, bearer tokens) and frames at
+        # DEBUG on "uvicorn.error": never let the appliance's DEBUG level reach them. Its INFO lines
+        # ("Started server process") only repeat ours.
+        for name in ("uvicorn", "uvicorn.error"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         address = self.settings.health.address
         self._socket = _listen(address)
         self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
