@@ -192,6 +192,10 @@ async def test_the_token_is_required_off_loopback_and_never_logged(
         await client.wait_for(lambda: bool(client.events("hello")), 10, "hello")
         assert (await client.command({"command": "volume", "value": 40}))["ok"] is True
         await client.close()
+        # The page's way: the token in its cookie.
+        client = await EventClient.open(port, {"Cookie": f"appliance_token={TOKEN}"})
+        await client.wait_for(lambda: bool(client.events("hello")), 10, "hello")
+        await client.close()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert (await reader.read()).split()[1] in (b"200", b"503")  # open without the token

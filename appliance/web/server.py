@@ -19,6 +19,7 @@ from collections.abc import Generator
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..redaction import register_secret
 from ..settings import Settings
 from ..telemetry import Telemetry
 from .device import Device
@@ -99,6 +100,8 @@ class WebServer:
 
     def __init__(self, settings: Settings, telemetry: Telemetry, device: Device | None = None) -> None:
         self.settings = settings
+        if settings.web.token is not None:
+            register_secret(settings.web.token.get_secret_value())  # masked in every log line
         self.api = DeviceApi(device, telemetry) if device is not None and settings.web.enabled else None
         app = build_app(telemetry, self.api)
         config = uvicorn.Config(
