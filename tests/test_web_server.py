@@ -252,3 +252,12 @@ async def test_the_example_led_ring_follows_the_state_through_the_api() -> None:
             ring.terminate()
             await ring.wait()
     assert lines == ["waking: #ffffff spin", "connecting: #0000ff spin", "listening: #0000ff on"]
+
+
+def test_client_secrets_go_to_the_realtime_urls_host() -> None:
+    from appliance.web.client_secret import api_base_url, browser_realtime_url
+
+    assert api_base_url("wss://api.openai.com/v1/realtime") == "https://api.openai.com/v1"
+    assert api_base_url("ws://127.0.0.1:8765/v1/realtime?x=1") == "http://127.0.0.1:8765/v1"
+    assert browser_realtime_url("wss://api.openai.com/v1/realtime", "gpt-realtime") == (
+        "wss://api.openai.com/v1/realtime?model=gpt-realtime")
