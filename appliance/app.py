@@ -20,7 +20,7 @@ from .audio.capture import MicStream
 from .audio.control import AudioControl
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.formats import MODEL_RATE
-from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
+from .audio.pipeline import AEC_WARMUP_S, AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
 from .audio.reference import ReferenceBuffer
 from .conversation.outcomes import ConversationError, ErrorKind
@@ -43,6 +43,7 @@ from .state import CONVERSATION_STATES, State, StateMachine
 from .store import Store
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
+from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
 
 log = logging.getLogger("appliance")
 
@@ -135,6 +136,11 @@ class Appliance:
         self._control = AudioControl()
         self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0}
         self._audio_opened_at = 0.0
+        # A speaker next to the mic (gate, aec): a twin of the detector scores what the speaker plays, so
+        # the wake word ignores the appliance's own voice (triggers/self_wake.py). Made once, kept across reopens.
+        self._played_wakes: PlayedWakeFilter | None = (
+            played_wake_filter(detector) if settings.audio.echo != "none" else None
+        )
 
     # -- audio ----------------------------------------------------------------------------------
     def _open_devices(self) -> tuple[MicStream, Player]:
@@ -181,6 +187,9 @@ class Appliance:
             )
             player.reference = reference
             self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, player.rate)
+        if self._played_wakes is not None:
+            player.played = self._played_wakes.listen_to(player.rate)
+            self.pipeline.ignore_played_wakes(self._played_wakes)
         self.pipeline.start()
         self._audio_opened_at = time.monotonic()
 
@@ -467,6 +476,8 @@ class Appliance:
         self.state.to(State.CONNECTING)
         ptt = self.push_to_talk and trigger.source == "button"
         self.conversation = Conversation(self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt)
+        pipeline = self.pipeline
+        self.conversation.echo_canceller_ready = lambda: pipeline.aec_learned_s >= AEC_WARMUP_S
         if ptt and self._released_early:  # let go before the session was even created
             self.conversation.release()
         if self.settings.audio.echo != "aec":

@@ -199,7 +199,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
     if problem := portaudio_missing():
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    from .triggers.wakeword import WakeWordDetector, WakeWordModelError
+    from .triggers.wake_models import WakeWordModelError
+    from .triggers.wakeword import WakeWordDetector
 
     try:
         detector = WakeWordDetector(
@@ -265,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["wakeword"]:
-        from .triggers.wakeword import main_wakeword
+        from .triggers.wake_scan import main_wakeword
 
         return main_wakeword(argv[1:])
     args = build_parser().parse_args(argv)
