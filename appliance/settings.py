@@ -2,17 +2,31 @@
 
 Precedence (highest first): constructor arguments, environment (`APPLIANCE_…`, nested with `__`),
 a `.env`-style file is not read (containers pass env directly), then the TOML file named by
-`APPLIANCE_CONFIG_FILE`, then the packaged `defaults/appliance.toml`.
+`APPLIANCE_CONFIG_FILE`, then the defaults written in this module: their one source.
+`config/appliance.toml` documents them and is kept in step by a test.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,7 +35,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .keyfile import KeyFileError, read_key_file
+
 DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+KEY_FILE_UNREADABLE = "key_file_unreadable"
 
 
 def packaged_default(name: str) -> Path:
@@ -41,11 +58,60 @@ def _device_spec(value: Any) -> str | int | None:
     return int(text) if text.isdigit() else text
 
 
+def default_data_dir() -> Path:
+    """Where a local run keeps its data: $XDG_STATE_HOME/appliance (the image sets /var/lib/appliance)."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "appliance"
+
+
+class ConfigFileError(ValueError):
+    """`APPLIANCE_CONFIG_FILE` names no readable TOML file; the message says which and why."""
+
+
+def checked_config_file(name: str) -> Path:
+    """The file `APPLIANCE_CONFIG_FILE` names, once it is known to be readable TOML: a file that was
+    asked for and is missing or broken is an error, not silently the defaults."""
+    path = Path(name)
+    where = f"APPLIANCE_CONFIG_FILE {path}"
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigFileError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigFileError(f"{where} is a directory, not a TOML file") from None
+    except PermissionError:
+        raise ConfigFileError(f"{where} cannot be read by uid {os.geteuid()}: permission denied") from None
+    except OSError as exc:
+        raise ConfigFileError(f"{where} cannot be read: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"{where} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{where} is not valid TOML: {exc}") from None
+    return path
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _stem(spec: str) -> str:
     return Path(spec).stem
 
 
-class RealtimeSettings(BaseModel):
+class SettingsGroup(BaseModel):
+    """A group of settings (`APPLIANCE_<GROUP>__<NAME>`). No infinities or NaNs: every number here
+    is a time, a size or a level that must be finite."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class RealtimeSettings(SettingsGroup):
     url: str = DEFAULT_REALTIME_URL
     model: str = "gpt-realtime"
     voice: str = "ash"
@@ -60,10 +126,22 @@ class RealtimeSettings(BaseModel):
     def _websocket_url(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):
             raise ValueError("must be a websocket URL starting with ws:// or wss://")
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise ValueError("must name a host, e.g. wss://api.openai.com/v1/realtime")
+        if value.startswith("ws://") and not is_loopback(host):
+            # The API key travels in the handshake's Authorization header: in clear over ws://.
+            raise ValueError(
+                "ws:// would send the API key unencrypted; use wss://, or ws:// only to this machine "
+                "(127.0.0.1, ::1, localhost)"
+            )
         return value
 
 
-class AgentSettings(BaseModel):
+class AgentSettings(SettingsGroup):
     name: str = "Assistant"
     instructions: str | None = None
     instructions_file: Path = Field(default_factory=lambda: packaged_default("instructions.md"))
@@ -75,12 +153,18 @@ class AgentSettings(BaseModel):
 
     @model_validator(mode="after")
     def _instructions_readable(self) -> AgentSettings:
-        if not self.instructions and not self.instructions_file.is_file():
-            raise ValueError(f"instructions_file {self.instructions_file} does not exist")
+        if self.instructions:
+            return self
+        try:
+            is_file = self.instructions_file.is_file()
+        except OSError as exc:  # e.g. a name too long for the filesystem
+            raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE cannot be used: {exc.strerror}") from None
+        if not is_file:
+            raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE {self.instructions_file} is not a file")
         return self
 
 
-class AudioSettings(BaseModel):
+class AudioSettings(SettingsGroup):
     input_device: Annotated[str | int | None, NoDecode] = None
     output_device: Annotated[str | int | None, NoDecode] = None
     input_channel: int = Field(0, ge=0, description="channel of a multi-channel mic to use")
@@ -94,13 +178,14 @@ class AudioSettings(BaseModel):
     aec_reference_delay_ms: int = Field(0, ge=0, le=500, description="playback-to-capture delay to skip")
     playback_start_ms: int = Field(20, ge=0, description="audio buffered before playback starts")
     playback_max_s: float = Field(120.0, gt=0, description="bound of the playback buffer")
+    volume: int = Field(100, ge=0, le=100, description="playback volume until one is set (then kept)")
 
     _spec = field_validator("input_device", "output_device", mode="before")(
         classmethod(lambda cls, v: _device_spec(v))
     )
 
 
-class WakeSettings(BaseModel):
+class WakeSettings(SettingsGroup):
     models: Annotated[list[str], NoDecode] = ["hey_jarvis"]
     threshold: float = Field(0.5, gt=0, lt=1)
     # Per-model overrides, "name:value,name:value" (e.g. "alexa:0.6").
@@ -147,7 +232,7 @@ class WakeSettings(BaseModel):
         return value
 
 
-class ButtonSettings(BaseModel):
+class ButtonSettings(SettingsGroup):
     pin: int | None = Field(None, ge=0, le=53)
     mode: Literal["toggle", "hold"] = "toggle"
     in_conversation: Literal["end", "interrupt"] = "end"
@@ -156,7 +241,7 @@ class ButtonSettings(BaseModel):
     hold_s: float = Field(2.0, gt=0)
 
 
-class LedSettings(BaseModel):
+class LedSettings(SettingsGroup):
     pin: int | None = Field(None, ge=0, le=53, description="single LED")
     pwm: bool = False
     red_pin: int | None = Field(None, ge=0, le=53)
@@ -172,23 +257,25 @@ class LedSettings(BaseModel):
         return self
 
 
-class EarconSettings(BaseModel):
+class EarconSettings(SettingsGroup):
     wake: bool = True
     done: bool = True
     error: bool = True
     volume: float = Field(0.6, ge=0, le=1)
 
 
-class SessionSettings(BaseModel):
+class SessionSettings(SettingsGroup):
     idle_timeout_s: float = Field(8.0, gt=0)
     max_duration_s: float = Field(300.0, gt=0)
     error_backoff_s: float = Field(2.0, ge=0)
     error_backoff_max_s: float = Field(60.0, ge=0)
 
 
-class LogSettings(BaseModel):
+class LogSettings(SettingsGroup):
     format: Literal["json", "text"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # At DEBUG, also log every websocket frame (transcripts, audio); secrets are masked regardless.
+    websocket_frames: bool = False
 
     @field_validator("level", mode="before")
     @classmethod
@@ -196,7 +283,7 @@ class LogSettings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
-class HealthSettings(BaseModel):
+class HealthSettings(SettingsGroup):
     enabled: bool = True
     address: str = "127.0.0.1:9090"
     stale_after_s: float = Field(10.0, gt=0)
@@ -205,9 +292,38 @@ class HealthSettings(BaseModel):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        # Port 0: any free port (tests; the log line names the one taken).
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9090")
         return value
+
+
+class WebSettings(SettingsGroup):
+    """The device page and API, served on the health listener (`health.address`)."""
+
+    enabled: bool = True
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    browser_talk: bool = False
+    client_queue: int = Field(256, ge=8, le=10000, description="events kept for a slow API client")
+    max_clients: int = Field(16, ge=1, le=1000, description="WebSocket clients at once")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _token_file(self) -> WebSettings:
+        if self.token is None and self.token_file is not None:
+            try:
+                token = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
+            if not token:
+                raise ValueError(f"token_file {str(self.token_file)!r} is empty")
+            self.token = SecretStr(token)
+        return self
 
 
 class Settings(BaseSettings):
@@ -224,6 +340,8 @@ class Settings(BaseSettings):
     openai_api_key_file: Path | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "openai_api_key_file")
     )
+    # Everything the appliance stores (mute, volume, memory, timers, transcripts) lives here.
+    data_dir: Path = Field(default_factory=default_data_dir)
     realtime: RealtimeSettings = RealtimeSettings()
     agent: AgentSettings = AgentSettings()
     audio: AudioSettings = AudioSettings()
@@ -233,7 +351,22 @@ class Settings(BaseSettings):
     session: SessionSettings = SessionSettings()
     earcons: EarconSettings = EarconSettings()
     log: LogSettings = LogSettings()
-    health: HealthSettings = HealthSettings()
+    web: WebSettings = WebSettings()
+    health: HealthSettings = HealthSettings()  # after `web`: its check below reads the web settings
+
+    @field_validator("health")
+    @classmethod
+    def _token_off_loopback(cls, health: HealthSettings, info: ValidationInfo) -> HealthSettings:
+        """The page and API on a non-loopback address need a token (the error names the address's variable)."""
+        web = info.data.get("web")
+        host = health.address.rpartition(":")[0]
+        if health.enabled and isinstance(web, WebSettings) and web.enabled and web.token is None \
+                and not is_loopback(host.strip("[]")):
+            raise ValueError(
+                f"the device page and API on {health.address!r} (not a loopback address) need a token: "
+                "set APPLIANCE_WEB__TOKEN or APPLIANCE_WEB__TOKEN_FILE, or APPLIANCE_WEB__ENABLED=false"
+            )
+        return health
 
     @field_validator("openai_api_key", mode="before")
     @classmethod
@@ -244,13 +377,11 @@ class Settings(BaseSettings):
     def _key_file(self) -> Settings:
         if self.openai_api_key is None and self.openai_api_key_file is not None:
             try:
-                key = self.openai_api_key_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(
-                    f"OPENAI_API_KEY_FILE {self.openai_api_key_file} cannot be read: {exc.strerror}"
-                ) from None
-            if not key:
-                raise ValueError(f"OPENAI_API_KEY_FILE {self.openai_api_key_file} is empty")
+                key = read_key_file(self.openai_api_key_file)
+            except KeyFileError as exc:
+                # Its own error type, so `appliance run` can wait for a permission fixed on the host.
+                kind = KEY_FILE_UNREADABLE if exc.retryable else "key_file"
+                raise PydanticCustomError(kind, "{text}", {"text": str(exc)}) from None
             self.openai_api_key = SecretStr(key)
         return self
 
@@ -263,15 +394,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_files = [packaged_default("appliance.toml")]
         override = os.environ.get("APPLIANCE_CONFIG_FILE")
-        if override:
-            toml_files.append(Path(override))
-        # TomlConfigSettingsSource merges later files over earlier ones.
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_files))
+        if not override:
+            return (init_settings, env_settings)
+        toml_file = checked_config_file(override)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
 
     def masked(self) -> dict[str, Any]:
         """Effective settings as plain data, secrets replaced by a marker."""
         data = self.model_dump(mode="json")
         data["openai_api_key"] = "********" if self.openai_api_key else None
+        data["web"]["token"] = "********" if self.web.token else None
         return data

@@ -40,7 +40,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from wake_accuracy import Condition, NoiseBank, clip_at, rms, speed, to_int16  # noqa: E402
 from wake_voices import EVAL_VOICES, TRAIN_VOICES, reverberate, room_impulse, speaker  # noqa: E402
 
-from appliance.triggers.wakeword import FRAME_SAMPLES, SAMPLE_RATE, WakeWordDetector  # noqa: E402
+from appliance.audio.formats import WAKE_RATE  # noqa: E402
+from appliance.triggers.wakeword import FRAME_SAMPLES, WakeWordDetector  # noqa: E402
 
 SPEECH_RMS = 0.05
 CLIPS_PER_VOICE = 40
@@ -117,7 +118,7 @@ class Trace:
 
 def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noise: NoiseBank,
                     rng: np.random.Generator, traces: dict[str, Trace] | None = None) -> list[Condition]:
-    lead, tail = SAMPLE_RATE, SAMPLE_RATE * 3 // 2
+    lead, tail = WAKE_RATE, WAKE_RATE * 3 // 2
     conditions: list[tuple[str, str | None, bool]] = [("clean", None, False)]
     conditions += [(f"{kind} {SNR_DB:g} dB", kind, False) for kind in NOISES]
     conditions += [("room", None, True)] + [(f"room + {kind} {SNR_DB:g} dB", kind, True) for kind in NOISES]
@@ -159,7 +160,7 @@ def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noi
 
 def false_wake_stream(negatives: dict[str, np.ndarray], noise: NoiseBank, rng: np.random.Generator,
                       minutes: float) -> tuple[np.ndarray, list[str], list[tuple[int, str]]]:
-    total = int(minutes * 60 * SAMPLE_RATE)
+    total = int(minutes * 60 * WAKE_RATE)
     names = list(negatives)
     parts: list[np.ndarray] = []
     placed: list[tuple[int, str]] = []
@@ -172,11 +173,11 @@ def false_wake_stream(negatives: dict[str, np.ndarray], noise: NoiseBank, rng: n
             clip = reverberate(clip, room(rng))
         placed.append((length, name + (" (room)" if in_room else "")))
         clip = clip * (SPEECH_RMS / max(rms(clip), 1e-9)) * 10 ** (rng.uniform(-6, 6) / 20)
-        gap = np.zeros(int(rng.uniform(0.2, 1.5) * SAMPLE_RATE), np.float32)
+        gap = np.zeros(int(rng.uniform(0.2, 1.5) * WAKE_RATE), np.float32)
         parts += [clip, gap]
         length += len(clip) + len(gap)
     out = np.concatenate(parts)[:total].astype(np.float64)
-    segment = 30 * SAMPLE_RATE
+    segment = 30 * WAKE_RATE
     plan: list[tuple[str | None, float]] = [(None, 0.0)] + [(k, s) for s in (20.0, 10.0) for k in NOISES]
     labels = []
     for j, start in enumerate(range(0, total, segment)):
@@ -230,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         np.savez(args.dump, **{f"{k}|{part}": v for label, t in traces.items() for k, part, v in (
             (label, "scores", np.array(t.scores, np.float32)), (label, "windows", np.array(t.windows)),
             (label, "starts", np.array(t.starts, np.int64)))})
-    seconds = len(stream) / SAMPLE_RATE
+    seconds = len(stream) / WAKE_RATE
 
     per_voice = {
         c.name: {v: f"{sum(1 for n in positives if n.startswith(v)) - sum(m.startswith(v) for m in c.missed)}"

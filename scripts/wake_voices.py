@@ -32,7 +32,7 @@ import numpy as np
 import soxr
 from scipy.signal import butter, fftconvolve, sosfilt
 
-SAMPLE_RATE = 16_000
+SAMPLE_RATE = 16_000  # the wake word's rate (appliance.audio.formats.WAKE_RATE)
 EVAL_VOICES = ("piper:joe", "kokoro:jf_alpha", "kokoro:jf_nezumi")
 # Three Kokoro styles and blends of them (never with an evaluation style).
 TRAIN_VOICES = (

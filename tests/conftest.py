@@ -20,12 +20,19 @@ _CARD: FifoSoundCard | None = None
 _ROOT = Path(tempfile.mkdtemp(prefix="appliance-tests-"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak-count", type=int, default=30,
+                     help="conversations in the soak test (tests/test_soak.py); the full soak is 200")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _CARD
     os.environ["GPIOZERO_PIN_FACTORY"] = "mock"
     for name in list(os.environ):
         if name.startswith("APPLIANCE_") or name.startswith("OPENAI_"):
             del os.environ[name]
+    # Nothing a test run stores may land in the developer's own data directory.
+    os.environ["XDG_STATE_HOME"] = str(_ROOT / "state")
     _CARD = FifoSoundCard(_ROOT / "card").open()
     os.environ.update(_CARD.env)
 

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,8 @@ def appliance_env(card_env: dict[str, str], server_url: str, **overrides: str) -
             "APPLIANCE_HEALTH__ENABLED": "false",
             "GPIOZERO_PIN_FACTORY": "mock",
             "PYTHONUNBUFFERED": "1",
+            # A fresh data directory per run, unless a test shares one between two runs on purpose.
+            "APPLIANCE_DATA_DIR": tempfile.mkdtemp(prefix="appliance-data-"),
         }
     )
     env.update(overrides)
@@ -45,6 +48,7 @@ class ApplianceProcess:
         self.env = env
         self.lines: list[dict[str, Any]] = []
         self.other_output: list[str] = []
+        self.stderr_lines: list[str] = []  # everything written to stderr, JSON or not
         self.proc: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
 
@@ -56,13 +60,15 @@ class ApplianceProcess:
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [
             asyncio.create_task(self._read(self.proc.stdout)),
-            asyncio.create_task(self._read(self.proc.stderr)),
+            asyncio.create_task(self._read(self.proc.stderr, self.stderr_lines)),
         ]
         return self
 
-    async def _read(self, stream: asyncio.StreamReader) -> None:
+    async def _read(self, stream: asyncio.StreamReader, raw: list[str] | None = None) -> None:
         while line := await stream.readline():
             text = line.decode(errors="replace").rstrip()
+            if raw is not None:
+                raw.append(text)
             try:
                 item = json.loads(text)
             except ValueError:

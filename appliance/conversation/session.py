@@ -9,10 +9,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import numpy as np
 from agents.realtime import (
     RealtimePlaybackTracker,
     RealtimeRunner,
@@ -26,31 +25,17 @@ from agents.realtime.model_inputs import RealtimeModelSendInterrupt, RealtimeMod
 from ..audio.formats import MODEL_AUDIO_FORMAT, MODEL_RATE, ms_for_samples, samples_for_ms
 from ..audio.pipeline import AudioSink
 from ..audio.playback import Player
+from ..events import AnswerInterrupted, SessionOpened
 from ..logs import log_event
 from ..settings import Settings
 from ..state import State, StateMachine
 from .agent import ConversationControl, build_agent
+from .instructions import current_instructions
+from .outcomes import ConversationError, ConversationResult, EndReason
 
 log = logging.getLogger("appliance.conversation")
 
 MIN_TURN_MS = 120
-
-
-class ConversationError(RuntimeError):
-    """The conversation could not start or broke; `kind` names the failure for logs and metrics."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass
-class ConversationResult:
-    reason: str
-    connect_ms: float
-    duration_s: float
-    sent_audio_ms: float
-    dropped_blocks: int
 
 
 def url_with_model(url: str, model: str) -> str:
@@ -88,7 +73,30 @@ def _server_event_type(event: RealtimeSessionEvent) -> str | None:
     return None
 
 
+def _response_failure(event: RealtimeSessionEvent) -> str | None:
+    """`code: message` of a `response.done` whose response failed, else None."""
+    response = event.data.data.get("response") if event.type == "raw_model_event" else None  # type: ignore[union-attr]
+    if not isinstance(response, dict) or response.get("status") != "failed":
+        return None
+    details = response.get("status_details")
+    error = details.get("error") if isinstance(details, dict) else None
+    if not isinstance(error, dict):
+        return "unknown"
+    code = error.get("code") or error.get("type") or "unknown"
+    message = error.get("message")
+    return f"{code}: {message}" if message else str(code)
+
+
 class Conversation:
+    """One Realtime session, from connect to end.
+
+    Threads: everything runs on the event-loop thread. The microphone reaches it through the
+    `AudioSink` queue (filled on the loop by the pipeline); the speaker's PortAudio thread reports
+    what it played through `_played_from_device` / `_drained_from_device`, which hop onto the loop.
+    The appliance calls `end`, `fail`, `talk`, `release`, `barge_in` and `mute_until`; this class
+    changes the state machine only between `listening`, `thinking` and `speaking`.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -103,37 +111,46 @@ class Conversation:
         self._player = player
         self._sink = sink
         self._state = state
-        self._control = ConversationControl()
+        self._control = ConversationControl(state.events)
         self._loop = asyncio.get_running_loop()
         self._tracker = RealtimePlaybackTracker()
         self._session: RealtimeSession | None = None
         self._end = asyncio.Event()
-        self._end_reason = ""
+        self._end_reason: EndReason = "stopped"
+        self._error: ConversationError | None = None
         self._user_speaking = False
         self._last_activity = time.monotonic()
         self._sent_samples = 0
         self._push_to_talk = push_to_talk
         self._muted_until = 0.0
+        self.echo_canceller_ready: Callable[[], bool] | None = None  # echo = "aec": has it learned the room?
         self._talking = push_to_talk  # push-to-talk starts with the button held
         # Push-to-talk turns as [pressed, released] capture-time windows: audio is judged by when it
         # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
         self._turns: list[list[float]] = [[float("-inf"), float("inf")]] if push_to_talk else []
         self._turn_samples = 0
+        self._heard_server = asyncio.Event()  # any event from the server since the socket opened
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
-    def end(self, reason: str) -> None:
+    def end(self, reason: EndReason) -> None:
         if not self._end.is_set():
             self._end_reason = reason
             self._end.set()
 
-    async def talk(self) -> None:
-        """Push-to-talk press: stop any answer and stream the microphone until `release`."""
-        if self._state.state in (State.SPEAKING, State.THINKING):
-            await self.barge_in()
+    def fail(self, error: ConversationError) -> None:
+        """End the conversation because something broke; `run` raises `error`."""
+        if not self._end.is_set():
+            self._error = error
+            self._end.set()
+
+    def talk(self) -> bool:
+        """Push-to-talk press: the turn opens at once (so a release that follows before anything
+        else runs closes it). Returns whether an answer is under way: the caller then `barge_in`s."""
         if not self._talking:
             self._talking = True
             self._turns.append([time.monotonic(), float("inf")])
         self._touch()
+        return self._state.state in (State.SPEAKING, State.THINKING)
 
     def release(self) -> None:
         """Push-to-talk release: the turn is over; commit it and ask for the answer."""
@@ -168,9 +185,13 @@ class Conversation:
         started = time.monotonic()
         self._player.on_played = self._played_from_device
         self._player.on_drained = self._drained_from_device
-        session = await self._connect()
+        session = await self._connect_unless_ended()
         connect_ms = 1000 * (time.monotonic() - started)
-        log_event(log, "session_open", f"session open in {connect_ms:.0f} ms", connect_ms=round(connect_ms, 1))
+        if session is None:  # ended (button, SIGTERM) while connecting
+            if self._error is not None:
+                raise self._error
+            return ConversationResult(self._end_reason, connect_ms, connect_ms / 1000, 0.0, self._sink.dropped)
+        self._state.events.publish(SessionOpened(connect_ms=round(connect_ms, 1)))
         self._state.to(State.LISTENING)
         self._touch()
         tasks = [
@@ -178,6 +199,7 @@ class Conversation:
             asyncio.create_task(self._receive(session), name="receive"),
             asyncio.create_task(self._watch_idle(), name="watch-idle"),
             asyncio.create_task(self._watch_goodbye(), name="watch-goodbye"),
+            asyncio.create_task(self._watch_server_silent(), name="watch-server-silent"),
         ]
         try:
             await self._end.wait()
@@ -187,12 +209,9 @@ class Conversation:
             await asyncio.gather(*tasks, return_exceptions=True)
             self._player.on_played = None
             self._player.on_drained = None
-            self._session = None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(session.close(), timeout=3)
-        if self._end_reason.startswith("error:"):
-            kind, _, message = self._end_reason[len("error:") :].partition(":")
-            raise ConversationError(kind, message)
+            await self._close_session()
+        if self._error is not None:
+            raise self._error
         return ConversationResult(
             reason=self._end_reason,
             connect_ms=connect_ms,
@@ -201,9 +220,26 @@ class Conversation:
             dropped_blocks=self._sink.dropped,
         )
 
+    async def _connect_unless_ended(self) -> RealtimeSession | None:
+        """Connect, but give up at once when the conversation is ended meanwhile: a button press or
+        SIGTERM must not wait for the connect timeout."""
+        connect = asyncio.ensure_future(self._connect())
+        ended = asyncio.ensure_future(self._end.wait())
+        try:
+            await asyncio.wait({connect, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if connect.done():
+            return connect.result()
+        connect.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(connect, timeout=2)
+        await self._close_session()  # it may have opened just as it was cancelled
+        return None
+
     async def _connect(self) -> RealtimeSession:
         s = self._settings
-        agent = build_agent(s.agent.name, s.agent.resolved_instructions(), self._control)
+        agent = build_agent(s.agent.name, current_instructions(s.agent), self._control)
         config: RealtimeModelConfig = {
             "url": url_with_model(s.realtime.url, s.realtime.model),
             "api_key": self._api_key,
@@ -215,17 +251,25 @@ class Conversation:
             "tracing_disabled": True,
         }
         runner = RealtimeRunner(agent, config=run_config)
+        session = await runner.run(model_config=config)
+        self._session = session  # from here on, whatever happens, the session is closed
         try:
-            session = await runner.run(model_config=config)
             await asyncio.wait_for(session.enter(), timeout=s.realtime.connect_timeout_s)
         except TimeoutError:
+            await self._close_session()
             raise ConversationError(
                 "connect_timeout", f"no session within {s.realtime.connect_timeout_s:.0f} s"
             ) from None
         except Exception as exc:
+            await self._close_session()
             raise ConversationError("connect_failed", _describe(exc)) from None
-        self._session = session
         return session
+
+    async def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.close(), timeout=3)
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()
@@ -239,6 +283,9 @@ class Conversation:
         if captured_at < self._muted_until:
             return True
         audio = self._settings.audio
+        if audio.echo == "aec" and self.echo_canceller_ready is not None and not self.echo_canceller_ready():
+            # Until the canceller has learned the room, it lets echo through: gate like `gate` does.
+            return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
         if audio.echo != "gate":
             return False
         return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
@@ -259,7 +306,7 @@ class Conversation:
             try:
                 await session.send_audio(block)
             except Exception as exc:
-                self.end(f"error:send_failed:{_describe(exc)}")
+                await self._send_failed(exc)
                 return
             self._sent_samples += len(block) // 2
 
@@ -275,10 +322,17 @@ class Conversation:
             await session.send_audio(bytes(480), commit=True)  # 10 ms of silence closes the turn
             await session.model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
         except Exception as exc:
-            self.end(f"error:send_failed:{_describe(exc)}")
+            await self._send_failed(exc)
             return
         if self._state.state == State.LISTENING:
             self._state.to(State.THINKING, reason="turn_committed")
+
+    async def _send_failed(self, exc: Exception) -> None:
+        """A send failed. When the connection broke, the receiver names the cause (garbage frame,
+        dropped socket) a moment later: let it, so the log says why rather than "send failed"."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._end.wait(), timeout=0.5)
+        self.fail(ConversationError("send_failed", _describe(exc)))
 
     async def _receive(self, session: RealtimeSession) -> None:
         try:
@@ -287,12 +341,14 @@ class Conversation:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # e.g. a non-JSON frame or a dropped socket ends the iterator
-            self.end(f"error:connection:{_describe(exc)}")
+            self.fail(ConversationError("connection", _describe(exc)))
             return
         self.end("server_closed")
 
     def _handle(self, event: RealtimeSessionEvent) -> None:
         server_type = _server_event_type(event)
+        if server_type is not None:
+            self._heard_server.set()
         if server_type == "input_audio_buffer.speech_started":
             self._user_speaking = True
             self._touch()
@@ -302,6 +358,12 @@ class Conversation:
             self._user_speaking = False
             self._touch()
             self._state.to(State.THINKING)
+        elif server_type == "response.done" and (failure := _response_failure(event)):
+            # E.g. rate limited: no answer will come, and the SDK raises no error event for it.
+            log_event(log, "session_error", f"realtime response failed: {failure}", level=logging.WARNING)
+            self._touch()
+            if self._state.state == State.THINKING:
+                self._state.to(State.LISTENING, reason="response_failed")
         elif event.type == "audio":
             self._touch()
             self._player.enqueue(event.audio.data, event.item_id, event.content_index)
@@ -311,7 +373,7 @@ class Conversation:
             self._player.end_of_audio(event.item_id, event.content_index)
         elif event.type == "audio_interrupted":
             dropped = self._player.flush()
-            log_event(log, "interrupted", "answer interrupted", dropped_ms=round(1000 * dropped / self._player.rate))
+            self._state.events.publish(AnswerInterrupted(dropped_ms=round(ms_for_samples(dropped, self._player.rate))))
             self._touch()
             if self._state.state == State.SPEAKING:
                 self._state.to(State.LISTENING, reason="interrupted")
@@ -321,8 +383,6 @@ class Conversation:
                 self._state.to(State.THINKING)
         elif event.type == "error":
             log_event(log, "session_error", f"realtime error: {event.error}", level=logging.WARNING)
-        elif event.type == "history_added" and getattr(event.item, "role", None) == "user":
-            pass
 
     # -- PortAudio thread → loop ----------------------------------------------------------------
     def _played_from_device(self, item_id: str, content_index: int, ms: float) -> None:
@@ -353,6 +413,17 @@ class Conversation:
                 self.end("idle_timeout")
                 return
 
+    async def _watch_server_silent(self) -> None:
+        """A server (or a proxy before it) that accepts the websocket and then says nothing, not
+        even `session.created`: give up after the connect timeout instead of pretending to listen."""
+        timeout = self._settings.realtime.connect_timeout_s
+        try:
+            await asyncio.wait_for(self._heard_server.wait(), timeout)
+        except TimeoutError:
+            self.fail(ConversationError(
+                "connect_timeout", f"the server accepted the connection but sent nothing in {timeout:.0f} s"
+            ))
+
     async def _watch_goodbye(self) -> None:
         await self._control.goodbye.wait()
         # Let the goodbye be spoken: wait (bounded) for more audio to play and for it to finish.
@@ -369,7 +440,3 @@ class Conversation:
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
-
-
-def silence(ms: int) -> bytes:
-    return np.zeros(24 * ms, dtype=np.int16).tobytes()
