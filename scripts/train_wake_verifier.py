@@ -288,7 +288,7 @@ def train(x: np.ndarray, y: np.ndarray, weights: np.ndarray, rng: np.random.Gene
                 v[k] = 0.999 * v[k] + 0.001 * grads[k] ** 2
                 mhat, vhat = m[k] / (1 - 0.9**step), v[k] / (1 - 0.999**step)
                 params[k] -= (lr * mhat / (np.sqrt(vhat) + 1e-8)).astype(np.float32)
-        if epoch % 10 == 9 or epoch == epochs - 1:
+        if epoch % 4 == 3 or epoch == epochs - 1:
             print(f"  epoch {epoch + 1}: loss {total / len(z):.4f}", flush=True)
     return {"mean": mean.astype(np.float32), "std": std.astype(np.float32), **params}
 
@@ -319,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=3, help="noisy copies of each clip (default 3)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache", type=Path, help="keep the computed examples here and reuse them")
+    parser.add_argument("--epochs", type=int, default=40, help="epochs of each of the two runs (default 40)")
     args = parser.parse_args(argv)
     if not shutil.which("espeak-ng"):
         raise SystemExit("espeak-ng is needed (apt-get install espeak-ng)")
@@ -342,11 +343,11 @@ def main(argv: list[str] | None = None) -> int:
     # Positives count as much as all negatives together, but no frame more than POS_WEIGHT_CAP times
     # a negative one: false wakes cost more than a repeated wake word.
     weights = np.where(y == 1, min(POS_WEIGHT_CAP, float((y == 0).sum() / max((y == 1).sum(), 1))), 1.0)
-    model = train(x, y, weights, rng)
+    model = train(x, y, weights, rng, epochs=args.epochs)
     # Hard negatives: frames of other speech that the first model scores high count more in a second run.
     hard = (y == 0) & (EmbeddingVerifier(model).score_batch(x) >= 0.1)
     print(f"hard negatives: {int(hard.sum())} frames weighted x{HARD_NEGATIVE_WEIGHT}", flush=True)
-    model = train(x, y, np.where(hard, HARD_NEGATIVE_WEIGHT, weights), rng)
+    model = train(x, y, np.where(hard, HARD_NEGATIVE_WEIGHT, weights), rng, epochs=args.epochs)
     verifier = EmbeddingVerifier(model)
     xh, yh = data["held_out"]
     scores = verifier.score_batch(xh)
@@ -355,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         fpr = float(np.mean(scores[yh == 0] >= t))
         print(f"held-out voices, threshold {t}: positive frames {tpr:.1%} >= t, negative frames {fpr:.3%}")
     meta = {"trained_by": "scripts/train_wake_verifier.py", "seed": args.seed, "copies": args.copies,
+            "epochs": args.epochs,
             "train_voices": len(train_voices), "held_out_voices": len(test_voices),
             "neural_train_voices": list(TRAIN_VOICES), "never_trained_on": list(EVAL_VOICES),
             "reverb": {"share": REVERB_SHARE, "rt60_s": list(RT60_S), "drr_db": list(DRR_DB)},

@@ -5,7 +5,7 @@ The dump holds, per 80 ms frame, the stock model's score and the 16 x 96 embeddi
 replays the detector's decision (``WakeWordDetector._step``: the rule must hold CONFIRM frames in a
 row, one wake per utterance, 2 s refractory) for each rule on a grid, with each verifier given:
 
-    hit = (stock >= 0.5 and verifier >= veto) or verifier >= alone
+    hit = (stock >= 0.5 and verifier >= veto) or (verifier >= alone and stock >= floor)
 
 and prints detection per condition and false wakes in the stream. Use it on the tuning (training)
 voices only: the evaluation voices are measured once, with the settings chosen here.
@@ -29,8 +29,9 @@ from appliance.triggers.verifier import EmbeddingVerifier  # noqa: E402
 REFRACTORY_FRAMES = 25  # 2 s
 
 
-def wakes(stock: np.ndarray, verifier: np.ndarray, veto: float, alone: float, confirm: int) -> int:
-    hit = ((stock >= 0.5) & (verifier >= veto)) | (verifier >= alone)
+def wakes(stock: np.ndarray, verifier: np.ndarray, veto: float, alone: float, confirm: int,
+          floor: float = 0.0) -> int:
+    hit = ((stock >= 0.5) & (verifier >= veto)) | ((verifier >= alone) & (stock >= floor))
     count, run, armed, last = 0, 0, True, -(10**9)
     for t, h in enumerate(hit):
         if not h:
@@ -58,35 +59,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dump", type=Path)
     parser.add_argument("verifiers", type=Path, nargs="+")
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument("--rule", type=float, nargs=3, metavar=("VETO", "ALONE", "CONFIRM"),
+    parser.add_argument("--rule", type=float, nargs=4, metavar=("VETO", "ALONE", "CONFIRM", "FLOOR"),
                         help="replay this one rule (e.g. the chosen one on an evaluation dump) instead of the grid")
     args = parser.parse_args(argv)
     dump = load(args.dump)
     conditions = [k for k in dump if k != "stream"]
-    grid = list(itertools.product((0.0, 0.02, 0.05, 0.1, 0.2, 0.3), (0.7, 0.8, 0.9, 0.95, 0.98), (2, 3, 4)))
+    grid = list(itertools.product((0.0, 0.02, 0.1, 0.3), (0.5, 0.7, 0.9, 0.98), (2, 3),
+                                  (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)))
     if args.rule:
-        grid = [(args.rule[0], args.rule[1], int(args.rule[2]))]
+        grid = [(args.rule[0], args.rule[1], int(args.rule[2]), args.rule[3])]
     for path in args.verifiers:
         verifier = EmbeddingVerifier.load(path)
         scored = {k: (d["scores"], verifier.score_batch(d["windows"].astype(np.float32)), d["starts"])
                   for k, d in dump.items()}
         rows = []
-        for veto, alone, confirm in grid:
+        for veto, alone, confirm, floor in grid:
             rates = []
             for cond in conditions:
                 stock, ver, starts = scored[cond]
                 bounds = [*starts[1:], len(stock)]
-                hits = [wakes(stock[a:b], ver[a:b], veto, alone, confirm) > 0
+                hits = [wakes(stock[a:b], ver[a:b], veto, alone, confirm, floor) > 0
                         for a, b in zip(starts, bounds, strict=True)]
                 rates.append(float(np.mean(hits)))
             stock, ver, _ = scored["stream"]
-            rows.append((wakes(stock, ver, veto, alone, confirm), -min(rates), veto, alone, confirm, rates))
+            rows.append((wakes(stock, ver, veto, alone, confirm, floor), -min(rates), veto, alone, confirm, floor,
+                         rates))
         rows.sort(key=lambda r: (r[0] > 0, r[1], r[0]))
         minutes = len(scored["stream"][0]) * 0.08 / 60
-        print(f"{path}: false wakes in {minutes:.0f} min | worst rate | veto alone confirm | "
+        print(f"{path}: false wakes in {minutes:.0f} min | worst rate | veto alone confirm floor | "
               + " | ".join(conditions))
-        for fw, _, veto, alone, confirm, rates in rows[: args.top]:
-            print(f"  {fw:3d} | {min(rates):.3f} | {veto:.2f} {alone:.2f} {confirm} | "
+        for fw, _, veto, alone, confirm, floor, rates in rows[: args.top]:
+            print(f"  {fw:3d} | {min(rates):.3f} | {veto:.2f} {alone:.2f} {confirm} {floor:.3f} | "
                   + " ".join(f"{r:.3f}" for r in rates))
     return 0
 

@@ -14,7 +14,7 @@ from appliance.audio.formats import WAKE_RATE
 from appliance.settings import Settings
 from appliance.triggers.verifier import EmbeddingVerifier, VerifierError, bundled_verifier
 from appliance.triggers.wake_scan import read_wav_16k
-from appliance.triggers.wakeword import FRAME_SAMPLES, VERIFIER_VETO, WakeWordDetector
+from appliance.triggers.wakeword import FRAME_SAMPLES, WakeWordDetector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wake"
 SPEECH_RMS = 0.05
@@ -137,25 +137,6 @@ def test_verifier_does_not_wake_on_other_speech_in_noise(verified: WakeWordDetec
     assert len(negatives) >= 10
     woke = [p.stem for p in negatives for snr in (10, 20) if wakes(verified, noisy(p, snr, 0, kind))]
     assert woke == []
-
-
-def test_the_verifier_vetoes_a_stock_wake_it_rules_out() -> None:
-    """A near miss the stock model scores like the wake word ("hey Travis") is ruled out by the verifier."""
-    clip = read_wav_16k(FIXTURES / "pos" / "en-us_160_plain.wav")
-    audio = np.concatenate((np.zeros(WAKE_RATE, np.int16), clip, np.zeros(WAKE_RATE, np.int16)))
-    frames = len(audio) // FRAME_SAMPLES
-    det = WakeWordDetector(["hey_jarvis"], seed=0)
-    np.random.seed(0)
-    det.reset()
-    det._verifiers["hey_jarvis"] = ScriptedVerifier([VERIFIER_VETO - 0.01] * frames)  # type: ignore[assignment]
-    best = 0.0
-    for i in range(frames):
-        assert det.process(audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES]) == []
-        best = max(best, det.scores["hey_jarvis"])
-    assert best >= 0.9  # the stock model alone would have woken
-    det.reset()
-    det._verifiers["hey_jarvis"] = ScriptedVerifier([VERIFIER_VETO] * frames)  # type: ignore[assignment]
-    assert wakes(det, audio) == 1  # not ruled out: the stock model's wake stands
 
 
 def test_reset_forgets_frames_already_above() -> None:
