@@ -28,12 +28,28 @@ log = logging.getLogger("appliance.audio.playback")
 PlayedCallback = Callable[[str, int, float], None]  # item_id, content_index, milliseconds
 
 
+LEVEL_WINDOW_MS = 20  # the loudness envelope's resolution (the LEDs' "speaking" glow follows it)
+
+
 @dataclass
 class _Segment:
     samples: np.ndarray
     item_id: str | None
     content_index: int
     pos: int = 0
+    envelope: np.ndarray | None = None  # RMS (0..1 of full scale) per level window
+
+
+def loudness_envelope(samples: np.ndarray, window: int) -> np.ndarray:
+    """RMS per `window` samples (the last window may be short), as a fraction of full scale."""
+    if samples.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    x = samples.astype(np.float32) / 32768.0
+    full = x.size // window * window
+    parts = [np.sqrt(np.mean(x[:full].reshape(-1, window) ** 2, axis=1))] if full else []
+    if full < x.size:
+        parts.append(np.sqrt(np.mean(x[full:] ** 2, keepdims=True)))
+    return np.concatenate(parts).astype(np.float32)
 
 
 @dataclass
@@ -64,6 +80,7 @@ class Player:
         self.block_frames = max(1, rate * block_ms // 1000)
         self._start_samples = rate * start_ms // 1000
         self._max_samples = int(rate * max_s)
+        self._level_window = max(1, rate * LEVEL_WINDOW_MS // 1000)
         self.on_played = on_played
         self.on_drained = on_drained
         self._lock = threading.Lock()
@@ -105,7 +122,8 @@ class Player:
                     self.stats.dropped_samples += samples.size - max(room, 0)
                     samples = samples[: max(room, 0)]
                 if samples.size:
-                    self._segments.append(_Segment(samples, item_id, content_index))
+                    envelope = loudness_envelope(samples, self._level_window)
+                    self._segments.append(_Segment(samples, item_id, content_index, envelope=envelope))
                     self._queued += samples.size
             self._ended = ended
 
@@ -131,6 +149,23 @@ class Player:
         """Was the speaker playing at monotonic time `t` (or within `tail_s` after it stopped)?"""
         with self._lock:
             return any(start <= t <= end + tail_s for start, end in self._spans)
+
+    @property
+    def level(self) -> float:
+        """Loudness (RMS, 0..1 of full scale) of what the speaker is being handed now; 0 when silent.
+
+        Read from any thread without a lock: the envelope was computed when the audio was queued, so
+        this only indexes it at the playback position, and the audio callback does no extra work."""
+        if not self._playing:
+            return 0.0
+        try:
+            seg = self._segments[0]
+        except IndexError:
+            return 0.0
+        env = seg.envelope
+        if env is None or env.size == 0:
+            return 0.0
+        return float(env[min(seg.pos // self._level_window, env.size - 1)])
 
     @property
     def queued_ms(self) -> float:
