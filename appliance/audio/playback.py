@@ -1,7 +1,8 @@
-"""Speaker output: a bounded jitter buffer drained by a PortAudio output stream.
+"""Speaker output: a bounded jitter buffer drained by an output stream of the configured backend.
 
 The session hands 24 kHz pcm16 chunks to `enqueue` (event-loop thread); they are resampled to the
-device rate there, so the PortAudio callback only copies samples. The callback reports, per model
+device rate there, so the stream's callback (PortAudio's thread, or the pulse backend's writer
+thread) only copies samples. The callback reports, per model
 item, how much audio it has handed to the device, which feeds the SDK's playback tracker so an
 interruption truncates the answer where the person stopped hearing it.
 """
@@ -14,10 +15,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import sounddevice as sd
 
+from .backends import AudioBackend, Stream, get_backend
 from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
 from .formats import MODEL_RATE
 from .reference import ReferenceBuffer
@@ -74,8 +76,10 @@ class Player:
         max_s: float = 120.0,
         on_played: PlayedCallback | None = None,
         on_drained: Callable[[], None] | None = None,
+        backend: AudioBackend | None = None,
     ) -> None:
         self.device = device
+        self._backend = backend  # resolved when the stream opens: building one touches no device
         self.rate = rate
         self.block_frames = max(1, rate * block_ms // 1000)
         self._start_samples = rate * start_ms // 1000
@@ -90,7 +94,7 @@ class Player:
         self._ended = True  # the producer said no more audio is coming for now
         self._resampler = StreamResampler(MODEL_RATE, rate)
         self._channels = 1
-        self._stream: sd.OutputStream | None = None
+        self._stream: Stream | None = None
         self._flush_requested_at: float | None = None
         self.audible_until = 0.0  # monotonic time the last non-silent sample leaves the speaker
         # Recent [start, end] spans of audible playback, so the echo gate can judge a microphone
@@ -186,7 +190,7 @@ class Player:
     def _latency(self) -> float:
         return self.latency
 
-    def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: Any) -> None:
         self.callback_times.append(time.monotonic())
         out = np.zeros(frames, dtype=np.int16)
         played: dict[tuple[str, int], int] = {}
@@ -239,19 +243,17 @@ class Player:
             self.on_drained()
 
     # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def backend(self) -> AudioBackend:
+        if self._backend is None:
+            self._backend = get_backend("sounddevice")
+        return self._backend
+
     def start(self) -> None:
         last_exc: Exception | None = None
         for channels in (1, 2):
             try:
-                stream = sd.OutputStream(
-                    device=self.device.index,
-                    samplerate=self.rate,
-                    channels=channels,
-                    dtype="int16",
-                    blocksize=self.block_frames,
-                    latency="low",
-                    callback=self._callback,
-                )
+                stream = self.backend.open_output(self.device, self.rate, channels, self.block_frames, self._callback)
             except Exception as exc:
                 last_exc = exc
                 continue
@@ -270,6 +272,7 @@ class Player:
                     "device": self.device.name,
                     "rate": self.rate,
                     "channels": channels,
+                    "backend": self.backend.name,
                 },
             )
             return
