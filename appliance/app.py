@@ -1,4 +1,8 @@
-"""The appliance: audio in and out, triggers, indicators, and the idle → conversation → idle loop."""
+"""The appliance: audio in and out, triggers, indicators, and the idle → conversation → idle loop.
+
+Everything that happens is published on one event stream (`appliance.events`); the log, the metrics
+and the LEDs subscribe to it.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +22,20 @@ from .audio.formats import MODEL_RATE
 from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
 from .audio.reference import ReferenceBuffer
-from .conversation.session import Conversation, ConversationError
+from .conversation.outcomes import ConversationError, ErrorKind
+from .conversation.session import Conversation
+from .events import (
+    ButtonPressed,
+    ConversationEnded,
+    ErrorRaised,
+    EventBus,
+    Recovered,
+    TriggerSource,
+    Wake,
+    log_subscriber,
+)
 from .indicators.earcons import Earcons
 from .indicators.leds import StatusLeds
-from .logs import log_event
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
 from .telemetry import Telemetry, health_of
@@ -30,30 +44,44 @@ from .triggers.button import PushButton
 log = logging.getLogger("appliance")
 
 
-def _scores(detection: WakeDetection) -> dict[str, Any]:
-    """A wake event's scores for the log: the stock model's and, where one ran, the verifier's."""
-    out: dict[str, Any] = {"score": round(float(detection.score), 3)}
-    if detection.verifier_score is not None:
-        out["verifier_score"] = round(float(detection.verifier_score), 3)
-    return out
+def wake_event(detection: WakeDetection, *, barge_in: bool = False) -> Wake:
+    """A wake word's event: the stock model's score and, where one ran, the verifier's."""
+    verifier = detection.verifier_score
+    return Wake(
+        source="wakeword",
+        model=detection.model,
+        score=round(float(detection.score), 3),
+        verifier_score=None if verifier is None else round(float(verifier), 3),
+        barge_in=True if barge_in else None,
+    )
 
 
 @dataclass
 class Trigger:
-    source: str  # "wakeword" | "button"
+    source: TriggerSource
     at: float
 
 
 class Appliance:
+    """The running appliance.
+
+    Threads: every method runs on the asyncio event-loop thread. The microphone pipeline's worker
+    thread and the PortAudio callbacks reach it only through `loop.call_soon_threadsafe`
+    (`_on_wake`, `_on_audio_stalled`); gpiozero's button thread likewise (`PushButton`). Only this
+    class (and the `Conversation` it runs) changes the state machine.
+    """
+
     def __init__(self, settings: Settings, api_key: str, detector: WakeDetector | None) -> None:
         self.settings = settings
         self.api_key = api_key
         self.detector = detector
-        self.state = StateMachine()
+        self.events = EventBus()
+        self.events.subscribe(log_subscriber)  # first: the log line is written before anything reacts
+        self.state = StateMachine(self.events)
         self.telemetry = Telemetry()
+        self.events.subscribe(self.telemetry.on_event)
         self.earcons = Earcons(settings.earcons)
         self._wake_sound_until = 0.0
-        self.state.subscribe(self.telemetry.on_state)
         self.mic: MicStream | None = None
         self.player: Player | None = None
         self.pipeline: MicPipeline | None = None
@@ -112,18 +140,18 @@ class Appliance:
         if self._audio_fault is not None:
             self._audio_fault.set()
         if self.conversation is not None:
-            self.conversation.end(f"error:audio_device:{reason}")
+            self.conversation.fail(ConversationError("audio_device", reason))
 
     @property
     def audio_ok(self) -> bool:
         return bool(self.mic and self.mic.active and self.player and self.player.active)
 
     # -- triggers -------------------------------------------------------------------------------
-    def _trigger(self, source: str, **fields: Any) -> None:
+    def _trigger(self, event: Wake) -> None:
         if self.state.state != State.IDLE:
             return
-        log_event(log, "wake", f"wake by {source}", source=source, **fields)
-        self.telemetry.wakes.labels(source).inc()
+        source = event.source
+        self.events.publish(event)
         assert self.pipeline is not None
         # Start keeping the model audio now, so speech right after the wake word is not lost.
         sink = self.pipeline.open_sink()
@@ -142,11 +170,9 @@ class Appliance:
         if current == State.MUTED:
             return
         if current == State.IDLE:
-            self._trigger("wakeword", model=detection.model, **_scores(detection))
+            self._trigger(wake_event(detection))
         elif current in (State.SPEAKING, State.THINKING) and self.conversation is not None:
-            log_event(log, "wake", "wake word during answer: barge-in", source="wakeword", model=detection.model,
-                      barge_in=True, **_scores(detection))
-            self.telemetry.wakes.labels("wakeword").inc()
+            self.events.publish(wake_event(detection, barge_in=True))
             self._spawn(self.conversation.barge_in())
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -162,21 +188,21 @@ class Appliance:
     def _on_short_press(self) -> None:
         current = self.state.state
         if current == State.IDLE:
-            self._trigger("button")
+            self._trigger(Wake(source="button"))
         elif current in CONVERSATION_STATES and self.conversation is not None:
             if self.push_to_talk:
-                log_event(log, "button", "push-to-talk: talking", action="talk")
+                self.events.publish(ButtonPressed(action="talk"))
                 self._spawn(self.conversation.talk())
             elif self.settings.button.in_conversation == "interrupt" and current in (State.SPEAKING, State.THINKING):
-                log_event(log, "button", "button interrupts the answer", action="interrupt")
+                self.events.publish(ButtonPressed(action="interrupt"))
                 self._spawn(self.conversation.barge_in())
             else:
-                log_event(log, "button", "button ends the conversation", action="end")
+                self.events.publish(ButtonPressed(action="end"))
                 self.conversation.end("button")
 
     def _on_release(self) -> None:
         if self.conversation is not None:
-            log_event(log, "button", "push-to-talk: released, turn committed", action="commit")
+            self.events.publish(ButtonPressed(action="commit"))
             self.conversation.release()
         elif self.state.state in (State.WAKING, State.CONNECTING):
             self._released_early = True
@@ -211,15 +237,17 @@ class Appliance:
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         self._audio_fault = asyncio.Event()
+        self.events.bind_loop(self._loop)
         self._setup_gpio()
-        self.telemetry.on_state(State.IDLE, self.state.state)
+        self.telemetry.state.state(self.state.state.value)
         self.telemetry.bind(self.audio_stats, self.health)
         if self.settings.health.enabled:
             try:
                 await self.telemetry.serve(self.settings.health.address)
             except OSError as exc:
-                log_event(log, "error", f"health endpoint not started on {self.settings.health.address}: {exc}",
-                          level=logging.ERROR, kind="health_listen")
+                self.events.publish(ErrorRaised(
+                    kind="health_listen", text=f"health endpoint not started on {self.settings.health.address}: {exc}"
+                ))
         heartbeat = asyncio.create_task(self._heartbeat())
         # Start-up's objects (~190k: the SDK's modules, pydantic schemas) live as long as the process.
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
@@ -240,7 +268,7 @@ class Appliance:
                     backoff = min(max(backoff * 2, 1.0), self.settings.session.error_backoff_max_s)
                     continue
                 if failed_before:
-                    log_event(log, "recovered", "audio devices are back")
+                    self.events.publish(Recovered())
                     self.state.to(State.IDLE, reason="recovered")
                 failed_before = False
                 backoff = self.settings.session.error_backoff_s
@@ -293,19 +321,14 @@ class Appliance:
             opened_after_s = time.monotonic() - trigger.at
             result = await self.conversation.run()
             self.conversations += 1
-            self.telemetry.conversations.labels(result.reason).inc()
-            self.telemetry.connect_seconds.observe(opened_after_s + result.connect_ms / 1000)
-            log_event(
-                log,
-                "conversation_end",
-                f"conversation ended: {result.reason}",
+            self.events.publish(ConversationEnded(
                 reason=result.reason,
                 duration_s=round(result.duration_s, 2),
                 connect_ms=round(result.connect_ms, 1),
                 sent_audio_ms=round(result.sent_audio_ms),
                 dropped_blocks=result.dropped_blocks,
                 wake_to_open_ms=round(1000 * opened_after_s + result.connect_ms, 1),
-            )
+            ))
             self.player.flush()
             self.earcons.play("done", self.player)
             self.state.to(State.IDLE)
@@ -322,17 +345,17 @@ class Appliance:
         conversation.end("stopped")
 
     async def _error(
-        self, kind: str, message: str, backoff: float, stop: asyncio.Event, *, then_idle: bool = True
+        self, kind: ErrorKind, message: str, backoff: float, stop: asyncio.Event, *, then_idle: bool = True
     ) -> None:
         """Show and log an error, wait ``backoff`` (or until stop). Audio errors stay in ``error`` until
         the devices open again (``then_idle=False``), so the LEDs do not flash "idle" between retries."""
-        self.telemetry.errors.labels(kind).inc()
         if self.player is not None and self.player.active:
             self.earcons.play("error", self.player)
         if self.state.state != State.ERROR:
             self.state.to(State.ERROR, kind=kind, reason=message)
-        log_event(log, "error", f"{kind}: {message}; retrying in {backoff:.1f} s", level=logging.ERROR,
-                  kind=kind, retry_in_s=backoff)
+        self.events.publish(ErrorRaised(
+            kind=kind, retry_in_s=backoff, text=f"{kind}: {message}; retrying in {backoff:.1f} s"
+        ))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=backoff)
         if then_idle:
@@ -344,9 +367,7 @@ class Appliance:
         try:
             self._setup_button_and_leds()
         except Exception as exc:
-            log_event(log, "error", f"GPIO unavailable, running without button/LEDs: {exc}", level=logging.ERROR,
-                      kind="gpio")
-            self.telemetry.errors.labels("gpio").inc()
+            self.events.publish(ErrorRaised(kind="gpio", text=f"GPIO unavailable, running without button/LEDs: {exc}"))
 
     def _setup_button_and_leds(self) -> None:
         assert self._loop is not None
@@ -361,5 +382,4 @@ class Appliance:
             )
         if StatusLeds.configured(self.settings.leds):
             self.leds = StatusLeds(self.settings.leds)
-            leds = self.leds
-            self.state.subscribe(lambda _old, new: leds.show(new))
+            self.events.subscribe(self.leds.on_event)

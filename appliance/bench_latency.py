@@ -99,7 +99,7 @@ async def _measure(card: Any, trials: int) -> list[Figure]:
             flushes.append(1000 * player.stats.last_flush_latency_s)  # type: ignore[operator]
             totals.append(1000 * (player.stats.last_flush_silent_at - server.sent_at[sent_before]))  # type: ignore[operator]
             assert app.conversation is not None
-            app.conversation.end("bench")
+            app.conversation.end("stopped")
             await _wait(lambda: app.state.state == State.IDLE, 10, "idle")
             card.reset()
         device_buffer_ms = 1000 * app.player.latency if app.player else 0.0

@@ -29,6 +29,8 @@ def env_name(loc: Sequence[int | str]) -> str:
         return "settings"
     if parts[0] in _TOP_LEVEL_ENV:
         return _TOP_LEVEL_ENV[parts[0]]
+    if parts[0].upper().startswith("APPLIANCE_"):  # a field whose alias is its variable's name
+        return parts[0].upper()
     return "APPLIANCE_" + "__".join(p.upper() for p in parts[:2])
 
 

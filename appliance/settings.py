@@ -2,7 +2,8 @@
 
 Precedence (highest first): constructor arguments, environment (`APPLIANCE_…`, nested with `__`),
 a `.env`-style file is not read (containers pass env directly), then the TOML file named by
-`APPLIANCE_CONFIG_FILE`, then the packaged `defaults/appliance.toml`.
+`APPLIANCE_CONFIG_FILE`, then the defaults written in this module: their one source.
+`config/appliance.toml` documents them and is kept in step by a test.
 """
 
 from __future__ import annotations
@@ -244,7 +245,8 @@ class Settings(BaseSettings):
     openai_api_key_file: Path | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "openai_api_key_file")
     )
-    hardware: HardwareName = "generic"
+    # The board: a preset fills its pins, LEDs and audio hints into fields nobody set (see hardware.py).
+    hardware: HardwareName = Field("generic", validation_alias=AliasChoices("APPLIANCE_HARDWARE", "hardware"))
     realtime: RealtimeSettings = RealtimeSettings()
     agent: AgentSettings = AgentSettings()
     audio: AudioSettings = AudioSettings()
@@ -291,12 +293,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_files = [packaged_default("appliance.toml")]
         override = os.environ.get("APPLIANCE_CONFIG_FILE")
-        if override:
-            toml_files.append(Path(override))
-        # TomlConfigSettingsSource merges later files over earlier ones.
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_files))
+        if not override:
+            return (init_settings, env_settings)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=Path(override)))
 
     def masked(self) -> dict[str, Any]:
         """Effective settings as plain data, secrets replaced by a marker."""

@@ -1,15 +1,11 @@
-"""The appliance's one state machine. Everything else reacts to its transitions."""
+"""The appliance's one state machine. Everything else reacts to its transitions, which it publishes
+on the event stream as `StateChanged` events."""
 
 from __future__ import annotations
 
 import enum
-import logging
-from collections.abc import Callable
-from typing import Any
 
-from .logs import log_event
-
-log = logging.getLogger("appliance.state")
+from .events import EventBus, StateChanged
 
 
 class State(enum.StrEnum):
@@ -36,40 +32,31 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.MUTED: frozenset({State.IDLE, State.ERROR}),
 }
 
-Listener = Callable[[State, State], None]
-
-
 class InvalidTransition(RuntimeError):
     pass
 
 
 class StateMachine:
-    """Holds the current state; validates and logs transitions; notifies listeners (LEDs, metrics)."""
+    """Holds the current state, validates transitions and publishes each one on the event bus.
 
-    def __init__(self) -> None:
+    Only the event-loop thread changes the state."""
+
+    def __init__(self, events: EventBus | None = None) -> None:
         self._state = State.IDLE
-        self._listeners: list[Listener] = []
+        self.events = events or EventBus()
 
     @property
     def state(self) -> State:
         return self._state
 
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
-
     def can(self, new: State) -> bool:
         return new in _ALLOWED[self._state]
 
-    def to(self, new: State, **fields: Any) -> None:
+    def to(self, new: State, *, reason: str | None = None, source: str | None = None, kind: str | None = None) -> None:
         old = self._state
         if new == old:
             return
         if not self.can(new):
             raise InvalidTransition(f"{old} -> {new}")
         self._state = new
-        log_event(log, "state", f"{old} -> {new}", state=str(new), previous=str(old), **fields)
-        for listener in self._listeners:
-            try:
-                listener(old, new)
-            except Exception:  # an indicator must never break the appliance
-                log.exception("state listener failed")
+        self.events.publish(StateChanged(state=str(new), previous=str(old), reason=reason, source=source, kind=kind))

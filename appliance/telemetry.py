@@ -18,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from .events import ApplianceEvent, ConversationEnded, ErrorRaised, StateChanged, Wake
 from .state import State
 
 log = logging.getLogger("appliance.telemetry")
@@ -63,8 +64,17 @@ class Telemetry:
         self._audio_stats = audio_stats
         self._health = health
 
-    def on_state(self, _old: State, new: State) -> None:
-        self.state.state(new.value)
+    def on_event(self, event: ApplianceEvent) -> None:
+        """The metrics' subscription to the event stream."""
+        if isinstance(event, StateChanged):
+            self.state.state(event.state)
+        elif isinstance(event, Wake):
+            self.wakes.labels(event.source).inc()
+        elif isinstance(event, ConversationEnded):
+            self.conversations.labels(event.reason).inc()
+            self.connect_seconds.observe(event.wake_to_open_ms / 1000)
+        elif isinstance(event, ErrorRaised):
+            self.errors.labels(event.kind).inc()
 
     def metrics_text(self) -> bytes:
         return generate_latest(self.registry)

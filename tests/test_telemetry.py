@@ -4,7 +4,7 @@ import asyncio
 import json
 import time
 
-from appliance.state import State
+from appliance.events import ConversationEnded, ErrorRaised, StateChanged, Wake
 from appliance.telemetry import Telemetry, health_of
 
 
@@ -25,11 +25,12 @@ async def test_metrics_and_health_over_http() -> None:
            lambda: (healthy["ok"], "ok" if healthy["ok"] else "audio streams are not open"))
     await t.serve("127.0.0.1:0")
     try:
-        t.wakes.labels("button").inc()
-        t.errors.labels("connect_failed").inc()
-        t.conversations.labels("idle_timeout").inc()
-        t.connect_seconds.observe(1.2)
-        t.on_state(State.IDLE, State.LISTENING)
+        # The metrics are fed only by the event stream.
+        t.on_event(Wake(source="button"))
+        t.on_event(ErrorRaised(kind="connect_failed", text="connect_failed: refused"))
+        t.on_event(ConversationEnded(reason="idle_timeout", duration_s=3.0, connect_ms=200.0, sent_audio_ms=2000,
+                                     dropped_blocks=0, wake_to_open_ms=1200.0))
+        t.on_event(StateChanged(state="listening", previous="idle"))
         status, body = await http_get(t.port, "/metrics")
         assert status == 200
         assert 'appliance_wakes_total{source="button"} 1.0' in body
@@ -39,6 +40,7 @@ async def test_metrics_and_health_over_http() -> None:
         assert 'appliance_state{appliance_state="idle"} 0.0' in body
         assert "appliance_audio_underruns_total 5.0" in body
         assert 'appliance_session_connect_seconds_bucket{le="1.5"} 1.0' in body
+        assert 'appliance_session_connect_seconds_bucket{le="1.0"} 0.0' in body
         status, body = await http_get(t.port, "/healthz")
         assert status == 200 and json.loads(body)["ok"] is True
         healthy["ok"] = False

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 
 from agents import function_tool
 from agents.realtime import RealtimeAgent
 
-from ..logs import log_event
-
-log = logging.getLogger("appliance.agent")
+from ..events import EventBus, ToolCalled
 
 
 class ConversationControl:
-    """What tools may ask of the running conversation (so far: to end it)."""
+    """What tools may ask of the running conversation (so far: to end it), and where they report."""
 
-    def __init__(self) -> None:
+    def __init__(self, events: EventBus) -> None:
         self.goodbye = asyncio.Event()
+        self.events = events
 
 
 def current_time_text(now: dt.datetime | None = None) -> str:
@@ -31,13 +29,13 @@ def build_agent(name: str, instructions: str, control: ConversationControl) -> R
     def get_current_time() -> str:
         """The current local date and time of this device."""
         text = current_time_text()
-        log_event(log, "tool", "get_current_time", tool="get_current_time", result=text)
+        control.events.publish(ToolCalled(tool="get_current_time", result=text))
         return text
 
     @function_tool
     def end_conversation() -> str:
         """End the conversation when the person says goodbye or is clearly done."""
-        log_event(log, "tool", "end_conversation", tool="end_conversation")
+        control.events.publish(ToolCalled(tool="end_conversation"))
         control.goodbye.set()
         return "The conversation will end after your reply. Say a short goodbye."
 

@@ -9,10 +9,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import numpy as np
 from agents.realtime import (
     RealtimePlaybackTracker,
     RealtimeRunner,
@@ -26,31 +24,16 @@ from agents.realtime.model_inputs import RealtimeModelSendInterrupt, RealtimeMod
 from ..audio.formats import MODEL_AUDIO_FORMAT, MODEL_RATE, ms_for_samples, samples_for_ms
 from ..audio.pipeline import AudioSink
 from ..audio.playback import Player
+from ..events import AnswerInterrupted, SessionOpened
 from ..logs import log_event
 from ..settings import Settings
 from ..state import State, StateMachine
 from .agent import ConversationControl, build_agent
+from .outcomes import ConversationError, ConversationResult, EndReason
 
 log = logging.getLogger("appliance.conversation")
 
 MIN_TURN_MS = 120
-
-
-class ConversationError(RuntimeError):
-    """The conversation could not start or broke; `kind` names the failure for logs and metrics."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-@dataclass
-class ConversationResult:
-    reason: str
-    connect_ms: float
-    duration_s: float
-    sent_audio_ms: float
-    dropped_blocks: int
 
 
 def url_with_model(url: str, model: str) -> str:
@@ -103,12 +86,13 @@ class Conversation:
         self._player = player
         self._sink = sink
         self._state = state
-        self._control = ConversationControl()
+        self._control = ConversationControl(state.events)
         self._loop = asyncio.get_running_loop()
         self._tracker = RealtimePlaybackTracker()
         self._session: RealtimeSession | None = None
         self._end = asyncio.Event()
-        self._end_reason = ""
+        self._end_reason: EndReason = "stopped"
+        self._error: ConversationError | None = None
         self._user_speaking = False
         self._last_activity = time.monotonic()
         self._sent_samples = 0
@@ -121,9 +105,15 @@ class Conversation:
         self._turn_samples = 0
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
-    def end(self, reason: str) -> None:
+    def end(self, reason: EndReason) -> None:
         if not self._end.is_set():
             self._end_reason = reason
+            self._end.set()
+
+    def fail(self, error: ConversationError) -> None:
+        """End the conversation because something broke; `run` raises `error`."""
+        if not self._end.is_set():
+            self._error = error
             self._end.set()
 
     async def talk(self) -> None:
@@ -170,7 +160,7 @@ class Conversation:
         self._player.on_drained = self._drained_from_device
         session = await self._connect()
         connect_ms = 1000 * (time.monotonic() - started)
-        log_event(log, "session_open", f"session open in {connect_ms:.0f} ms", connect_ms=round(connect_ms, 1))
+        self._state.events.publish(SessionOpened(connect_ms=round(connect_ms, 1)))
         self._state.to(State.LISTENING)
         self._touch()
         tasks = [
@@ -190,9 +180,8 @@ class Conversation:
             self._session = None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(session.close(), timeout=3)
-        if self._end_reason.startswith("error:"):
-            kind, _, message = self._end_reason[len("error:") :].partition(":")
-            raise ConversationError(kind, message)
+        if self._error is not None:
+            raise self._error
         return ConversationResult(
             reason=self._end_reason,
             connect_ms=connect_ms,
@@ -259,7 +248,7 @@ class Conversation:
             try:
                 await session.send_audio(block)
             except Exception as exc:
-                self.end(f"error:send_failed:{_describe(exc)}")
+                await self._send_failed(exc)
                 return
             self._sent_samples += len(block) // 2
 
@@ -275,10 +264,17 @@ class Conversation:
             await session.send_audio(bytes(480), commit=True)  # 10 ms of silence closes the turn
             await session.model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
         except Exception as exc:
-            self.end(f"error:send_failed:{_describe(exc)}")
+            await self._send_failed(exc)
             return
         if self._state.state == State.LISTENING:
             self._state.to(State.THINKING, reason="turn_committed")
+
+    async def _send_failed(self, exc: Exception) -> None:
+        """A send failed. When the connection broke, the receiver names the cause (garbage frame,
+        dropped socket) a moment later: let it, so the log says why rather than "send failed"."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._end.wait(), timeout=0.5)
+        self.fail(ConversationError("send_failed", _describe(exc)))
 
     async def _receive(self, session: RealtimeSession) -> None:
         try:
@@ -287,7 +283,7 @@ class Conversation:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # e.g. a non-JSON frame or a dropped socket ends the iterator
-            self.end(f"error:connection:{_describe(exc)}")
+            self.fail(ConversationError("connection", _describe(exc)))
             return
         self.end("server_closed")
 
@@ -311,7 +307,7 @@ class Conversation:
             self._player.end_of_audio(event.item_id, event.content_index)
         elif event.type == "audio_interrupted":
             dropped = self._player.flush()
-            log_event(log, "interrupted", "answer interrupted", dropped_ms=round(1000 * dropped / self._player.rate))
+            self._state.events.publish(AnswerInterrupted(dropped_ms=round(ms_for_samples(dropped, self._player.rate))))
             self._touch()
             if self._state.state == State.SPEAKING:
                 self._state.to(State.LISTENING, reason="interrupted")
@@ -321,8 +317,6 @@ class Conversation:
                 self._state.to(State.THINKING)
         elif event.type == "error":
             log_event(log, "session_error", f"realtime error: {event.error}", level=logging.WARNING)
-        elif event.type == "history_added" and getattr(event.item, "role", None) == "user":
-            pass
 
     # -- PortAudio thread → loop ----------------------------------------------------------------
     def _played_from_device(self, item_id: str, content_index: int, ms: float) -> None:
@@ -369,7 +363,3 @@ class Conversation:
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
-
-
-def silence(ms: int) -> bytes:
-    return np.zeros(24 * ms, dtype=np.int16).tobytes()

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from ..events import ApplianceEvent, StateChanged
 from ..settings import LedSettings
 from ..state import State
 
@@ -18,11 +19,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("appliance.leds")
 
 Colour = tuple[float, float, float]
+PatternKind = Literal["off", "on", "blink", "pulse"]
 
 
 @dataclass(frozen=True)
 class Pattern:
-    kind: str  # "off" | "on" | "blink" | "pulse"
+    kind: PatternKind
     colour: Colour = (1.0, 1.0, 1.0)
     on_s: float = 0.5
     off_s: float = 0.5
@@ -73,6 +75,11 @@ class StatusLeds:
     @staticmethod
     def configured(settings: LedSettings) -> bool:
         return settings.red_pin is not None or settings.pin is not None
+
+    def on_event(self, event: ApplianceEvent) -> None:
+        """The LEDs' subscription to the event stream: each state change shows its pattern."""
+        if isinstance(event, StateChanged):
+            self.show(State(event.state))
 
     def show(self, state: State) -> None:
         self._state = state

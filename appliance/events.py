@@ -1,0 +1,212 @@
+"""The appliance's one event stream.
+
+Everything that happens (a state change, a wake, a conversation's end, an error, a tool call…) is
+published once, as a typed, immutable object, on one in-process `EventBus`. The JSON log, the
+Prometheus metrics, the LEDs and (later) the device API are subscribers; none of them is fed from
+its own call site. An event's `name` and `fields()` are the contract: they are exactly the `event`
+field and the other fields of its JSON log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+log = logging.getLogger("appliance.events")
+
+TriggerSource = Literal["wakeword", "button", "api"]
+ButtonAction = Literal["talk", "interrupt", "end", "commit"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplianceEvent:
+    """Base of every event. `name` is the JSON log's `event` field; `logger` the logger it is written to."""
+
+    name: ClassVar[str] = "event"
+    logger: ClassVar[str] = "appliance"
+    level: ClassVar[int] = logging.INFO
+    not_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def fields(self) -> dict[str, Any]:
+        """The event's fields as they appear in the log line and the API (unset optional ones left out)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "extra":
+                out.update(value)
+            elif value is not None and f.name not in self.not_fields:
+                out[f.name] = value
+        return out
+
+    def message(self) -> str:
+        return self.name
+
+    def as_dict(self) -> dict[str, Any]:
+        """One JSON-ready object: `{"event": name, **fields}` (what the device API sends)."""
+        return {"event": self.name, **self.fields()}
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateChanged(ApplianceEvent):
+    name: ClassVar[str] = "state"
+    logger: ClassVar[str] = "appliance.state"
+    state: str
+    previous: str
+    reason: str | None = None
+    source: str | None = None
+    kind: str | None = None
+
+    def message(self) -> str:
+        return f"{self.previous} -> {self.state}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Wake(ApplianceEvent):
+    name: ClassVar[str] = "wake"
+    source: TriggerSource
+    model: str | None = None
+    score: float | None = None
+    verifier_score: float | None = None
+    barge_in: Literal[True] | None = None
+
+    def message(self) -> str:
+        return "wake word during answer: barge-in" if self.barge_in else f"wake by {self.source}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ButtonPressed(ApplianceEvent):
+    """What a button press did during a conversation (a press that starts one is a `Wake`)."""
+
+    name: ClassVar[str] = "button"
+    action: ButtonAction
+
+    def message(self) -> str:
+        return {
+            "talk": "push-to-talk: talking",
+            "interrupt": "button interrupts the answer",
+            "end": "button ends the conversation",
+            "commit": "push-to-talk: released, turn committed",
+        }[self.action]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionOpened(ApplianceEvent):
+    name: ClassVar[str] = "session_open"
+    logger: ClassVar[str] = "appliance.conversation"
+    connect_ms: float
+
+    def message(self) -> str:
+        return f"session open in {self.connect_ms:.0f} ms"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnswerInterrupted(ApplianceEvent):
+    name: ClassVar[str] = "interrupted"
+    logger: ClassVar[str] = "appliance.conversation"
+    dropped_ms: int
+
+    def message(self) -> str:
+        return "answer interrupted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolCalled(ApplianceEvent):
+    name: ClassVar[str] = "tool"
+    logger: ClassVar[str] = "appliance.agent"
+    tool: str
+    result: str | None = None
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def message(self) -> str:
+        return self.tool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConversationEnded(ApplianceEvent):
+    name: ClassVar[str] = "conversation_end"
+    reason: str
+    duration_s: float
+    connect_ms: float
+    sent_audio_ms: int
+    dropped_blocks: int
+    wake_to_open_ms: float
+
+    def message(self) -> str:
+        return f"conversation ended: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorRaised(ApplianceEvent):
+    """An error the appliance recovers from; `kind` labels the metric, `text` is the log message."""
+
+    name: ClassVar[str] = "error"
+    level: ClassVar[int] = logging.ERROR
+    not_fields: ClassVar[frozenset[str]] = frozenset({"text"})
+    kind: str
+    retry_in_s: float | None = None
+    text: str = ""
+
+    def message(self) -> str:
+        return self.text or self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recovered(ApplianceEvent):
+    name: ClassVar[str] = "recovered"
+
+    def message(self) -> str:
+        return "audio devices are back"
+
+
+Subscriber = Callable[[ApplianceEvent], None]
+
+
+class EventBus:
+    """Publishes each event to every subscriber, in subscription order, on the event-loop thread.
+
+    A subscriber must be quick and must not block (a slow consumer keeps its own bounded queue).
+    One that raises is logged and skipped; it never breaks the appliance or the other subscribers.
+    `publish` from another thread hops onto the loop given to `bind_loop`.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns the function that removes it."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def publish(self, event: ApplianceEvent) -> None:
+        if self._loop is not None and self._loop_thread != threading.get_ident() and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._deliver, event)
+        else:
+            self._deliver(event)
+
+    def _deliver(self, event: ApplianceEvent) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("event subscriber failed on %s", event.name)
+
+
+def log_subscriber(event: ApplianceEvent) -> None:
+    """The log line of an event: the JSON log's `event` and fields are the event's own."""
+    logging.getLogger(event.logger).log(event.level, event.message(), extra={"event": event.name, **event.fields()})
