@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .audio.aec import EchoCanceller
+from .audio.backends import AudioBackend, backend_for
 from .audio.capture import MicStream
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.formats import MODEL_RATE
@@ -35,7 +36,7 @@ from .events import (
     log_subscriber,
 )
 from .indicators.earcons import Earcons
-from .indicators.leds import StatusLeds
+from .indicators.lights import StatusLights, build_status_lights
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
 from .telemetry import Telemetry, health_of
@@ -86,7 +87,7 @@ class Appliance:
         self.player: Player | None = None
         self.pipeline: MicPipeline | None = None
         self.button: PushButton | None = None
-        self.leds: StatusLeds | None = None
+        self.leds: StatusLights | None = None
         self.conversation: Conversation | None = None
         self.conversations = 0
         self.last_tick = time.monotonic()
@@ -101,13 +102,15 @@ class Appliance:
     # -- audio ----------------------------------------------------------------------------------
     def _open_audio(self) -> None:
         a = self.settings.audio
-        in_dev = find_device(a.input_device, "input")
-        out_dev = find_device(a.output_device, "output")
-        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate)
-        out_rate = pick_rate(out_dev, "output", forced=a.output_rate)
-        self.player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
+        backend = self._audio_backend()
+        in_dev = find_device(a.input_device, "input", backend)
+        out_dev = find_device(a.output_device, "output", backend)
+        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate, backend=backend)
+        out_rate = pick_rate(out_dev, "output", forced=a.output_rate, backend=backend)
+        self.player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s,
+                             backend=backend)
         self.player.start()
-        self.mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
+        self.mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms, backend=backend)
         self.mic.start()
         assert self._loop is not None
         self.pipeline = MicPipeline(
@@ -124,6 +127,14 @@ class Appliance:
             self.player.reference = reference
             self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, out_rate)
         self.pipeline.start()
+
+    def _audio_backend(self) -> AudioBackend:
+        return backend_for(self.settings.audio)
+
+    def _speaker_level(self) -> float:
+        """What the speaker plays now (for the pixels' speaking glow); read from the pixels' thread."""
+        player = self.player
+        return player.level if player is not None else 0.0
 
     def _close_audio(self) -> None:
         if self.pipeline is not None:
@@ -259,7 +270,7 @@ class Appliance:
             while not stop.is_set():
                 try:
                     if failed_before:
-                        rescan()
+                        rescan(self._audio_backend())
                     self._open_audio()
                 except AudioDeviceError as exc:
                     self._close_audio()
@@ -286,7 +297,6 @@ class Appliance:
             if self.button is not None:
                 self.button.close()
             if self.leds is not None:
-                self.leds.device.off()
                 self.leds.close()
 
     async def _serve(self, stop: asyncio.Event) -> None:
@@ -380,6 +390,6 @@ class Appliance:
                 on_release=self._on_release if ptt else None,
                 pull_up=b.pull_up, bounce_s=b.bounce_s, hold_s=b.hold_s,
             )
-        if StatusLeds.configured(self.settings.leds):
-            self.leds = StatusLeds(self.settings.leds)
+        self.leds = build_status_lights(self.settings.leds, level=self._speaker_level)
+        if self.leds is not None:
             self.events.subscribe(self.leds.on_event)

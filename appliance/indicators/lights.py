@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from ..events import ApplianceEvent
 from ..settings import LedSettings
 from ..state import State
 
 
 class StatusLights(Protocol):
+    def on_event(self, event: ApplianceEvent) -> None:
+        """The lights' subscription to the event stream: each state change shows its pattern."""
+
     def show(self, state: State) -> None:
         """The pattern for an appliance state."""
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from ..events import ApplianceEvent, StateChanged
 from ..settings import LedSettings
 from ..state import State
 
@@ -228,6 +229,11 @@ class PixelRing:
 
     def _current(self) -> str:
         return self._override or self._state_pattern
+
+    def on_event(self, event: ApplianceEvent) -> None:
+        """The pixels' subscription to the event stream: each state change shows its animation."""
+        if isinstance(event, StateChanged):
+            self.show(State(event.state))
 
     def show(self, state: State) -> None:
         with self._lock:

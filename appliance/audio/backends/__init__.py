@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ...settings import AudioSettings
 
 Direction = Literal["input", "output"]
 BackendName = Literal["sounddevice", "pulse"]
@@ -108,3 +111,10 @@ def get_backend(name: str = "sounddevice", **options: Any) -> AudioBackend:
         else:
             raise ValueError(f"unknown audio backend {name!r}: sounddevice or pulse")
     return _BACKENDS[name]
+
+
+def backend_for(audio: AudioSettings) -> AudioBackend:
+    """The backend the settings choose (APPLIANCE_AUDIO__BACKEND)."""
+    if audio.backend == "pulse":
+        return get_backend("pulse", latency_ms=audio.pulse_latency_ms)
+    return get_backend("sounddevice")
