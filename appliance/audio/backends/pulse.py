@@ -187,8 +187,11 @@ class PulseBackend:
         """Nothing cached: every listing asks the server."""
 
     def play(self, dev: DeviceInfo, samples: np.ndarray, rate: int) -> None:
-        _soundcard().get_speaker(dev.key).play(samples.astype(np.float32) / 32768.0, samplerate=rate, channels=1)
+        _soundcard().get_speaker(dev.key).play(
+            samples.astype(np.float32) / 32768.0, samplerate=rate, channels=1, blocksize=self._frames(rate)
+        )
 
     def record(self, dev: DeviceInfo, frames: int, rate: int, channels: int) -> np.ndarray:
         mic = _soundcard().get_microphone(dev.key, include_loopback=True)
-        return _to_int16(np.asarray(mic.record(frames, samplerate=rate, channels=channels)))
+        block = mic.record(frames, samplerate=rate, channels=channels, blocksize=self._frames(rate))
+        return _to_int16(np.asarray(block))
