@@ -65,6 +65,7 @@ class _PulseStream:
         self.latency_frames = max(block_frames, latency_frames)
         self._callback = callback
         self._latency = self.latency_frames / rate
+        self._nap_s = 0.75 * block_frames / rate
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -126,6 +127,10 @@ class _PulseStream:
             out[:] = 0
             self._callback(out, self.block_frames, None, status)
             player.play(out.astype(np.float32) / 32768.0)
+            # play() polls every millisecond while the server's buffer is full; once it returns the
+            # buffer is full again, so there is no room for the next block for about a block's time.
+            # Sleeping most of that keeps the server fed with a fraction of the wake-ups.
+            self._stop.wait(self._nap_s)
 
     def close(self) -> None:
         self._stop.set()
