@@ -44,6 +44,12 @@ def _device_spec(value: Any) -> str | int | None:
     return int(text) if text.isdigit() else text
 
 
+def default_data_dir() -> Path:
+    """Where a local run keeps its data: $XDG_STATE_HOME/appliance (the image sets /var/lib/appliance)."""
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home) / "appliance"
+
+
 def _stem(spec: str) -> str:
     return Path(spec).stem
 
@@ -100,6 +106,7 @@ class AudioSettings(BaseModel):
     aec_reference_delay_ms: int = Field(0, ge=0, le=500, description="playback-to-capture delay to skip")
     playback_start_ms: int = Field(20, ge=0, description="audio buffered before playback starts")
     playback_max_s: float = Field(120.0, gt=0, description="bound of the playback buffer")
+    volume: int = Field(100, ge=0, le=100, description="playback volume until one is set (then kept)")
 
     _spec = field_validator("input_device", "output_device", mode="before")(
         classmethod(lambda cls, v: _device_spec(v))
@@ -247,6 +254,8 @@ class Settings(BaseSettings):
     )
     # The board: a preset fills its pins, LEDs and audio hints into fields nobody set (see hardware.py).
     hardware: HardwareName = Field("generic", validation_alias=AliasChoices("APPLIANCE_HARDWARE", "hardware"))
+    # Everything the appliance stores (mute, volume, memory, timers, transcripts) lives here.
+    data_dir: Path = Field(default_factory=default_data_dir)
     realtime: RealtimeSettings = RealtimeSettings()
     agent: AgentSettings = AgentSettings()
     audio: AudioSettings = AudioSettings()

@@ -26,6 +26,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for name in list(os.environ):
         if name.startswith("APPLIANCE_") or name.startswith("OPENAI_"):
             del os.environ[name]
+    # Nothing a test run stores may land in the developer's own data directory.
+    os.environ["XDG_STATE_HOME"] = str(_ROOT / "state")
     _CARD = FifoSoundCard(_ROOT / "card").open()
     os.environ.update(_CARD.env)
 

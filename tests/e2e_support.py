@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,8 @@ def appliance_env(card_env: dict[str, str], server_url: str, **overrides: str) -
             "APPLIANCE_HEALTH__ENABLED": "false",
             "GPIOZERO_PIN_FACTORY": "mock",
             "PYTHONUNBUFFERED": "1",
+            # A fresh data directory per run, unless a test shares one between two runs on purpose.
+            "APPLIANCE_DATA_DIR": tempfile.mkdtemp(prefix="appliance-data-"),
         }
     )
     env.update(overrides)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -38,6 +39,8 @@ def make_settings(**env: Any) -> Settings:
         "audio": {"input_device": "mic", "output_device": "speaker", "input_rate": 48000, "output_rate": 48000},
         "session": {"idle_timeout_s": 2, "error_backoff_s": 0.3, "error_backoff_max_s": 1},
         "health": {"enabled": False},
+        # A fresh data directory per appliance: mute and volume persist, and must not leak between tests.
+        "data_dir": tempfile.mkdtemp(prefix="appliance-data-"),
     }
     for group, values in env.items():
         if isinstance(values, dict):

@@ -36,7 +36,7 @@ def env_names() -> set[str]:
     for name, field in Settings.model_fields.items():
         if name not in groups():
             alias = field.validation_alias
-            names.add(str(getattr(alias, "choices", [name.upper()])[0]).upper())
+            names.add(str(getattr(alias, "choices", [f"APPLIANCE_{name}"])[0]).upper())
     return names
 
 
