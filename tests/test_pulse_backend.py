@@ -74,3 +74,17 @@ async def test_no_server_is_a_clear_error(tmp_path: Path) -> None:
     rc, out = await run_cli("devices", env=env)
     assert rc == 1
     assert "cannot reach a PulseAudio/PipeWire server" in out
+
+
+def test_a_missing_source_is_a_device_error(pulse: PulseSoundServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.audio.backends import AudioDeviceError, DeviceInfo
+    from appliance.audio.backends.pulse import PulseBackend
+    from appliance.audio.capture import MicStream
+
+    for name, value in pulse.env.items():
+        monkeypatch.setenv(name, value)
+    ghost = DeviceInfo(0, "gone", "PulseAudio", 1, 0, 48000.0, key="no_such_source")
+    mic = MicStream(ghost, 48000, backend=PulseBackend())
+    with pytest.raises(AudioDeviceError, match="no_such_source"):
+        mic.start()
+    assert not mic.active
