@@ -8,12 +8,16 @@ a `.env`-style file is not read (containers pass env directly), then the TOML fi
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -23,8 +27,10 @@ from pydantic_settings import (
 )
 
 from .hardware import HardwareName, fill_unset, preset_values
+from .keyfile import KeyFileError, read_key_file
 
 DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+KEY_FILE_UNREADABLE = "key_file_unreadable"
 
 
 def packaged_default(name: str) -> Path:
@@ -50,11 +56,54 @@ def default_data_dir() -> Path:
     return Path(state_home) / "appliance"
 
 
+class ConfigFileError(ValueError):
+    """`APPLIANCE_CONFIG_FILE` names no readable TOML file; the message says which and why."""
+
+
+def checked_config_file(name: str) -> Path:
+    """The file `APPLIANCE_CONFIG_FILE` names, once it is known to be readable TOML: a file that was
+    asked for and is missing or broken is an error, not silently the defaults."""
+    path = Path(name)
+    where = f"APPLIANCE_CONFIG_FILE {path}"
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigFileError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigFileError(f"{where} is a directory, not a TOML file") from None
+    except PermissionError:
+        raise ConfigFileError(f"{where} cannot be read by uid {os.geteuid()}: permission denied") from None
+    except OSError as exc:
+        raise ConfigFileError(f"{where} cannot be read: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"{where} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{where} is not valid TOML: {exc}") from None
+    return path
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _stem(spec: str) -> str:
     return Path(spec).stem
 
 
-class RealtimeSettings(BaseModel):
+class SettingsGroup(BaseModel):
+    """A group of settings (`APPLIANCE_<GROUP>__<NAME>`). No infinities or NaNs: every number here
+    is a time, a size or a level that must be finite."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class RealtimeSettings(SettingsGroup):
     url: str = DEFAULT_REALTIME_URL
     model: str = "gpt-realtime"
     voice: str = "ash"
@@ -69,10 +118,22 @@ class RealtimeSettings(BaseModel):
     def _websocket_url(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):
             raise ValueError("must be a websocket URL starting with ws:// or wss://")
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise ValueError("must name a host, e.g. wss://api.openai.com/v1/realtime")
+        if value.startswith("ws://") and not is_loopback(host):
+            # The API key travels in the handshake's Authorization header: in clear over ws://.
+            raise ValueError(
+                "ws:// would send the API key unencrypted; use wss://, or ws:// only to this machine "
+                "(127.0.0.1, ::1, localhost)"
+            )
         return value
 
 
-class AgentSettings(BaseModel):
+class AgentSettings(SettingsGroup):
     name: str = "Assistant"
     instructions: str | None = None
     instructions_file: Path = Field(default_factory=lambda: packaged_default("instructions.md"))
@@ -85,11 +146,11 @@ class AgentSettings(BaseModel):
     @model_validator(mode="after")
     def _instructions_readable(self) -> AgentSettings:
         if not self.instructions and not self.instructions_file.is_file():
-            raise ValueError(f"instructions_file {self.instructions_file} does not exist")
+            raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE {self.instructions_file} is not a file")
         return self
 
 
-class AudioSettings(BaseModel):
+class AudioSettings(SettingsGroup):
     # "sounddevice": PortAudio over ALSA; "pulse": PulseAudio / PipeWire directly (its echo-cancel source).
     backend: Literal["sounddevice", "pulse"] = "sounddevice"
     pulse_latency_ms: int = Field(40, ge=5, le=500, description="pulse: the server-side buffer each stream asks for")
@@ -113,7 +174,7 @@ class AudioSettings(BaseModel):
     )
 
 
-class WakeSettings(BaseModel):
+class WakeSettings(SettingsGroup):
     models: Annotated[list[str], NoDecode] = ["hey_jarvis"]
     threshold: float = Field(0.5, gt=0, lt=1)
     # Per-model overrides, "name:value,name:value" (e.g. "alexa:0.6").
@@ -160,7 +221,7 @@ class WakeSettings(BaseModel):
         return value
 
 
-class ButtonSettings(BaseModel):
+class ButtonSettings(SettingsGroup):
     pin: int | None = Field(None, ge=0, le=53)
     mode: Literal["toggle", "hold"] = "toggle"
     in_conversation: Literal["end", "interrupt"] = "end"
@@ -169,7 +230,7 @@ class ButtonSettings(BaseModel):
     hold_s: float = Field(2.0, gt=0)
 
 
-class LedSettings(BaseModel):
+class LedSettings(SettingsGroup):
     # "gpio": a single or an RGB LED on GPIO pins; "apa102": APA102 / DotStar pixels (voice HATs).
     type: Literal["gpio", "apa102"] = "gpio"
     pin: int | None = Field(None, ge=0, le=53, description="single LED")
@@ -200,23 +261,25 @@ class LedSettings(BaseModel):
         return self
 
 
-class EarconSettings(BaseModel):
+class EarconSettings(SettingsGroup):
     wake: bool = True
     done: bool = True
     error: bool = True
     volume: float = Field(0.6, ge=0, le=1)
 
 
-class SessionSettings(BaseModel):
+class SessionSettings(SettingsGroup):
     idle_timeout_s: float = Field(8.0, gt=0)
     max_duration_s: float = Field(300.0, gt=0)
     error_backoff_s: float = Field(2.0, ge=0)
     error_backoff_max_s: float = Field(60.0, ge=0)
 
 
-class LogSettings(BaseModel):
+class LogSettings(SettingsGroup):
     format: Literal["json", "text"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # At DEBUG, also log every websocket frame (transcripts, audio); secrets are masked regardless.
+    websocket_frames: bool = False
 
     @field_validator("level", mode="before")
     @classmethod
@@ -224,7 +287,7 @@ class LogSettings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
-class HealthSettings(BaseModel):
+class HealthSettings(SettingsGroup):
     enabled: bool = True
     address: str = "127.0.0.1:9090"
     stale_after_s: float = Field(10.0, gt=0)
@@ -283,13 +346,11 @@ class Settings(BaseSettings):
     def _key_file(self) -> Settings:
         if self.openai_api_key is None and self.openai_api_key_file is not None:
             try:
-                key = self.openai_api_key_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(
-                    f"OPENAI_API_KEY_FILE {self.openai_api_key_file} cannot be read: {exc.strerror}"
-                ) from None
-            if not key:
-                raise ValueError(f"OPENAI_API_KEY_FILE {self.openai_api_key_file} is empty")
+                key = read_key_file(self.openai_api_key_file)
+            except KeyFileError as exc:
+                # Its own error type, so `appliance run` can wait for a permission fixed on the host.
+                kind = KEY_FILE_UNREADABLE if exc.retryable else "key_file"
+                raise PydanticCustomError(kind, "{text}", {"text": str(exc)}) from None
             self.openai_api_key = SecretStr(key)
         return self
 
@@ -305,7 +366,8 @@ class Settings(BaseSettings):
         override = os.environ.get("APPLIANCE_CONFIG_FILE")
         if not override:
             return (init_settings, env_settings)
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=Path(override)))
+        toml_file = checked_config_file(override)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
 
     def masked(self) -> dict[str, Any]:
         """Effective settings as plain data, secrets replaced by a marker."""

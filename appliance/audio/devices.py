@@ -74,7 +74,8 @@ def pick_rate(
 
 
 def rescan(backend: AudioBackend | None = None) -> None:
-    """Make the backend list devices afresh (a USB device plugged back in). Only with no stream open."""
+    """Make the backend list devices afresh (a USB device plugged back in). Only with no stream open.
+    Any failure is an `AudioDeviceError` (retried like a missing device)."""
     _backend(backend).rescan()
 
 

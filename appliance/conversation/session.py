@@ -29,6 +29,7 @@ from ..logs import log_event
 from ..settings import Settings
 from ..state import State, StateMachine
 from .agent import ConversationControl, build_agent
+from .instructions import current_instructions
 from .outcomes import ConversationError, ConversationResult, EndReason
 
 log = logging.getLogger("appliance.conversation")
@@ -69,6 +70,20 @@ def _server_event_type(event: RealtimeSessionEvent) -> str | None:
     if getattr(data, "type", None) == "raw_server_event" and isinstance(data.data, dict):  # type: ignore[union-attr]
         return data.data.get("type")  # type: ignore[union-attr]
     return None
+
+
+def _response_failure(event: RealtimeSessionEvent) -> str | None:
+    """`code: message` of a `response.done` whose response failed, else None."""
+    response = event.data.data.get("response") if event.type == "raw_model_event" else None  # type: ignore[union-attr]
+    if not isinstance(response, dict) or response.get("status") != "failed":
+        return None
+    details = response.get("status_details")
+    error = details.get("error") if isinstance(details, dict) else None
+    if not isinstance(error, dict):
+        return "unknown"
+    code = error.get("code") or error.get("type") or "unknown"
+    message = error.get("message")
+    return f"{code}: {message}" if message else str(code)
 
 
 class Conversation:
@@ -112,6 +127,7 @@ class Conversation:
         # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
         self._turns: list[list[float]] = [[float("-inf"), float("inf")]] if push_to_talk else []
         self._turn_samples = 0
+        self._heard_server = asyncio.Event()  # any event from the server since the socket opened
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
     def end(self, reason: EndReason) -> None:
@@ -181,6 +197,7 @@ class Conversation:
             asyncio.create_task(self._receive(session), name="receive"),
             asyncio.create_task(self._watch_idle(), name="watch-idle"),
             asyncio.create_task(self._watch_goodbye(), name="watch-goodbye"),
+            asyncio.create_task(self._watch_server_silent(), name="watch-server-silent"),
         ]
         try:
             await self._end.wait()
@@ -220,7 +237,7 @@ class Conversation:
 
     async def _connect(self) -> RealtimeSession:
         s = self._settings
-        agent = build_agent(s.agent.name, s.agent.resolved_instructions(), self._control)
+        agent = build_agent(s.agent.name, current_instructions(s.agent), self._control)
         config: RealtimeModelConfig = {
             "url": url_with_model(s.realtime.url, s.realtime.model),
             "api_key": self._api_key,
@@ -325,6 +342,8 @@ class Conversation:
 
     def _handle(self, event: RealtimeSessionEvent) -> None:
         server_type = _server_event_type(event)
+        if server_type is not None:
+            self._heard_server.set()
         if server_type == "input_audio_buffer.speech_started":
             self._user_speaking = True
             self._touch()
@@ -334,6 +353,12 @@ class Conversation:
             self._user_speaking = False
             self._touch()
             self._state.to(State.THINKING)
+        elif server_type == "response.done" and (failure := _response_failure(event)):
+            # E.g. rate limited: no answer will come, and the SDK raises no error event for it.
+            log_event(log, "session_error", f"realtime response failed: {failure}", level=logging.WARNING)
+            self._touch()
+            if self._state.state == State.THINKING:
+                self._state.to(State.LISTENING, reason="response_failed")
         elif event.type == "audio":
             self._touch()
             self._player.enqueue(event.audio.data, event.item_id, event.content_index)
@@ -382,6 +407,17 @@ class Conversation:
             if now - self._last_activity > timeout:
                 self.end("idle_timeout")
                 return
+
+    async def _watch_server_silent(self) -> None:
+        """A server (or a proxy before it) that accepts the websocket and then says nothing, not
+        even `session.created`: give up after the connect timeout instead of pretending to listen."""
+        timeout = self._settings.realtime.connect_timeout_s
+        try:
+            await asyncio.wait_for(self._heard_server.wait(), timeout)
+        except TimeoutError:
+            self.fail(ConversationError(
+                "connect_timeout", f"the server accepted the connection but sent nothing in {timeout:.0f} s"
+            ))
 
     async def _watch_goodbye(self) -> None:
         await self._control.goodbye.wait()

@@ -95,9 +95,16 @@ class PortAudioBackend:
         ))
 
     def rescan(self) -> None:
-        # sounddevice has no public call for this; re-initialising PortAudio is the documented way.
-        sd._terminate()  # type: ignore[attr-defined]
-        sd._initialize()  # type: ignore[attr-defined]
+        """sounddevice has no public call for this; re-initialising PortAudio is the documented way.
+        Any failure is an `AudioDeviceError` (retried like a missing device), never an exception that
+        ends the appliance; a PortAudio left uninitialised by a failed attempt is initialised next time.
+        """
+        try:
+            if getattr(sd, "_initialized", 1) > 0:
+                sd._terminate()  # type: ignore[attr-defined]
+            sd._initialize()  # type: ignore[attr-defined]
+        except Exception as exc:  # sounddevice.PortAudioError, or anything the ALSA error paths raise
+            raise AudioDeviceError(f"cannot re-scan audio devices: {exc}") from exc
 
     def play(self, dev: DeviceInfo, samples: np.ndarray, rate: int) -> None:
         sd.play(samples, rate, device=dev.index, blocking=True)
