@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-Figure = dict[str, Any]
+from ..bench.figures import Figure, figure
+
 RATE = 48000
 
 
@@ -74,24 +73,22 @@ def measure(backend_name: str, trials: int = 5) -> list[Figure]:
             flushes.append(1000 * (player.stats.last_flush_latency_s or 0.0))
             time.sleep(0.2)
         buffer_ms = 1000 * player.latency
-        player.enqueue(_tone(3000), "cpu", 0)
+        player.enqueue(_tone(4000), "cpu", 0)
         time.sleep(0.3)
-        cpu0, wall0 = time.process_time(), time.monotonic()
-        time.sleep(2.0)
-        cpu = 100 * (time.process_time() - cpu0) / (time.monotonic() - wall0)
+        cpu: list[float] = []
+        for _ in range(5):
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            time.sleep(0.6)
+            cpu.append(100 * (time.process_time() - cpu0) / (time.monotonic() - wall0))
     finally:
         player.stop()
-
-    def fig(name: str, values: list[float]) -> Figure:
-        return {"name": name, "value": round(statistics.median(values), 2), "unit": "ms",
-                "max": round(max(values), 2), "trials": len(values), "backend": backend_name}
-
     return [
-        fig("playback_added_latency_ms", added),
-        {"name": "output_device_buffer_ms", "value": round(buffer_ms, 2), "unit": "ms", "backend": backend_name},
-        fig("interrupt_flush_ms", flushes),
-        {"name": "playback_cpu_percent", "value": round(cpu, 2), "unit": "%", "backend": backend_name,
-         "note": "whole process while playing; one core = 100"},
+        figure("playback_added_latency_ms", added, "ms", 2, backend=backend_name),
+        figure("output_device_buffer_ms", buffer_ms, "ms", 2, backend=backend_name,
+               note="as the backend's library reports it; comes on top of the added latency"),
+        figure("interrupt_flush_ms", flushes, "ms", 2, backend=backend_name),
+        figure("playback_cpu_percent", cpu, "%", 2, backend=backend_name,
+               note="whole process while playing; one core = 100"),
     ]
 
 

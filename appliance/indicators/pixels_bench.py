@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
+from ..bench.figures import Figure, figure
 from ..settings import LedSettings
 from ..state import State
 from .pixels import PixelRing
-
-Figure = dict[str, Any]
 
 
 class _CountingTransport:
@@ -30,8 +28,8 @@ class _CountingTransport:
         pass
 
 
-def animation_cpu(seconds: float = 3.0, count: int = 12, fps: int = 30) -> list[Figure]:
-    """Process CPU (one core = 100) while each animated state's pattern runs, with nothing else busy."""
+def animation_cpu(seconds_per_trial: float = 1.0, trials: int = 5, count: int = 12, fps: int = 30) -> list[Figure]:
+    """Process CPU (one core = 100) while each state's pattern runs, with nothing else busy."""
     figures: list[Figure] = []
     for state in (State.THINKING, State.SPEAKING, State.LISTENING):
         transport = _CountingTransport()
@@ -39,25 +37,27 @@ def animation_cpu(seconds: float = 3.0, count: int = 12, fps: int = 30) -> list[
         ring = PixelRing(LedSettings(type="apa102", count=count, fps=fps),
                          level=lambda: 0.05 + 0.05 * math.sin(2 * math.pi * 4 * time.monotonic()),
                          transport=transport)
+        cpu: list[float] = []
+        frames: list[float] = []
         try:
             ring.show(state)
             time.sleep(0.2)
-            frames0, cpu0, wall0 = ring.frames_written, time.process_time(), time.monotonic()
-            time.sleep(seconds)
-            wall = time.monotonic() - wall0
-            cpu = 100 * (time.process_time() - cpu0) / wall
-            frames = (ring.frames_written - frames0) / wall
+            for _ in range(trials):
+                frames0, cpu0, wall0 = ring.frames_written, time.process_time(), time.monotonic()
+                time.sleep(seconds_per_trial)
+                wall = time.monotonic() - wall0
+                cpu.append(100 * (time.process_time() - cpu0) / wall)
+                frames.append((ring.frames_written - frames0) / wall)
         finally:
             ring.close()
-        figures.append({"name": "led_animation_cpu_percent", "value": round(cpu, 3), "unit": "%",
-                        "pattern": str(state), "pixels": count, "fps": fps,
-                        "frames_written_per_s": round(frames, 1),
-                        "note": "a solid colour is written once; the SPI transfer itself is not included"})
+        figures.append(figure("led_animation_cpu_percent", cpu, "%", pattern=str(state), pixels=count, fps=fps,
+                              frames_written_per_s=round(sorted(frames)[len(frames) // 2], 1),
+                              note="a solid colour is written once; the SPI transfer itself is not included"))
     return figures
 
 
 if __name__ == "__main__":
     import json
 
-    for figure in animation_cpu():
-        print(json.dumps(figure))
+    for fig in animation_cpu():
+        print(json.dumps(fig))
