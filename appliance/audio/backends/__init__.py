@@ -60,6 +60,9 @@ class Stream(Protocol):
 
     def start(self) -> None: ...
 
+    def abort(self) -> None:
+        """Stop at once, dropping what is buffered (tests use it to make a device vanish)."""
+
     def close(self) -> None:
         """Stop at once and release the device; a vanished device is logged, not raised."""
 

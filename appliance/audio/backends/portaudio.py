@@ -32,6 +32,10 @@ class PortAudioStream:
     def start(self) -> None:
         self._stream.start()
 
+    def abort(self) -> None:
+        """Stop at once, dropping buffered audio; the stream stays open (as when a device vanishes)."""
+        self._stream.abort()
+
     def close(self) -> None:
         try:
             self._stream.abort()

@@ -132,6 +132,10 @@ class _PulseStream:
             # Sleeping most of that keeps the server fed with a fraction of the wake-ups.
             self._stop.wait(self._nap_s)
 
+    def abort(self) -> None:
+        """Stop the stream's thread (its server stream closes with it)."""
+        self._stop.set()
+
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None:
