@@ -21,7 +21,7 @@ from .audio.capture import MicStream
 from .audio.control import AudioControl
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.formats import MODEL_RATE
-from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
+from .audio.pipeline import AEC_WARMUP_S, AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
 from .audio.reference import ReferenceBuffer
 from .conversation.outcomes import ConversationError, ErrorKind
@@ -489,6 +489,8 @@ class Appliance:
         self.state.to(State.CONNECTING)
         ptt = self.push_to_talk and trigger.source == "button"
         self.conversation = Conversation(self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt)
+        pipeline = self.pipeline
+        self.conversation.echo_canceller_ready = lambda: pipeline.aec_learned_s >= AEC_WARMUP_S
         if ptt and self._released_early:  # let go before the session was even created
             self.conversation.release()
         if self.settings.audio.echo != "aec":

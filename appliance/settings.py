@@ -145,7 +145,13 @@ class AgentSettings(SettingsGroup):
 
     @model_validator(mode="after")
     def _instructions_readable(self) -> AgentSettings:
-        if not self.instructions and not self.instructions_file.is_file():
+        if self.instructions:
+            return self
+        try:
+            is_file = self.instructions_file.is_file()
+        except OSError as exc:  # e.g. a name too long for the filesystem
+            raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE cannot be used: {exc.strerror}") from None
+        if not is_file:
             raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE {self.instructions_file} is not a file")
         return self
 
