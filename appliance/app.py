@@ -30,8 +30,10 @@ from .events import (
     ConversationEnded,
     ErrorRaised,
     EventBus,
+    MuteChanged,
     Recovered,
     TriggerSource,
+    VolumeChanged,
     Wake,
     log_subscriber,
 )
@@ -249,6 +251,7 @@ class Appliance:
             return
         self._muted = muted
         self.store.put("muted", muted)
+        self.events.publish(MuteChanged(muted=muted, reason=reason))
         current = self.state.state
         if muted:
             if current == State.IDLE:
@@ -264,8 +267,12 @@ class Appliance:
 
     def set_volume(self, percent: int) -> int:
         """Playback volume of answers and earcons, 0–100; kept across restarts. Returns the new value."""
-        self._volume = max(0, min(100, int(percent)))
-        self.store.put("volume", self._volume)
+        volume = max(0, min(100, int(percent)))
+        changed = volume != self._volume
+        self._volume = volume
+        self.store.put("volume", volume)
+        if changed:
+            self.events.publish(VolumeChanged(volume=volume))
         if self.player is not None:
             self.player.gain = volume_gain(self._volume)
         return self._volume
