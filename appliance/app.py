@@ -31,8 +31,10 @@ from .events import (
     ConversationEnded,
     ErrorRaised,
     EventBus,
+    MuteChanged,
     Recovered,
     TriggerSource,
+    VolumeChanged,
     Wake,
     log_subscriber,
 )
@@ -45,6 +47,7 @@ from .store import Store
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
 from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
+from .web.server import WebServer
 
 log = logging.getLogger("appliance")
 
@@ -262,6 +265,7 @@ class Appliance:
             return
         self._muted = muted
         self.store.put("muted", muted)
+        self.events.publish(MuteChanged(muted=muted, reason=reason))
         current = self.state.state
         if muted:
             if current == State.IDLE:
@@ -277,8 +281,12 @@ class Appliance:
 
     def set_volume(self, percent: int) -> int:
         """Playback volume of answers and earcons, 0–100; kept across restarts. Returns the new value."""
-        self._volume = max(0, min(100, int(percent)))
-        self.store.put("volume", self._volume)
+        volume = max(0, min(100, int(percent)))
+        changed = volume != self._volume
+        self._volume = volume
+        self.store.put("volume", volume)
+        if changed:
+            self.events.publish(VolumeChanged(volume=volume))
         if self.player is not None:
             self.player.gain = volume_gain(self._volume)
         return self._volume
@@ -410,9 +418,11 @@ class Appliance:
         if self._muted:
             self.state.to(State.MUTED, reason="restored")
         self.telemetry.bind(self.audio_stats, self.health)
+        web: WebServer | None = None
         if self.settings.health.enabled:
+            web = WebServer(self.settings, self.telemetry, self)
             try:
-                await self.telemetry.serve(self.settings.health.address)
+                await web.start()
             except OSError as exc:
                 self.events.publish(ErrorRaised(
                     kind="health_listen", text=f"health endpoint not started on {self.settings.health.address}: {exc}"
@@ -456,7 +466,8 @@ class Appliance:
         finally:
             heartbeat.cancel()
             gc.unfreeze()
-            await self.telemetry.close()
+            if web is not None:
+                await web.close()
             await self._close_audio()
             if self.button is not None:
                 self.button.close()

@@ -27,7 +27,7 @@ KEY_WAIT_FIRST_S = 5.0
 KEY_WAIT_MAX_S = 60.0
 
 _TOP_LEVEL_ENV = {"openai_api_key": "OPENAI_API_KEY", "openai_api_key_file": "OPENAI_API_KEY_FILE"}
-_SECRET_FIELDS = {"openai_api_key", "openai_api_key_file"}
+_SECRET_FIELDS = {"openai_api_key", "openai_api_key_file", "token", "token_file"}
 
 
 def env_name(loc: Sequence[int | str]) -> str:

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -302,9 +311,38 @@ class HealthSettings(SettingsGroup):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        # Port 0: any free port (tests; the log line names the one taken).
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9090")
         return value
+
+
+class WebSettings(SettingsGroup):
+    """The device page and API, served on the health listener (`health.address`)."""
+
+    enabled: bool = True
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    browser_talk: bool = False
+    client_queue: int = Field(256, ge=8, le=10000, description="events kept for a slow API client")
+    max_clients: int = Field(16, ge=1, le=1000, description="WebSocket clients at once")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _token_file(self) -> WebSettings:
+        if self.token is None and self.token_file is not None:
+            try:
+                token = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
+            if not token:
+                raise ValueError(f"token_file {str(self.token_file)!r} is empty")
+            self.token = SecretStr(token)
+        return self
 
 
 class Settings(BaseSettings):
@@ -334,7 +372,22 @@ class Settings(BaseSettings):
     session: SessionSettings = SessionSettings()
     earcons: EarconSettings = EarconSettings()
     log: LogSettings = LogSettings()
-    health: HealthSettings = HealthSettings()
+    web: WebSettings = WebSettings()
+    health: HealthSettings = HealthSettings()  # after `web`: its check below reads the web settings
+
+    @field_validator("health")
+    @classmethod
+    def _token_off_loopback(cls, health: HealthSettings, info: ValidationInfo) -> HealthSettings:
+        """The page and API on a non-loopback address need a token (the error names the address's variable)."""
+        web = info.data.get("web")
+        host = health.address.rpartition(":")[0]
+        if health.enabled and isinstance(web, WebSettings) and web.enabled and web.token is None \
+                and not is_loopback(host.strip("[]")):
+            raise ValueError(
+                f"the device page and API on {health.address!r} (not a loopback address) need a token: "
+                "set APPLIANCE_WEB__TOKEN or APPLIANCE_WEB__TOKEN_FILE, or APPLIANCE_WEB__ENABLED=false"
+            )
+        return health
 
     @field_validator("openai_api_key", mode="before")
     @classmethod
@@ -379,4 +432,5 @@ class Settings(BaseSettings):
         """Effective settings as plain data, secrets replaced by a marker."""
         data = self.model_dump(mode="json")
         data["openai_api_key"] = "********" if self.openai_api_key else None
+        data["web"]["token"] = "********" if self.web.token else None
         return data
