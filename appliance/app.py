@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .audio.aec import EchoCanceller
+from .audio.backends import AudioBackend, backend_for
 from .audio.capture import MicStream
 from .audio.control import AudioControl
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
@@ -30,13 +31,15 @@ from .events import (
     ConversationEnded,
     ErrorRaised,
     EventBus,
+    MuteChanged,
     Recovered,
     TriggerSource,
+    VolumeChanged,
     Wake,
     log_subscriber,
 )
 from .indicators.earcons import Earcons
-from .indicators.leds import StatusLeds
+from .indicators.lights import StatusLights, build_status_lights
 from .redaction import register_secret
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
@@ -123,7 +126,7 @@ class Appliance:
         self.player: Player | None = None
         self.pipeline: MicPipeline | None = None
         self.button: PushButton | None = None
-        self.leds: StatusLeds | None = None
+        self.leds: StatusLights | None = None
         self.conversation: Conversation | None = None
         self.conversations = 0
         self.last_tick = time.monotonic()
@@ -147,14 +150,16 @@ class Appliance:
     def _open_devices(self) -> tuple[MicStream, Player]:
         """Find and start both streams (blocking PortAudio calls: run through `self._control`)."""
         a = self.settings.audio
-        in_dev = find_device(a.input_device, "input")
-        out_dev = find_device(a.output_device, "output")
-        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate)
-        out_rate = pick_rate(out_dev, "output", forced=a.output_rate)
-        player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
+        backend = self._audio_backend()
+        in_dev = find_device(a.input_device, "input", backend)
+        out_dev = find_device(a.output_device, "output", backend)
+        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate, backend=backend)
+        out_rate = pick_rate(out_dev, "output", forced=a.output_rate, backend=backend)
+        player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s,
+                        backend=backend)
         player.gain = volume_gain(self._volume)
         player.start()
-        mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
+        mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms, backend=backend)
         try:
             mic.start()
         except BaseException:
@@ -193,6 +198,17 @@ class Appliance:
             self.pipeline.ignore_played_wakes(self._played_wakes)
         self.pipeline.start()
         self._audio_opened_at = time.monotonic()
+
+    def _audio_backend(self) -> AudioBackend:
+        return backend_for(self.settings.audio)
+
+    def _rescan(self) -> None:
+        rescan(self._audio_backend())
+
+    def _speaker_level(self) -> float:
+        """What the speaker plays now (for the pixels' speaking glow); read from the pixels' thread."""
+        player = self.player
+        return player.level if player is not None else 0.0
 
     async def _close_audio(self) -> None:
         """Detach the streams at once (the loop stops using them), then close them off the loop."""
@@ -249,6 +265,7 @@ class Appliance:
             return
         self._muted = muted
         self.store.put("muted", muted)
+        self.events.publish(MuteChanged(muted=muted, reason=reason))
         current = self.state.state
         if muted:
             if current == State.IDLE:
@@ -264,8 +281,12 @@ class Appliance:
 
     def set_volume(self, percent: int) -> int:
         """Playback volume of answers and earcons, 0–100; kept across restarts. Returns the new value."""
-        self._volume = max(0, min(100, int(percent)))
-        self.store.put("volume", self._volume)
+        volume = max(0, min(100, int(percent)))
+        changed = volume != self._volume
+        self._volume = volume
+        self.store.put("volume", volume)
+        if changed:
+            self.events.publish(VolumeChanged(volume=volume))
         if self.player is not None:
             self.player.gain = volume_gain(self._volume)
         return self._volume
@@ -418,7 +439,7 @@ class Appliance:
             while not stop.is_set():
                 try:
                     if failed_before:
-                        await self._control.call("rescanning the audio devices", rescan)
+                        await self._control.call("rescanning the audio devices", self._rescan)
                     if not await _unless_stopped(self._open_audio(), stop):
                         break
                 except AudioDeviceError as exc:
@@ -451,7 +472,6 @@ class Appliance:
             if self.button is not None:
                 self.button.close()
             if self.leds is not None:
-                self.leds.device.off()
                 self.leds.close()
 
     def _next_backoff(self, backoff: float) -> float:
@@ -550,6 +570,6 @@ class Appliance:
                 on_release=self._on_release if ptt else None,
                 pull_up=b.pull_up, bounce_s=b.bounce_s, hold_s=b.hold_s,
             )
-        if StatusLeds.configured(self.settings.leds):
-            self.leds = StatusLeds(self.settings.leds)
+        self.leds = build_status_lights(self.settings.leds, level=self._speaker_level)
+        if self.leds is not None:
             self.events.subscribe(self.leds.on_event)

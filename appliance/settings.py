@@ -35,6 +35,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .hardware import HardwareName, fill_unset, preset_values
 from .keyfile import KeyFileError, read_key_file
 
 DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
@@ -165,6 +166,9 @@ class AgentSettings(SettingsGroup):
 
 
 class AudioSettings(SettingsGroup):
+    # "sounddevice": PortAudio over ALSA; "pulse": PulseAudio / PipeWire directly (its echo-cancel source).
+    backend: Literal["sounddevice", "pulse"] = "sounddevice"
+    pulse_latency_ms: int = Field(40, ge=5, le=500, description="pulse: the server-side buffer each stream asks for")
     input_device: Annotated[str | int | None, NoDecode] = None
     output_device: Annotated[str | int | None, NoDecode] = None
     input_channel: int = Field(0, ge=0, description="channel of a multi-channel mic to use")
@@ -242,18 +246,33 @@ class ButtonSettings(SettingsGroup):
 
 
 class LedSettings(SettingsGroup):
+    # "gpio": a single or an RGB LED on GPIO pins; "apa102": APA102 / DotStar pixels (voice HATs).
+    type: Literal["gpio", "apa102"] = "gpio"
     pin: int | None = Field(None, ge=0, le=53, description="single LED")
     pwm: bool = False
     red_pin: int | None = Field(None, ge=0, le=53)
     green_pin: int | None = Field(None, ge=0, le=53)
     blue_pin: int | None = Field(None, ge=0, le=53)
     active_high: bool = True
+    # apa102: how many pixels, their global brightness (the protocol's 5 bits), and the wiring: an SPI
+    # bus/device, or any two pins (data_pin + clock_pin) clocked in software; an optional power enable.
+    count: int = Field(3, ge=1, le=1024)
+    brightness: int = Field(8, ge=0, le=31)
+    spi_bus: int = Field(0, ge=0, le=6)
+    spi_device: int = Field(0, ge=0, le=2)
+    data_pin: int | None = Field(None, ge=0, le=53)
+    clock_pin: int | None = Field(None, ge=0, le=53)
+    power_pin: int | None = Field(None, ge=0, le=53, description="driven high while the pixels are in use")
+    fps: int = Field(30, ge=1, le=100, description="animation frame rate")
+    idle: Literal["off", "breath"] = "off"
 
     @model_validator(mode="after")
     def _rgb_complete(self) -> LedSettings:
         rgb = [self.red_pin, self.green_pin, self.blue_pin]
         if any(p is not None for p in rgb) and not all(p is not None for p in rgb):
             raise ValueError("an RGB LED needs red_pin, green_pin and blue_pin")
+        if (self.data_pin is None) != (self.clock_pin is None):
+            raise ValueError("software-clocked pixels need both data_pin and clock_pin")
         return self
 
 
@@ -340,6 +359,8 @@ class Settings(BaseSettings):
     openai_api_key_file: Path | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "openai_api_key_file")
     )
+    # The board: a preset fills its pins, LEDs and audio hints into fields nobody set (see hardware.py).
+    hardware: HardwareName = Field("generic", validation_alias=AliasChoices("APPLIANCE_HARDWARE", "hardware"))
     # Everything the appliance stores (mute, volume, memory, timers, transcripts) lives here.
     data_dir: Path = Field(default_factory=default_data_dir)
     realtime: RealtimeSettings = RealtimeSettings()
@@ -372,6 +393,13 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_key_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _hardware_preset(self) -> Settings:
+        """Fill the board's pins, LEDs and audio hints into the fields nobody set explicitly."""
+        for group, values in preset_values(self.hardware, self.audio.backend).items():
+            setattr(self, group, fill_unset(getattr(self, group), values))
+        return self
 
     @model_validator(mode="after")
     def _key_file(self) -> Settings:

@@ -103,7 +103,8 @@ async def test_mute_ignores_the_wake_word_and_volume_changes_what_plays(
         ack = await client.command({"command": "mute"})
         assert ack["ok"] is True and ack["muted"] is True
         await client.wait_for(lambda: client.states()[-1:] == ["muted"], 10, "muted")
-        await watcher.wait_for(lambda: watcher.events("mute") == [{"event": "mute", "muted": True}], 10, "mute")
+        muted_event = {"event": "mute", "muted": True, "reason": "api"}
+        await watcher.wait_for(lambda: watcher.events("mute") == [muted_event], 10, "mute")
         card.say(read_wav(FIXTURES / "hey_jarvis_what_time.wav", card.rate))
         card.wait_said(30)
         await asyncio.sleep(1.5)

@@ -24,8 +24,8 @@ def ack(command: str | None, ok: bool, error: str | None = None, **extra: Any) -
 
 
 def run_command(device: Device, text: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Run one command; returns its ack and, when it changed a setting every client shows, a
-    message for all clients (`{"event": "mute", ...}` or `{"event": "volume", ...}`)."""
+    """Run one command; returns its ack and, where a command's effect is not already an event on
+    the appliance's stream, a message for all clients (none today: mute and volume are events)."""
     if len(text) > MAX_COMMAND_BYTES:
         return ack(None, False, "command too long"), None
     try:
@@ -43,11 +43,11 @@ def run_command(device: Device, text: str) -> tuple[dict[str, Any], dict[str, An
         return ack(command, ok, None if ok else "no conversation in progress"), None
     if command in ("mute", "unmute"):
         device.set_muted(command == "mute", "api")
-        return ack(command, True, muted=device.muted), {"event": "mute", "muted": device.muted}
+        return ack(command, True, muted=device.muted), None  # every client sees the `mute` event
     if command == "volume":
         value = message.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
             return ack(command, False, "value must be a number from 0 to 100"), None
         volume = device.set_volume(round(value))
-        return ack(command, True, volume=volume), {"event": "volume", "volume": volume}
+        return ack(command, True, volume=volume), None  # every client sees the `volume` event
     return ack(command, False, f"unknown command {command[:40]!r}"), None
