@@ -61,6 +61,12 @@ class RealtimeSettings(BaseModel):
     interrupt_response: bool = True
     noise_reduction: Literal["near_field", "far_field", "none"] = "far_field"
     connect_timeout_s: float = Field(10.0, gt=0)
+    transcription_language: str | None = Field(None, description="ISO-639-1 hint, e.g. en; unset = detect")
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"  # semantic_vad
+    vad_threshold: float = Field(0.5, ge=0, le=1)  # server_vad
+    prefix_padding_ms: int = Field(300, ge=0)  # server_vad
+    silence_duration_ms: int = Field(500, ge=0)  # server_vad
+    speed: float = Field(1.0, ge=0.25, le=1.5, description="speaking speed of the answer")
 
     @field_validator("url")
     @classmethod
@@ -74,6 +80,43 @@ class AgentSettings(BaseModel):
     name: str = "Assistant"
     instructions: str | None = None
     instructions_file: Path = Field(default_factory=lambda: packaged_default("instructions.md"))
+    # IANA name (e.g. Europe/Berlin) for the time tool and timers; unset = the system's.
+    timezone: str | None = None
+    # Specialists and handoffs (config/agents.toml); unset = one agent.
+    agents_file: Path | None = None
+    tool_timeout_s: float = Field(10.0, gt=0, description="a tool (built-in or MCP) that takes longer fails")
+    weather_url: str = "https://wttr.in"  # get_weather's keyless forecast service
+    timer_ring_s: float = Field(60.0, gt=0, description="a due timer rings at most this long")
+    # Output guardrails: phrases (comma-separated) the agent must never say.
+    guardrail_phrases: Annotated[list[str], NoDecode] = []
+
+    @field_validator("guardrail_phrases", mode="before")
+    @classmethod
+    def _phrases(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            value = [str(v).strip() for v in value if str(v).strip()]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+        return value or None
+
+    @field_validator("agents_file")
+    @classmethod
+    def _agents_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"agents_file {value} does not exist")
+        return value
 
     def resolved_instructions(self) -> str:
         if self.instructions:
@@ -193,6 +236,26 @@ class SessionSettings(BaseModel):
     error_backoff_max_s: float = Field(60.0, ge=0)
 
 
+class McpSettings(BaseModel):
+    # A JSON file in the common `mcpServers` form; values may use ${ENV_VAR}. Unset = no MCP servers.
+    servers_file: Path | None = None
+    connect_timeout_s: float = Field(10.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0, description="longest wait between reconnection attempts")
+
+    @field_validator("servers_file")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"servers_file {value} does not exist")
+        return value
+
+
+class TranscriptSettings(BaseModel):
+    enabled: bool = False  # off by default: what is said in the house stays unwritten
+    retention_days: float = Field(30.0, gt=0)
+    retention_mb: float = Field(50.0, gt=0)
+
+
 class LogSettings(BaseModel):
     format: Literal["json", "text"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -241,6 +304,8 @@ class Settings(BaseSettings):
     leds: LedSettings = LedSettings()
     session: SessionSettings = SessionSettings()
     earcons: EarconSettings = EarconSettings()
+    mcp: McpSettings = McpSettings()
+    transcripts: TranscriptSettings = TranscriptSettings()
     log: LogSettings = LogSettings()
     health: HealthSettings = HealthSettings()
 

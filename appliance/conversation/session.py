@@ -17,7 +17,14 @@ from agents.realtime import (
     RealtimeSession,
     RealtimeSessionEvent,
 )
-from agents.realtime.config import RealtimeRunConfig, RealtimeSessionModelSettings
+from agents.realtime.config import (
+    RealtimeAudioInputConfig,
+    RealtimeAudioOutputConfig,
+    RealtimeInputAudioTranscriptionConfig,
+    RealtimeRunConfig,
+    RealtimeSessionModelSettings,
+    RealtimeTurnDetectionConfig,
+)
 from agents.realtime.model import RealtimeModelConfig
 from agents.realtime.model_inputs import RealtimeModelSendInterrupt, RealtimeModelSendRawMessage
 
@@ -26,7 +33,7 @@ from ..audio.pipeline import AudioSink
 from ..audio.playback import Player
 from ..events import AnswerInterrupted, SessionOpened
 from ..logs import log_event
-from ..settings import Settings
+from ..settings import RealtimeSettings, Settings
 from ..state import State, StateMachine
 from .agent import ConversationControl, build_agent
 from .outcomes import ConversationError, ConversationResult, EndReason
@@ -44,22 +51,37 @@ def url_with_model(url: str, model: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def turn_detection_config(rt: RealtimeSettings) -> RealtimeTurnDetectionConfig:
+    """The turn detector's settings in the nested form the SDK (and the GA API) expects."""
+    config: RealtimeTurnDetectionConfig = {"type": rt.turn_detection, "interrupt_response": rt.interrupt_response}
+    if rt.turn_detection == "semantic_vad":
+        config["eagerness"] = rt.eagerness
+    else:
+        config["threshold"] = rt.vad_threshold
+        config["prefix_padding_ms"] = rt.prefix_padding_ms
+        config["silence_duration_ms"] = rt.silence_duration_ms
+    return config
+
+
 def model_settings(settings: Settings, push_to_talk: bool = False) -> RealtimeSessionModelSettings:
+    """Voice, model, transcription, turn detection, noise reduction and speed, all from settings,
+    as `audio.input` / `audio.output` (the SDK's current form, not the old flat one)."""
     rt = settings.realtime
-    turn_detection = None if push_to_talk else {"type": rt.turn_detection, "interrupt_response": rt.interrupt_response}
-    audio_input: dict = {
-        "format": MODEL_AUDIO_FORMAT,
-        "transcription": {"model": rt.transcription_model},
-        "turn_detection": turn_detection,
+    transcription: RealtimeInputAudioTranscriptionConfig = {"model": rt.transcription_model}
+    if rt.transcription_language:
+        transcription["language"] = rt.transcription_language
+    audio_input: RealtimeAudioInputConfig = {
+        "format": MODEL_AUDIO_FORMAT,  # type: ignore[typeddict-item]
+        "transcription": transcription,
+        "turn_detection": None if push_to_talk else turn_detection_config(rt),
         "noise_reduction": None if rt.noise_reduction == "none" else {"type": rt.noise_reduction},
     }
-    return {
-        "model_name": rt.model,
-        "audio": {
-            "input": audio_input,  # type: ignore[typeddict-item]
-            "output": {"format": MODEL_AUDIO_FORMAT, "voice": rt.voice},  # type: ignore[typeddict-item]
-        },
+    audio_output: RealtimeAudioOutputConfig = {
+        "format": MODEL_AUDIO_FORMAT,  # type: ignore[typeddict-item]
+        "voice": rt.voice,
+        "speed": rt.speed,
     }
+    return {"model_name": rt.model, "audio": {"input": audio_input, "output": audio_output}}
 
 
 def _server_event_type(event: RealtimeSessionEvent) -> str | None:
