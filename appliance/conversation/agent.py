@@ -1,42 +1,86 @@
-"""The realtime agent and its tools."""
+"""The realtime agents of one conversation: built from the agents config, the built-in tools,
+the connected MCP servers, the household's memory and timers, and the output guardrails."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from agents import function_tool
+from agents import FunctionTool
 from agents.realtime import RealtimeAgent
 
-from ..events import EventBus, ToolCalled
+from ..settings import Settings
+from .agents import ALL, AgentsConfig, AgentSpec, single_agent
+from .guardrails import REFUSAL_INSTRUCTIONS, phrase_guardrail
+from .tools import ALWAYS, ConversationControl, ToolServices, builtin_tools
+
+if TYPE_CHECKING:
+    from agents.mcp import MCPServer
+
+    from .mcp import McpManager
+
+__all__ = ["AgentSetup", "ConversationControl"]
 
 
-class ConversationControl:
-    """What tools may ask of the running conversation (so far: to end it), and where they report."""
+@dataclass
+class AgentSetup:
+    """What every conversation's agents are made of; `build` makes them afresh for each conversation
+    (memory and timers change between conversations; MCP servers come and go)."""
 
-    def __init__(self, events: EventBus) -> None:
-        self.goodbye = asyncio.Event()
-        self.events = events
+    settings: Settings
+    config: AgentsConfig
+    services: ToolServices
+    mcp: McpManager | None = None
+
+    @classmethod
+    def simple(cls, settings: Settings) -> AgentSetup:
+        return cls(settings, single_agent(settings), ToolServices(settings))
+
+    def context(self) -> str:
+        """What the agents are told unasked: remembered facts, timers that rang or are running."""
+        parts = []
+        if self.services.memory is not None:
+            parts.append(self.services.memory.instructions())
+        if self.services.timers is not None:
+            parts.append(self.services.timers.instructions(self.services.timers.take_rang()))
+        if self.settings.agent.guardrail_phrases:
+            parts.append(REFUSAL_INSTRUCTIONS)
+        return "\n\n".join(p for p in parts if p)
+
+    def output_guardrails(self) -> list[Any]:
+        phrases = self.settings.agent.guardrail_phrases
+        return [phrase_guardrail(phrases)] if phrases else []
+
+    def build(self, control: ConversationControl) -> RealtimeAgent:
+        """The starting agent, its specialists reachable through handoffs."""
+        tools = builtin_tools(self.services, control)
+        servers = self.mcp.active() if self.mcp is not None else {}
+        context = self.context()
+        agents = {
+            name: RealtimeAgent(
+                name=name,
+                instructions=spec.instructions + (f"\n\n{context}" if context else ""),
+                handoff_description=spec.handoff_description,
+                tools=_pick_tools(spec, tools),
+                mcp_servers=_pick_servers(spec, servers),
+            )
+            for name, spec in self.config.agents.items()
+        }
+        for name, spec in self.config.agents.items():
+            agents[name].handoffs = [agents[target] for target in spec.handoffs]
+        return agents[self.config.start]
+
+    @property
+    def voice(self) -> str:
+        return self.config.starting.voice or self.settings.realtime.voice
 
 
-def current_time_text(now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now().astimezone()
-    return now.strftime("%A %d %B %Y, %H:%M (%Z, UTC%z)")
+def _pick_tools(spec: AgentSpec, tools: dict[str, FunctionTool]) -> list[Any]:
+    wanted = set(tools) if ALL in spec.tools else set(spec.tools) | set(ALWAYS)
+    return [tool for name, tool in tools.items() if name in wanted]
 
 
-def build_agent(name: str, instructions: str, control: ConversationControl) -> RealtimeAgent:
-    @function_tool
-    def get_current_time() -> str:
-        """The current local date and time of this device."""
-        text = current_time_text()
-        control.events.publish(ToolCalled(tool="get_current_time", result=text))
-        return text
-
-    @function_tool
-    def end_conversation() -> str:
-        """End the conversation when the person says goodbye or is clearly done."""
-        control.events.publish(ToolCalled(tool="end_conversation"))
-        control.goodbye.set()
-        return "The conversation will end after your reply. Say a short goodbye."
-
-    return RealtimeAgent(name=name, instructions=instructions, tools=[get_current_time, end_conversation])
+def _pick_servers(spec: AgentSpec, servers: dict[str, MCPServer]) -> list[MCPServer]:
+    if ALL in spec.mcp_servers:
+        return list(servers.values())
+    return [server for name, server in servers.items() if name in spec.mcp_servers]
