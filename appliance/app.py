@@ -17,6 +17,7 @@ from typing import Any
 
 from .audio.aec import EchoCanceller
 from .audio.capture import MicStream
+from .audio.control import AudioControl
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.formats import MODEL_RATE
 from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
@@ -38,10 +39,36 @@ from .indicators.earcons import Earcons
 from .indicators.leds import StatusLeds
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
+from .store import Store
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
 
 log = logging.getLogger("appliance")
+
+OUTPUT_STALL_S = 3.0  # an output stream that asks for no audio this long has stalled
+AUDIO_STABLE_S = 30.0  # audio that ran this long before a fault restarts the backoff from the start
+
+
+async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` unless `stop` comes first (then `work` is cancelled). True when it ran."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return False
+    task.result()
+    return True
+
+
+def volume_gain(percent: int) -> float:
+    """Playback gain for a volume in percent: squared, so 50 % sounds about half as loud (-12 dB)."""
+    return (max(0, min(100, percent)) / 100) ** 2
 
 
 def wake_event(detection: WakeDetection, *, barge_in: bool = False) -> Wake:
@@ -71,10 +98,16 @@ class Appliance:
     class (and the `Conversation` it runs) changes the state machine.
     """
 
-    def __init__(self, settings: Settings, api_key: str, detector: WakeDetector | None) -> None:
+    def __init__(
+        self, settings: Settings, api_key: str, detector: WakeDetector | None, store: Store | None = None
+    ) -> None:
         self.settings = settings
         self.api_key = api_key
         self.detector = detector
+        self.store = store if store is not None else Store(settings.data_dir)
+        # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
+        self._muted = bool(self.store.get("muted", False))
+        self._volume = int(self.store.get("volume", settings.audio.volume))
         self.events = EventBus()
         self.events.subscribe(log_subscriber)  # first: the log line is written before anything reacts
         self.state = StateMachine(self.events)
@@ -97,21 +130,42 @@ class Appliance:
         self._sink: AudioSink | None = None
         self._released_early = False
         self._tasks: set[asyncio.Future[None]] = set()
+        self._control = AudioControl()
+        self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0}
+        self._audio_opened_at = 0.0
 
     # -- audio ----------------------------------------------------------------------------------
-    def _open_audio(self) -> None:
+    def _open_devices(self) -> tuple[MicStream, Player]:
+        """Find and start both streams (blocking PortAudio calls: run through `self._control`)."""
         a = self.settings.audio
         in_dev = find_device(a.input_device, "input")
         out_dev = find_device(a.output_device, "output")
         in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate)
         out_rate = pick_rate(out_dev, "output", forced=a.output_rate)
-        self.player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
-        self.player.start()
-        self.mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
-        self.mic.start()
+        player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
+        player.gain = volume_gain(self._volume)
+        player.start()
+        mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
+        try:
+            mic.start()
+        except BaseException:
+            player.stop()
+            raise
+        return mic, player
+
+    @staticmethod
+    def _stop_devices(devices: tuple[MicStream, Player]) -> None:
+        for stream in devices:
+            stream.stop()
+
+    async def _open_audio(self) -> None:
+        mic, player = await self._control.call("opening the audio devices", self._open_devices,
+                                               discard=self._stop_devices)
+        self.mic, self.player = mic, player
+        a = self.settings.audio
         assert self._loop is not None
         self.pipeline = MicPipeline(
-            self.mic,
+            mic,
             self._loop,
             self.detector,
             on_wake=self._on_wake,
@@ -120,20 +174,46 @@ class Appliance:
         )
         if a.echo == "aec":
             # Reference: what the speaker played, read back aligned with the microphone.
-            reference = ReferenceBuffer(capacity=out_rate * 2, delay=int(out_rate * a.aec_reference_delay_ms / 1000))
-            self.player.reference = reference
-            self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, out_rate)
+            reference = ReferenceBuffer(
+                capacity=player.rate * 2, delay=int(player.rate * a.aec_reference_delay_ms / 1000)
+            )
+            player.reference = reference
+            self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, player.rate)
         self.pipeline.start()
+        self._audio_opened_at = time.monotonic()
 
-    def _close_audio(self) -> None:
-        if self.pipeline is not None:
-            self.pipeline.stop()
-            self.pipeline = None
-        for stream in (self.mic, self.player):
-            if stream is not None:
-                stream.stop()
-        self.mic = None
-        self.player = None
+    async def _close_audio(self) -> None:
+        """Detach the streams at once (the loop stops using them), then close them off the loop."""
+        pipeline, mic, player = self.pipeline, self.mic, self.player
+        self.pipeline, self.mic, self.player = None, None, None
+        # Prometheus counters only go up: keep what the closed streams counted.
+        for name, value in self._stream_stats(mic, player).items():
+            self._audio_totals[name] += value
+        if pipeline is None and mic is None and player is None:
+            return
+
+        def close() -> None:
+            if pipeline is not None:
+                pipeline.stop()
+            for stream in (mic, player):
+                if stream is not None:
+                    stream.stop()
+
+        try:
+            await self._control.call("closing the audio devices", close)
+        except AudioDeviceError as exc:
+            self.events.publish(ErrorRaised(kind="audio_device", text=f"audio devices not closed cleanly: {exc}"))
+
+    def _check_output(self) -> None:
+        """The speaker can vanish too: a stopped output stream, or one that stopped asking for audio,
+        is an audio fault like a silent microphone (the conversation ends, the devices reopen)."""
+        player = self.player
+        if player is None or self._audio_fault is None or self._audio_fault.is_set():
+            return
+        if not player.active:
+            self._on_audio_stalled("output stream stopped")
+        elif time.monotonic() - player.last_callback_at > OUTPUT_STALL_S:
+            self._on_audio_stalled(f"output device asked for no audio for {OUTPUT_STALL_S:.0f} s")
 
     def _on_audio_stalled(self, reason: str) -> None:
         self._fault_reason = reason
@@ -145,6 +225,57 @@ class Appliance:
     @property
     def audio_ok(self) -> bool:
         return bool(self.mic and self.mic.active and self.player and self.player.active)
+
+    # -- mute and volume (persisted) ------------------------------------------------------------
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    def set_muted(self, muted: bool, reason: str = "api") -> None:
+        """Mute: the wake word is ignored (a conversation in progress ends). Kept across restarts."""
+        if muted == self._muted:
+            return
+        self._muted = muted
+        self.store.put("muted", muted)
+        current = self.state.state
+        if muted:
+            if current == State.IDLE:
+                self.state.to(State.MUTED, reason=reason)
+            elif self.conversation is not None:
+                self.conversation.end("button" if reason == "button" else "api")
+        elif current == State.MUTED:
+            self.state.to(State.IDLE, reason="unmuted")
+
+    @property
+    def volume(self) -> int:
+        return self._volume
+
+    def set_volume(self, percent: int) -> int:
+        """Playback volume of answers and earcons, 0–100; kept across restarts. Returns the new value."""
+        self._volume = max(0, min(100, int(percent)))
+        self.store.put("volume", self._volume)
+        if self.player is not None:
+            self.player.gain = volume_gain(self._volume)
+        return self._volume
+
+    def _rest_state(self) -> State:
+        """Where the appliance rests between conversations: idle, or muted when mute is on."""
+        return State.MUTED if self._muted else State.IDLE
+
+    # -- commands (device API) ------------------------------------------------------------------
+    def start_conversation(self, source: TriggerSource = "api") -> bool:
+        """As a button press when idle: start a conversation. False when it cannot start now."""
+        if self.state.state != State.IDLE or self.pipeline is None:
+            return False
+        self._trigger(Wake(source=source))
+        return True
+
+    def stop_conversation(self) -> bool:
+        """End the conversation in progress. False when there is none."""
+        if self.conversation is None:
+            return False
+        self.conversation.end("api")
+        return True
 
     # -- triggers -------------------------------------------------------------------------------
     def _trigger(self, event: Wake) -> None:
@@ -192,7 +323,8 @@ class Appliance:
         elif current in CONVERSATION_STATES and self.conversation is not None:
             if self.push_to_talk:
                 self.events.publish(ButtonPressed(action="talk"))
-                self._spawn(self.conversation.talk())
+                if self.conversation.talk():  # the turn is open before anything else runs
+                    self._spawn(self.conversation.barge_in())
             elif self.settings.button.in_conversation == "interrupt" and current in (State.SPEAKING, State.THINKING):
                 self.events.publish(ButtonPressed(action="interrupt"))
                 self._spawn(self.conversation.barge_in())
@@ -209,29 +341,39 @@ class Appliance:
 
     def _on_long_press(self) -> None:
         current = self.state.state
-        if current == State.MUTED:
-            self.state.to(State.IDLE, reason="unmuted")
-        elif current == State.IDLE:
-            self.state.to(State.MUTED, reason="button")
+        if current in (State.IDLE, State.MUTED):
+            self.set_muted(not self._muted, reason="button")
         elif current in CONVERSATION_STATES and self.conversation is not None:
             self.conversation.end("button")
 
     # -- main loop ------------------------------------------------------------------------------
+    @staticmethod
+    def _stream_stats(mic: MicStream | None, player: Player | None) -> dict[str, int]:
+        return {
+            "overruns": mic.stats.overflows if mic is not None else 0,
+            "dropped_blocks": mic.stats.dropped_blocks if mic is not None else 0,
+            "underruns": player.stats.underruns if player is not None else 0,
+        }
+
     def audio_stats(self) -> dict[str, int]:
-        stats = {"overruns": 0, "underruns": 0, "dropped_blocks": 0}
-        if self.mic is not None:
-            stats["overruns"] = self.mic.stats.overflows
-            stats["dropped_blocks"] = self.mic.stats.dropped_blocks
-        if self.player is not None:
-            stats["underruns"] = self.player.stats.underruns
-        return stats
+        """Audio counters over the process's life (streams that were closed included)."""
+        current = self._stream_stats(self.mic, self.player)
+        return {name: self._audio_totals[name] + current[name] for name in current}
 
     def health(self) -> tuple[bool, str]:
-        return health_of(self.audio_ok, self.last_tick, self.settings.health.stale_after_s)
+        pipeline = self.pipeline
+        return health_of(
+            self.audio_ok,
+            self.last_tick,
+            self.settings.health.stale_after_s,
+            pipeline_tick=None if pipeline is None else pipeline.last_tick,
+            pipeline_alive=pipeline is None or pipeline.alive,
+        )
 
     async def _heartbeat(self) -> None:
         while True:
             self.last_tick = time.monotonic()
+            self._check_output()
             await asyncio.sleep(1.0)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -240,6 +382,8 @@ class Appliance:
         self.events.bind_loop(self._loop)
         self._setup_gpio()
         self.telemetry.state.state(self.state.state.value)
+        if self._muted:
+            self.state.to(State.MUTED, reason="restored")
         self.telemetry.bind(self.audio_stats, self.health)
         if self.settings.health.enabled:
             try:
@@ -253,41 +397,50 @@ class Appliance:
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
         # about 0.1 s on a desktop x86 CPU (more on a Pi's slower cores) while the audio threads wait.
         gc.freeze()
-        backoff = self.settings.session.error_backoff_s
+        first_backoff = self.settings.session.error_backoff_s
+        backoff = first_backoff
         failed_before = False
         try:
             while not stop.is_set():
                 try:
                     if failed_before:
-                        rescan()
-                    self._open_audio()
+                        await self._control.call("rescanning the audio devices", rescan)
+                    if not await _unless_stopped(self._open_audio(), stop):
+                        break
                 except AudioDeviceError as exc:
-                    self._close_audio()
+                    await self._close_audio()
                     failed_before = True
                     await self._error("audio_device", str(exc), backoff, stop, then_idle=False)
-                    backoff = min(max(backoff * 2, 1.0), self.settings.session.error_backoff_max_s)
+                    backoff = self._next_backoff(backoff)
                     continue
                 if failed_before:
                     self.events.publish(Recovered())
-                    self.state.to(State.IDLE, reason="recovered")
+                    self.state.to(self._rest_state(), reason="recovered")
                 failed_before = False
-                backoff = self.settings.session.error_backoff_s
                 self._audio_fault.clear()
                 await self._serve(stop)
-                self._close_audio()
+                ran_for = time.monotonic() - self._audio_opened_at
+                await self._close_audio()
                 if self._audio_fault.is_set() and not stop.is_set():
                     failed_before = True
+                    # A device that opens and then stalls at once is not retried every few seconds
+                    # forever: the backoff starts again only after the audio ran well for a while.
+                    backoff = first_backoff if ran_for >= AUDIO_STABLE_S else backoff
                     await self._error("audio_device", self._fault_reason, backoff, stop, then_idle=False)
+                    backoff = self._next_backoff(backoff)
         finally:
             heartbeat.cancel()
             gc.unfreeze()
             await self.telemetry.close()
-            self._close_audio()
+            await self._close_audio()
             if self.button is not None:
                 self.button.close()
             if self.leds is not None:
                 self.leds.device.off()
                 self.leds.close()
+
+    def _next_backoff(self, backoff: float) -> float:
+        return min(max(backoff * 2, 1.0), self.settings.session.error_backoff_max_s)
 
     async def _serve(self, stop: asyncio.Event) -> None:
         """Idle ⇄ conversation until stop or an audio fault."""
@@ -331,7 +484,7 @@ class Appliance:
             ))
             self.player.flush()
             self.earcons.play("done", self.player)
-            self.state.to(State.IDLE)
+            self.state.to(self._rest_state())
         except ConversationError as exc:
             self.player.flush()
             await self._error(exc.kind, str(exc), self.settings.session.error_backoff_s, stop)
@@ -359,7 +512,7 @@ class Appliance:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=backoff)
         if then_idle:
-            self.state.to(State.IDLE)
+            self.state.to(self._rest_state())
 
     def _setup_gpio(self) -> None:
         """Button and LEDs. A wiring or driver problem is logged and the appliance runs without them

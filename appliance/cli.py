@@ -126,8 +126,14 @@ def cmd_run(_args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     from .app import Appliance
+    from .store import Store, StoreError
 
-    appliance = Appliance(settings, settings.openai_api_key.get_secret_value(), detector)
+    try:
+        store = Store(settings.data_dir)
+    except StoreError as exc:
+        print(f"error: APPLIANCE_DATA_DIR: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    appliance = Appliance(settings, settings.openai_api_key.get_secret_value(), detector, store)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -144,6 +144,7 @@ class AudioSettings(BaseModel):
     aec_reference_delay_ms: int = Field(0, ge=0, le=500, description="playback-to-capture delay to skip")
     playback_start_ms: int = Field(20, ge=0, description="audio buffered before playback starts")
     playback_max_s: float = Field(120.0, gt=0, description="bound of the playback buffer")
+    volume: int = Field(100, ge=0, le=100, description="playback volume until one is set (then kept)")
 
     _spec = field_validator("input_device", "output_device", mode="before")(
         classmethod(lambda cls, v: _device_spec(v))

@@ -24,11 +24,12 @@ CONVERSATION_STATES = frozenset({State.CONNECTING, State.LISTENING, State.THINKI
 _ALLOWED: dict[State, frozenset[State]] = {
     State.IDLE: frozenset({State.WAKING, State.MUTED, State.ERROR}),
     State.WAKING: frozenset({State.CONNECTING, State.IDLE, State.ERROR}),
-    State.CONNECTING: frozenset({State.LISTENING, State.IDLE, State.ERROR}),
-    State.LISTENING: frozenset({State.THINKING, State.SPEAKING, State.IDLE, State.ERROR}),
-    State.THINKING: frozenset({State.LISTENING, State.SPEAKING, State.IDLE, State.ERROR}),
-    State.SPEAKING: frozenset({State.LISTENING, State.THINKING, State.IDLE, State.ERROR}),
-    State.ERROR: frozenset({State.IDLE}),
+    # A conversation ends in idle, or in muted when mute was switched on during it.
+    State.CONNECTING: frozenset({State.LISTENING, State.IDLE, State.MUTED, State.ERROR}),
+    State.LISTENING: frozenset({State.THINKING, State.SPEAKING, State.IDLE, State.MUTED, State.ERROR}),
+    State.THINKING: frozenset({State.LISTENING, State.SPEAKING, State.IDLE, State.MUTED, State.ERROR}),
+    State.SPEAKING: frozenset({State.LISTENING, State.THINKING, State.IDLE, State.MUTED, State.ERROR}),
+    State.ERROR: frozenset({State.IDLE, State.MUTED}),
     State.MUTED: frozenset({State.IDLE, State.ERROR}),
 }
 

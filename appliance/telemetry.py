@@ -125,10 +125,23 @@ class Telemetry:
             writer.close()
 
 
-def health_of(audio_ok: bool, last_tick: float, stale_after_s: float) -> tuple[bool, str]:
-    age = time.monotonic() - last_tick
+def health_of(
+    audio_ok: bool,
+    last_tick: float,
+    stale_after_s: float,
+    *,
+    pipeline_tick: float | None = None,
+    pipeline_alive: bool = True,
+) -> tuple[bool, str]:
+    """Healthy when the streams are open, the main loop ticks and the microphone worker ticks."""
+    now = time.monotonic()
+    age = now - last_tick
     if not audio_ok:
         return False, "audio streams are not open"
     if age > stale_after_s:
         return False, f"main loop last ticked {age:.1f} s ago"
+    if not pipeline_alive:
+        return False, "microphone worker is not running"
+    if pipeline_tick is not None and now - pipeline_tick > stale_after_s:
+        return False, f"microphone worker last ticked {now - pipeline_tick:.1f} s ago"
     return True, "ok"

@@ -1,7 +1,7 @@
 """Echo handling: SpeexDSP echo canceller, echo gate, playback reference buffer.
 
 Speech-like signals come from committed espeak-ng fixtures (scripts/make_aec_fixtures.sh);
-the echo path is synthetic (appliance.audio.echo_metrics).
+the echo path is synthetic (appliance.bench.echo_metrics).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from appliance.audio.aec import EchoCanceller, EchoCancellerUnavailable, speexdsp_available
-from appliance.audio.echo_metrics import (
+from appliance.audio.reference import ReferenceBuffer
+from appliance.bench.echo_metrics import (
     EchoScenario,
     correlation,
     erle_db,
@@ -22,7 +23,6 @@ from appliance.audio.echo_metrics import (
     read_wav_int16,
     score,
 )
-from appliance.audio.reference import ReferenceBuffer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "aec"
 RATE = 24000
@@ -227,7 +227,7 @@ def test_reference_buffer_threaded_spsc() -> None:
 
 @needs_speex
 def test_bench_reports_figures() -> None:
-    from appliance.bench_aec import bench_aec
+    from appliance.bench.aec import bench_aec
 
     rows = {r["name"]: r for r in bench_aec(n_paths=1)}
     for name in ("aec_cpu_us_per_20ms", "aec_erle_db", "aec_double_talk_corr"):

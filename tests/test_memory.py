@@ -1,4 +1,4 @@
-"""Memory and collector set-up of the running appliance (the idle_rss_mb figure of bench_process)."""
+"""Memory and collector set-up of the running appliance (the idle_rss_mb figure of appliance.bench.process)."""
 
 from __future__ import annotations
 

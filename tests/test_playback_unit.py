@@ -121,3 +121,40 @@ def test_capture_refuses_a_channel_the_device_lacks() -> None:
 
     with pytest.raises(AudioDeviceError, match="channel 2"):
         MicStream(DeviceInfo(0, "usb", "ALSA", 1, 0, 48000.0), 48000, channel=2)
+
+
+def test_an_answer_without_its_end_counts_one_underrun_and_is_given_up(monkeypatch: object) -> None:
+    import appliance.audio.playback as playback
+
+    clock = [1000.0]
+    monkeypatch.setattr(playback.time, "monotonic", lambda: clock[0])  # type: ignore[attr-defined]
+    drained: list[bool] = []
+    p = Player(DEV, 48000, start_ms=0, on_drained=lambda: drained.append(True))
+    p.enqueue(tone(40), "a", 0)  # audio, then nothing: the server never sends audio_end
+    for _ in range(100):  # two seconds of callbacks at 20 ms
+        pull(p, 960)
+        clock[0] += 0.02
+    assert p.stats.underruns == 1  # one dry spell, one underrun (not 50 a second)
+    assert not drained
+    for _ in range(10):
+        pull(p, 960)
+        clock[0] += 0.02
+    assert drained == [True] and p.stats.abandoned_answers == 1
+    assert not p.busy or clock[0] >= p.audible_until  # nothing holds the conversation open
+
+
+def test_per_item_records_are_bounded() -> None:
+    p = Player(DEV, 48000, start_ms=0)
+    for i in range(100):
+        p.enqueue(tone(20), f"item{i}", 0)
+        p.end_of_audio(f"item{i}", 0)
+        for _ in range(3):
+            pull(p, 960)
+    assert len(p.stats.item_played_ms) == playback_items_kept()
+    assert "item99" in p.stats.item_played_ms and "item0" not in p.stats.item_played_ms
+
+
+def playback_items_kept() -> int:
+    from appliance.audio.playback import ITEMS_KEPT
+
+    return ITEMS_KEPT

@@ -8,6 +8,7 @@ right after the wake word are not lost) and forwards blocks to whatever conversa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ log = logging.getLogger("appliance.audio.pipeline")
 
 AEC_WARMUP_S = 2.0  # far-end speech the echo canceller needs before it is trusted
 FAR_END_ACTIVE_RMS = 100.0
+MAX_FAILED_BLOCKS = 50  # blocks failing without a good second between them: give up and reopen the audio
 
 
 class WakeDetection(Protocol):
@@ -89,6 +91,7 @@ class MicPipeline:
         self.processed_blocks = 0
         self.last_tick = time.monotonic()
         self.wake_cpu_s = 0.0
+        self.failed_blocks = 0
 
     # -- event-loop side ------------------------------------------------------------------------
     def cancel_echo(self, canceller: EchoCanceller, reference: ReferenceBuffer, reference_rate: int) -> None:
@@ -147,8 +150,30 @@ class MicPipeline:
             self._thread.join(timeout=2)
             self._thread = None
 
+    @property
+    def alive(self) -> bool:
+        """Is the worker thread running? (Health checks it, with `last_tick`.)"""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _report(self, reason: str) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the appliance is shutting down
+            self._loop.call_soon_threadsafe(self._on_stalled, reason)
+
     def _run(self) -> None:
+        # The worker must never die silently: the wake word would stop while the stream and the
+        # health check look fine. A failing block is skipped and logged; failing on and on, or an
+        # escaping error, is reported as an audio fault (the appliance reopens the audio).
+        try:
+            self._work()
+        except BaseException as exc:
+            if not self._stop.is_set():
+                log.exception("microphone worker died", extra={"event": "pipeline_died"})
+                self._report(f"microphone worker died: {type(exc).__name__}: {exc}")
+
+    def _work(self) -> None:
         stalled_reported = False
+        failures = 0  # in the current spell of failures
+        good_since_failure = 0
         while not self._stop.is_set():
             item = self.mic.read(timeout=0.2)
             self.last_tick = time.monotonic()
@@ -157,11 +182,26 @@ class MicPipeline:
                 if not stalled_reported and (silent_for > self._stall_after_s or not self.mic.active):
                     stalled_reported = True
                     reason = "input stream stopped" if not self.mic.active else f"no audio for {silent_for:.1f} s"
-                    self._loop.call_soon_threadsafe(self._on_stalled, reason)
+                    self._report(reason)
                 continue
             stalled_reported = False
             captured_at, block = item
-            self.process_block(block, captured_at)
+            try:
+                self.process_block(block, captured_at)
+            except Exception as exc:
+                failures += 1
+                good_since_failure = 0
+                self.failed_blocks += 1
+                if failures == 1:  # one log line per spell of failures, not one per block
+                    log.error("microphone processing failed: %s: %s", type(exc).__name__, exc,
+                              extra={"event": "pipeline_error", "error": type(exc).__name__})
+                if failures >= MAX_FAILED_BLOCKS:
+                    self._report(f"microphone processing keeps failing: {type(exc).__name__}: {exc}")
+                    return
+                continue
+            good_since_failure += 1
+            if good_since_failure >= MAX_FAILED_BLOCKS:  # a second of good blocks ends the spell
+                failures = 0
 
     def process_block(self, block: np.ndarray, captured_at: float | None = None) -> None:
         captured_at = time.monotonic() if captured_at is None else captured_at

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +26,11 @@ from .resample import StreamResampler
 log = logging.getLogger("appliance.audio.playback")
 
 PlayedCallback = Callable[[str, int, float], None]  # item_id, content_index, milliseconds
+
+ITEMS_KEPT = 16
+# An answer whose audio stops without its end for this long is taken as over: the player stops
+# waiting for it (no busy flag held until the conversation's cap, no underrun counted every block).
+STALE_ANSWER_S = 2.0
 
 
 @dataclass
@@ -45,7 +50,9 @@ class PlaybackStats:
     first_audio_at: float | None = None
     last_flush_latency_s: float | None = None
     last_flush_silent_at: float | None = None
-    item_played_ms: dict[str, float] = field(default_factory=dict)
+    # Per answer item, the most recent ITEMS_KEPT only (a months-long run must not keep them all).
+    item_played_ms: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    abandoned_answers: int = 0  # answers that stopped without an end-of-audio (a server went quiet)
 
 
 class Player:
@@ -83,6 +90,9 @@ class Player:
         # What the speaker really played (silence included), for software echo cancellation.
         self.reference: ReferenceBuffer | None = None
         self.stats = PlaybackStats()
+        self.gain = 1.0  # playback volume, applied as audio is queued (earcons included)
+        self.last_callback_at = time.monotonic()  # the output stream's own heartbeat
+        self._dry_since: float | None = None  # when the answer's audio ran out (no end yet)
 
     # -- producer side (event loop thread) ------------------------------------------------------
     def enqueue(self, pcm16: bytes, item_id: str | None = None, content_index: int = 0) -> None:
@@ -98,6 +108,8 @@ class Player:
         self._push(self._resampler.flush(), item_id, content_index, ended=True)
 
     def _push(self, samples: np.ndarray, item_id: str | None, content_index: int, ended: bool) -> None:
+        if self.gain != 1.0 and samples.size:
+            samples = np.clip(samples * self.gain, -32768, 32767).astype(np.int16)
         with self._lock:
             if samples.size:
                 room = self._max_samples - self._queued
@@ -152,7 +164,8 @@ class Player:
         return self.latency
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
-        self.callback_times.append(time.monotonic())
+        self.last_callback_at = time.monotonic()
+        self.callback_times.append(self.last_callback_at)
         out = np.zeros(frames, dtype=np.int16)
         played: dict[tuple[str, int], int] = {}
         drained = False
@@ -176,12 +189,23 @@ class Player:
                     played[key] = played.get(key, 0) + take
                 if seg.pos >= seg.samples.size:
                     self._segments.popleft()
+            if n:
+                self._dry_since = None
             if self._playing and not self._segments:
                 if self._ended:
                     self._playing = False
                     drained = True
                 elif n < frames:
-                    self.stats.underruns += 1
+                    now = time.monotonic()
+                    if self._dry_since is None:  # one underrun per dry spell, not one per block
+                        self.stats.underruns += 1
+                        self._dry_since = now
+                    elif now - self._dry_since > STALE_ANSWER_S:
+                        self.stats.abandoned_answers += 1
+                        self._playing = False
+                        self._ended = True
+                        self._dry_since = None
+                        drained = True
             if n:
                 now = time.monotonic()
                 if self.stats.first_audio_at is None:
@@ -197,7 +221,10 @@ class Player:
             self.reference.write(out)
         for (item_id, content_index), count in played.items():
             ms = 1000.0 * count / self.rate
-            self.stats.item_played_ms[item_id] = self.stats.item_played_ms.get(item_id, 0.0) + ms
+            records = self.stats.item_played_ms
+            records[item_id] = records.pop(item_id, 0.0) + ms
+            while len(records) > ITEMS_KEPT:
+                records.popitem(last=False)
             if self.on_played is not None:
                 self.on_played(item_id, content_index, ms)
         if drained and self.on_drained is not None:

@@ -147,14 +147,14 @@ class Conversation:
             self._error = error
             self._end.set()
 
-    async def talk(self) -> None:
-        """Push-to-talk press: stop any answer and stream the microphone until `release`."""
-        if self._state.state in (State.SPEAKING, State.THINKING):
-            await self.barge_in()
+    def talk(self) -> bool:
+        """Push-to-talk press: the turn opens at once (so a release that follows before anything
+        else runs closes it). Returns whether an answer is under way: the caller then `barge_in`s."""
         if not self._talking:
             self._talking = True
             self._turns.append([time.monotonic(), float("inf")])
         self._touch()
+        return self._state.state in (State.SPEAKING, State.THINKING)
 
     def release(self) -> None:
         """Push-to-talk release: the turn is over; commit it and ask for the answer."""
@@ -189,8 +189,12 @@ class Conversation:
         started = time.monotonic()
         self._player.on_played = self._played_from_device
         self._player.on_drained = self._drained_from_device
-        session = await self._connect()
+        session = await self._connect_unless_ended()
         connect_ms = 1000 * (time.monotonic() - started)
+        if session is None:  # ended (button, SIGTERM) while connecting
+            if self._error is not None:
+                raise self._error
+            return ConversationResult(self._end_reason, connect_ms, connect_ms / 1000, 0.0, self._sink.dropped)
         self._state.events.publish(SessionOpened(connect_ms=round(connect_ms, 1)))
         self._state.to(State.LISTENING)
         self._touch()
@@ -208,9 +212,7 @@ class Conversation:
             await asyncio.gather(*tasks, return_exceptions=True)
             self._player.on_played = None
             self._player.on_drained = None
-            self._session = None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(session.close(), timeout=3)
+            await self._close_session()
         if self._error is not None:
             raise self._error
         return ConversationResult(
@@ -220,6 +222,23 @@ class Conversation:
             sent_audio_ms=ms_for_samples(self._sent_samples, MODEL_RATE),
             dropped_blocks=self._sink.dropped,
         )
+
+    async def _connect_unless_ended(self) -> RealtimeSession | None:
+        """Connect, but give up at once when the conversation is ended meanwhile: a button press or
+        SIGTERM must not wait for the connect timeout."""
+        connect = asyncio.ensure_future(self._connect())
+        ended = asyncio.ensure_future(self._end.wait())
+        try:
+            await asyncio.wait({connect, ended}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+        if connect.done():
+            return connect.result()
+        connect.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(connect, timeout=2)
+        await self._close_session()  # it may have opened just as it was cancelled
+        return None
 
     async def _connect(self) -> RealtimeSession:
         s = self._settings
@@ -239,17 +258,25 @@ class Conversation:
             "guardrails_settings": {"debounce_text_length": 40},
         }
         runner = RealtimeRunner(agent, config=run_config)
+        session = await runner.run(model_config=config)
+        self._session = session  # from here on, whatever happens, the session is closed
         try:
-            session = await runner.run(model_config=config)
             await asyncio.wait_for(session.enter(), timeout=s.realtime.connect_timeout_s)
         except TimeoutError:
+            await self._close_session()
             raise ConversationError(
                 "connect_timeout", f"no session within {s.realtime.connect_timeout_s:.0f} s"
             ) from None
         except Exception as exc:
+            await self._close_session()
             raise ConversationError("connect_failed", _describe(exc)) from None
-        self._session = session
         return session
+
+    async def _close_session(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.close(), timeout=3)
 
     def _touch(self) -> None:
         self._last_activity = time.monotonic()

@@ -1,6 +1,6 @@
 """Synthetic echo paths and echo-cancellation quality metrics.
 
-Used by ``tests/test_aec.py`` and ``appliance.bench_aec``; no hardware needed.
+Used by ``tests/test_aec.py`` and the ``aec`` bench group (``appliance.bench.aec``); no hardware needed.
 
 The synthetic room is linear: the far-end (agent) signal that the speaker plays
 reaches the microphone through a pure delay of 20-60 ms (speaker buffering plus
@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from .wavfile import read_wav
+from ..audio.formats import MODEL_RATE
+from ..audio.wavfile import read_wav
 
 Int16Array = npt.NDArray[np.int16]
 FloatArray = npt.NDArray[np.float64]
@@ -77,7 +78,7 @@ class EchoPath:
 
 
 def make_echo_path(
-    sample_rate: int = 24000,
+    sample_rate: int = MODEL_RATE,
     *,
     delay_ms: float | None = None,
     rt60_ms: float = 120.0,
@@ -126,7 +127,7 @@ class EchoScenario:
 def make_scenario(
     near_speech: Int16Array,
     far_speech: Int16Array,
-    sample_rate: int = 24000,
+    sample_rate: int = MODEL_RATE,
     *,
     path: EchoPath | None = None,
     near_gain_db: float = 0.0,
@@ -209,7 +210,7 @@ def score(scenario: EchoScenario, out: npt.ArrayLike, skip_s: float = 1.0) -> Ec
 
 def synthetic_speech(
     duration_s: float,
-    sample_rate: int = 24000,
+    sample_rate: int = MODEL_RATE,
     *,
     f0: float = 120.0,
     seed: int = 0,

@@ -1,13 +1,14 @@
 """Echo-cancellation benchmark: CPU per 20 ms frame, ERLE, double-talk preservation.
 
-``python -m appliance.bench_aec`` prints one JSON object per line.
+`aec` group; ``python -m appliance.bench.aec`` prints one JSON object per line.
 
-Scenario (see :mod:`appliance.audio.echo_metrics`): the agent sentence
-(``tests/fixtures/aec/far_agent.wav``, or a synthetic stand-in when the fixtures
-are not shipped) is played three times back to back through random synthetic
+Scenario (see :mod:`appliance.bench.echo_metrics`): the agent sentence
+(``tests/fixtures/aec/far_agent.wav`` in a source checkout; an installed wheel does not ship
+the fixtures and uses synthetic speech instead, which every figure names in its ``input``
+field and note) is played three times back to back through random synthetic
 echo paths (20-60 ms delay, 120 ms RT60 decaying IR, -65 dBFS noise, echo at
 0 dB = speaker right next to the mic); the user sentence starts 0.5 s into the
-last repetition.  Figures are averaged over ``N_PATHS`` echo paths.
+last repetition.  Each figure is the median over ``N_PATHS`` echo paths, with its spread.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from appliance.audio.aec import EchoCanceller
-from appliance.audio.echo_metrics import (
+from ..audio.aec import EchoCanceller
+from ..audio.formats import MODEL_RATE
+from .echo_metrics import (
     EchoScenario,
     Int16Array,
     make_echo_path,
@@ -30,10 +31,11 @@ from appliance.audio.echo_metrics import (
     segment_erle_db,
     synthetic_speech,
 )
+from .figures import Figure, figure
 
-RATE = 24000
+RATE = MODEL_RATE
 N_PATHS = 4
-FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "aec"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "aec"
 
 
 def load_speech() -> tuple[Int16Array, Int16Array, str]:
@@ -43,11 +45,11 @@ def load_speech() -> tuple[Int16Array, Int16Array, str]:
         near, r1 = read_wav_int16(near_p)
         far, r2 = read_wav_int16(far_p)
         if r1 == r2 == RATE:
-            return near, far, "espeak-ng fixtures"
+            return near, far, "espeak-ng fixtures (tests/fixtures/aec)"
     return (
         synthetic_speech(4.0, RATE, f0=210.0, seed=1),
         synthetic_speech(4.0, RATE, f0=110.0, seed=2),
-        "synthetic speech",
+        "synthetic speech (tests/fixtures/aec not found: installed without the source tree)",
     )
 
 
@@ -71,16 +73,16 @@ def convergence_s(sc: EchoScenario, out: np.ndarray, threshold_db: float = 20.0)
     return float((bad[-1] + 1) * 0.25) if len(bad) else 0.0
 
 
-def bench_aec(n_paths: int = N_PATHS) -> list[dict[str, Any]]:
+def bench_aec(n_paths: int = N_PATHS) -> list[Figure]:
     near, far, source = load_speech()
     erle2, erle1, dt, mic_dt, conv, cpu = [], [], [], [], [], []
     for seed in range(n_paths):
         path = make_echo_path(RATE, seed=seed, echo_gain_db=0.0)
         sc = make_scenario(near, far, RATE, path=path, far_repeats=3, seed=seed)
         ec = EchoCanceller(RATE)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         out = run_aligned(ec, sc)
-        cpu.append((time.perf_counter() - t0) / (len(sc.mic) // ec.frame_size) * 1e6)
+        cpu.append((time.process_time() - t0) / (len(sc.mic) // ec.frame_size) * 1e6)
         ec.close()
         s2, s1 = score(sc, out, skip_s=2.0), score(sc, out, skip_s=1.0)
         erle2.append(s2.erle_db)
@@ -88,17 +90,10 @@ def bench_aec(n_paths: int = N_PATHS) -> list[dict[str, Any]]:
         dt.append(s2.double_talk_corr)
         mic_dt.append(s2.mic_double_talk_corr)
         conv.append(convergence_s(sc, out))
-    note = f"{source}, {n_paths} echo paths, 24 kHz, 20 ms frames, 200 ms tail, residual suppression on"
+    note = f"{n_paths} echo paths, 24 kHz, 20 ms frames, 200 ms tail, residual suppression on"
 
-    def row(name: str, vals: list[float], unit: str, extra: str = "") -> dict[str, Any]:
-        return {
-            "name": name,
-            "value": round(float(np.mean(vals)), 3),
-            "unit": unit,
-            "min": round(float(np.min(vals)), 3),
-            "max": round(float(np.max(vals)), 3),
-            "note": note + extra,
-        }
+    def row(name: str, vals: list[float], unit: str, extra: str = "") -> Figure:
+        return figure(name, vals, unit, input=source, note=note + extra)
 
     return [
         row("aec_cpu_us_per_20ms", cpu, "us"),

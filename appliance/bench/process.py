@@ -1,7 +1,8 @@
 """The real `appliance run` process while idle: resident memory after start-up and CPU use,
 on the FIFO sound card (real PortAudio/ALSA, paced in real time), default wake-word model.
 
-`python -m appliance.bench_process` prints one JSON object per figure.
+`python -m appliance.bench.process` prints one JSON object per figure. The CPU figure is the
+median over two-second windows of the idle period, with their spread.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .figures import figure
 
 
 def _proc_cpu_s(pid: int) -> float:
@@ -27,8 +30,8 @@ def _proc_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def main(idle_s: float = 20.0) -> int:
-    from .testing.fifo_soundcard import FifoSoundCard
+def main(idle_s: float = 20.0, window_s: float = 2.0) -> int:
+    from ..testing.fifo_soundcard import FifoSoundCard
 
     card = FifoSoundCard(Path(tempfile.mkdtemp(prefix="appliance-bench-"))).open()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "OPENAI_"))}
@@ -53,9 +56,11 @@ def main(idle_s: float = 20.0) -> int:
         ready_s = time.monotonic() - started
         time.sleep(2.0)  # settle
         rss = _proc_rss_mb(proc.pid)
-        cpu0, t0 = _proc_cpu_s(proc.pid), time.monotonic()
-        time.sleep(idle_s)
-        cpu = (_proc_cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0)
+        cpu_percent: list[float] = []
+        for _ in range(int(idle_s / window_s)):
+            cpu0, t0 = _proc_cpu_s(proc.pid), time.monotonic()
+            time.sleep(window_s)
+            cpu_percent.append(100 * (_proc_cpu_s(proc.pid) - cpu0) / (time.monotonic() - t0))
         rss_after = _proc_rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -65,13 +70,14 @@ def main(idle_s: float = 20.0) -> int:
             proc.kill()
             proc.wait()
         card.close()
-    for figure in (
-        {"name": "startup_to_listening_s", "value": round(ready_s, 2), "unit": "s"},
-        {"name": "idle_rss_mb", "value": round(rss, 1), "unit": "MB", "target": "<= 180",
-         "after_s": round(idle_s, 0), "rss_after_mb": round(rss_after, 1)},
-        {"name": "idle_process_cpu_percent", "value": round(100 * cpu, 2), "unit": "% of one core"},
+    for fig in (
+        figure("startup_to_listening_s", ready_s, "s", digits=2),
+        figure("idle_rss_mb", rss, "MB", digits=1, target="<= 180", after_s=round(idle_s),
+               rss_after_mb=round(rss_after, 1)),
+        figure("idle_process_cpu_percent", cpu_percent, "% of one core", digits=2,
+               method=f"{window_s:g} s windows of CPU time (/proc/PID/stat)"),
     ):
-        print(json.dumps(figure), flush=True)
+        print(json.dumps(fig), flush=True)
     return 0
 
 

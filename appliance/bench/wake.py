@@ -1,0 +1,89 @@
+"""`wake` group: memory of the wake-word detector alone, and the bare-`predict` CPU runner that the
+`idle` group uses as its baseline.
+
+* `wake_idle_rss_mb`: resident memory of a fresh interpreter that has loaded the detector with the
+  default model and processed one second of silence (VmRSS from /proc). Variants:
+  `..._with_agents_mb` (`agents` and `agents.realtime` imported too, as the app does) and
+  `..._plain_openwakeword_mb` (`import openwakeword` the ordinary way, for comparison).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from ..audio.formats import WAKE_RATE, samples_for_ms
+from .figures import Figure, figure
+
+_SRC = Path(__file__).resolve().parents[2]  # so the probe imports this checkout's package
+FRAME_SAMPLES = samples_for_ms(80, WAKE_RATE)  # openWakeWord's step
+
+_RSS_PROBE = """
+import sys
+{pre}
+import numpy as np
+from appliance.triggers.wakeword import WakeWordDetector
+d = WakeWordDetector(seed=0)
+d.process(np.zeros({rate}, dtype=np.int16))
+{post}
+rss = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS'))
+print(rss / 1024)
+"""
+
+_VARIANTS: dict[str, tuple[str, str]] = {
+    "wake_idle_rss": ("", ""),
+    "wake_idle_rss_with_agents": ("", "import agents, agents.realtime"),
+    "wake_idle_rss_plain_openwakeword": ("import openwakeword", ""),
+}
+
+
+def _probe_rss(pre: str, post: str) -> float:
+    code = _RSS_PROBE.format(pre=pre, post=post, rate=WAKE_RATE)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=_SRC, capture_output=True, text=True, check=True, timeout=300
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def idle_rss_mb(variants: tuple[str, ...] = tuple(_VARIANTS)) -> list[Figure]:
+    """RSS in MB of fresh subprocesses holding a loaded detector (see module docstring)."""
+    results: list[Figure] = []
+    for name in variants:
+        pre, post = _VARIANTS[name]
+        try:
+            value = _probe_rss(pre, post)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, ValueError, IndexError):
+            continue  # e.g. the Agents SDK is not installed
+        results.append(figure(f"{name}_mb", value, "MB", digits=1))
+    return results
+
+
+def bare_wakeword_runner(seconds: float, models: tuple[str, ...] = ("hey_jarvis",)) -> Callable[[], float]:
+    """A function that runs openWakeWord `predict` alone on `seconds` of seeded 16 kHz noise
+    (80 ms frames) each call and returns the CPU seconds spent per audio second."""
+    from ..triggers.wakeword import WakeWordDetector
+
+    detector = WakeWordDetector(list(models), seed=0)
+    n_frames = max(1, int(seconds * WAKE_RATE / FRAME_SAMPLES))
+    rng = np.random.default_rng(0)
+    frames = (rng.standard_normal(n_frames * FRAME_SAMPLES) * 1000).astype(np.int16).reshape(n_frames, -1)
+    for frame in frames[:25]:  # warm-up: first allocations, XNNPACK set-up
+        detector.predict_frame(frame)
+    audio_s = n_frames * FRAME_SAMPLES / WAKE_RATE
+
+    def run_once() -> float:
+        started = time.process_time()
+        for frame in frames:
+            detector.predict_frame(frame)
+        return (time.process_time() - started) / audio_s
+
+    return run_once
+
+
+def bench_wake() -> list[Figure]:
+    return idle_rss_mb()
