@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -32,6 +33,10 @@ from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
 
 from ..events import EventBus, McpServerChanged
 from .tools.errors import tool_failure
+
+# The HTTP client logs every request's URL at INFO; a URL may carry a token.
+for _noisy in ("httpx", "httpx2"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 PING_INTERVAL_S = 5.0
 FIRST_RETRY_S = 1.0

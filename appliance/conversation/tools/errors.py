@@ -31,6 +31,8 @@ def describe_failure(error: BaseException) -> str:
     if isinstance(error, ToolFailed):
         return str(error)
     cause = error.__cause__ or error
+    if "timed out" in str(cause).lower():  # an MCP request that hit the session timeout
+        return "it timed out"
     return f"it failed ({type(cause).__name__})"
 
 

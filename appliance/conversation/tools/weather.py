@@ -39,6 +39,8 @@ def fetch_forecast(base_url: str, place: str, timeout_s: float) -> dict[str, Any
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (URL from settings)
             payload = json.loads(response.read(2_000_000))
+    except TimeoutError:
+        raise ToolFailed("the weather service timed out") from None
     except urllib.error.HTTPError as exc:
         raise ToolFailed(f"the weather service answered {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
@@ -53,5 +55,6 @@ def fetch_forecast(base_url: str, place: str, timeout_s: float) -> dict[str, Any
 async def get_weather_text(base_url: str, place: str, timeout_s: float) -> str:
     if not place.strip():
         raise ToolFailed("no place was given")
+    # The socket gives up with the tool's timeout (a thread cannot be cancelled from the loop).
     data = await asyncio.to_thread(fetch_forecast, base_url, place, timeout_s)
     return summarise(place.strip(), data)
