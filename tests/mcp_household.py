@@ -4,7 +4,7 @@
     python tests/mcp_household.py http PORT     # streamable HTTP at /mcp; needs `Authorization: Bearer $TOKEN`
 
 Tools: `pantry_count(item)` (a lookup), `whose_house()` (reads the env it was given), `boom()`
-(raises), `slow(seconds)` (sleeps: for the tool timeout).
+(raises), `slow(seconds)` (sleeps: for the tool timeout), `die()` (the process exits).
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ def require_token(app: Any, token: str) -> Any:
         await app(scope, receive, send)
 
     return guarded
+
+
+@server.tool()
+def die() -> str:
+    """Ends this server's process (to test reconnection)."""
+    os._exit(3)
 
 
 def main() -> None:

@@ -58,6 +58,7 @@ class McpServerSpec:
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     problem: str | None = None  # why it cannot start (e.g. an unset variable); it is logged and left out
+    shown: Mapping[str, Any] = field(default_factory=dict)  # as written in the file, ${NAME}s unexpanded
 
     @property
     def transport(self) -> str:
@@ -67,9 +68,10 @@ class McpServerSpec:
         """For `appliance config`: the values of env and headers are never shown."""
         out: dict[str, Any] = {"transport": self.transport}
         if self.command:
-            out.update(command=self.command, args=list(self.args), env={k: MASK for k in self.env})
+            out.update(command=self.shown.get("command", self.command), args=list(self.shown.get("args", [])),
+                       env={k: MASK for k in self.env})
         else:
-            out.update(url=_strip_userinfo(self.url or ""), headers={k: MASK for k in self.headers})
+            out.update(url=_strip_userinfo(str(self.shown.get("url", ""))), headers={k: MASK for k in self.headers})
         if self.problem:
             out["problem"] = self.problem
         return out
@@ -113,6 +115,7 @@ def parse_server(name: str, entry: Any, environ: Mapping[str, str]) -> McpServer
     """One server; a problem with it (not with the file) is kept in `problem` so the others still run."""
     if not isinstance(entry, dict):
         return McpServerSpec(name, problem="must be an object with command or url")
+    shown = {k: entry[k] for k in ("command", "args", "url") if k in entry}
     try:
         if entry.get("disabled") is True:
             raise McpConfigError("disabled")
@@ -123,6 +126,7 @@ def parse_server(name: str, entry: Any, environ: Mapping[str, str]) -> McpServer
                 args=tuple(expand(a, environ) for a in _strings(entry.get("args", []), "args")),
                 env={k: expand(v, environ) for k, v in _mapping(entry.get("env", {}), "env").items()},
                 cwd=expand(str(entry["cwd"]), environ) if "cwd" in entry else None,
+                shown=shown,
             )
         if "url" in entry:
             kind = str(entry.get("type", entry.get("transport", "streamable_http"))).replace("-", "_")
@@ -132,11 +136,12 @@ def parse_server(name: str, entry: Any, environ: Mapping[str, str]) -> McpServer
                 name=name,
                 url=expand(str(entry["url"]), environ),
                 headers={k: expand(v, environ) for k, v in _mapping(entry.get("headers", {}), "headers").items()},
+                shown=shown,
             )
         raise McpConfigError("needs a command (stdio) or a url (streamable HTTP)")
     except McpConfigError as exc:
         return McpServerSpec(name, command=str(entry.get("command") or "") or None,
-                             url=str(entry.get("url") or "") or None, problem=str(exc))
+                             url=str(entry.get("url") or "") or None, problem=str(exc), shown=shown)
 
 
 def load_servers_file(path: Path, environ: Mapping[str, str] | None = None) -> list[McpServerSpec]:
