@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the speech-like WAV fixtures used by tests/test_aec.py and appliance.bench_aec.
+# Regenerate the speech-like WAV fixtures used by tests/test_aec.py and appliance.bench.aec.
 # Needs Debian packages: espeak-ng sox. The outputs are committed; tests never run this script.
 #   near_user.wav : the near-end "user" talking (female-ish variant, higher pitch)
 #   far_agent.wav : the far-end "agent" audio that the speaker plays (male voice)
