@@ -3,7 +3,7 @@
     python tests/mcp_household.py stdio
     python tests/mcp_household.py http PORT     # streamable HTTP at /mcp; needs `Authorization: Bearer $TOKEN`
 
-Tools: `pantry_count(item)` (a lookup), `whose_house()` (reads the env it was given), `boom()`
+Tools (names prefixed with $TOOL_PREFIX): `pantry_count(item)` (a lookup), `whose_house()` (reads the env it was given), `boom()`
 (raises), `slow(seconds)` (sleeps: for the tool timeout), `die()` (the process exits).
 """
 
@@ -19,27 +19,29 @@ from mcp.server.mcpserver import MCPServer
 PANTRY = {"eggs": 6, "flour": 2, "milk": 1}
 
 server = MCPServer("household")
+# Two copies of this server in one session need different tool names: TOOL_PREFIX sets them apart.
+PREFIX = os.environ.get("TOOL_PREFIX", "")
 
 
-@server.tool()
+@server.tool(name=f"{PREFIX}pantry_count")
 def pantry_count(item: str) -> str:
     """How many of an item are in the pantry."""
     return f"{PANTRY.get(item.lower(), 0)} {item} in the pantry"
 
 
-@server.tool()
+@server.tool(name=f"{PREFIX}whose_house")
 def whose_house() -> str:
     """Whose house this is."""
     return f"the house of {os.environ.get('HOUSEHOLD_NAME', 'nobody')}"
 
 
-@server.tool()
+@server.tool(name=f"{PREFIX}boom")
 def boom() -> str:
     """Always fails."""
     raise RuntimeError("the pantry door is stuck")
 
 
-@server.tool()
+@server.tool(name=f"{PREFIX}slow")
 async def slow(seconds: float) -> str:
     """Takes its time."""
     await asyncio.sleep(seconds)
@@ -59,7 +61,7 @@ def require_token(app: Any, token: str) -> Any:
     return guarded
 
 
-@server.tool()
+@server.tool(name=f"{PREFIX}die")
 def die() -> str:
     """Ends this server's process (to test reconnection)."""
     os._exit(3)

@@ -38,7 +38,8 @@ def free_port() -> int:
 def http_server() -> Iterator[str]:
     """The household server over streamable HTTP, requiring a bearer token."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, HOUSEHOLD, "http", str(port)], env={**os.environ, "TOKEN": "s3cret"},
+    env = {**os.environ, "TOKEN": "s3cret", "TOOL_PREFIX": "remote_"}
+    proc = subprocess.Popen([sys.executable, HOUSEHOLD, "http", str(port)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):
@@ -110,13 +111,17 @@ async def test_stdio_http_and_pypi_servers_connect_and_a_dead_one_is_left_out(ht
         active = m.active()
         assert set(active) == {"house", "remote", "time"}
         assert {"pantry_count", "whose_house", "boom", "slow"} <= set(m.tools()["house"])
-        assert "get_current_time" in m.tools()["time"]
+        assert "remote_pantry_count" in m.tools()["remote"]
+        # mcp-server-time's get_current_time would clash with the built-in one: it is left out.
+        assert m.tools()["time"] == ["convert_time"]
         house = await active["house"].call_tool("whose_house", {})
         assert house.content[0].text == "the house of the Müllers"  # type: ignore[union-attr]
-        remote = await active["remote"].call_tool("pantry_count", {"item": "eggs"})
+        remote = await active["remote"].call_tool("remote_pantry_count", {"item": "eggs"})
         assert remote.content[0].text == "6 eggs in the pantry"  # type: ignore[union-attr]
-        berlin = await active["time"].call_tool("get_current_time", {"timezone": "Europe/Berlin"})
-        assert "Europe/Berlin" in berlin.content[0].text  # type: ignore[union-attr]
+        tokyo = await active["time"].call_tool(
+            "convert_time", {"source_timezone": "Europe/Berlin", "time": "12:00", "target_timezone": "Asia/Tokyo"}
+        )
+        assert "Asia/Tokyo" in tokyo.content[0].text  # type: ignore[union-attr]
     failed = {e.server for e in seen if isinstance(e, McpServerChanged) and e.action == "failed"}
     assert failed == {"dead", "no-token"}
     assert "s3cret" not in json.dumps([e.as_dict() for e in seen])

@@ -32,7 +32,10 @@ from typing import Any
 from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
 
 from ..events import EventBus, McpServerChanged
+from .tools import BUILTIN_TOOL_NAMES
 from .tools.errors import tool_failure
+
+log = logging.getLogger("appliance.mcp")
 
 # The HTTP client logs every request's URL at INFO; a URL may carry a token.
 for _noisy in ("httpx", "httpx2"):
@@ -183,9 +186,10 @@ def make_server(spec: McpServerSpec, timeout_s: float) -> MCPServer:
 class _ServerKeeper:
     """One server's connection, owned by one task: connect, watch, reconnect with backoff."""
 
-    def __init__(self, spec: McpServerSpec, events: EventBus, *, connect_timeout_s: float,
+    def __init__(self, spec: McpServerSpec, events: EventBus, claims: dict[str, str], *, connect_timeout_s: float,
                  tool_timeout_s: float, reconnect_max_s: float) -> None:
         self.spec = spec
+        self._claims = claims
         self.server: MCPServer | None = None  # set while connected
         self.tools: list[str] = []
         self.attempted = asyncio.Event()  # the first attempt is over (up or failed)
@@ -202,7 +206,7 @@ class _ServerKeeper:
             try:
                 await asyncio.wait_for(server.connect(), self._connect_timeout_s)
                 tools = await asyncio.wait_for(server.list_tools(), self._connect_timeout_s)
-                self.tools = [t.name for t in tools]
+                self.tools = self._claim([t.name for t in tools], server)
                 self.server = server
                 was_up = True
                 backoff = FIRST_RETRY_S
@@ -225,6 +229,17 @@ class _ServerKeeper:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self._reconnect_max_s)
             was_up = False
+
+    def _claim(self, names: list[str], server: MCPServer) -> list[str]:
+        """Tool names must be unique in a session: a name a built-in tool or another server already
+        has is left out of this server's list (a warning says so)."""
+        blocked = [n for n in names if self._claims.setdefault(n, self.spec.name) != self.spec.name]
+        if blocked:
+            server.tool_filter = {"blocked_tool_names": blocked}  # type: ignore[attr-defined]
+            log.warning("MCP server %s: tools %s left out, their names are taken (by %s)", self.spec.name,
+                        blocked, sorted({self._claims[n] for n in blocked}),
+                        extra={"event": "mcp_tools_clash", "server": self.spec.name, "tools": blocked})
+        return [n for n in names if n not in blocked]
 
     async def _watch(self, server: MCPServer) -> None:
         """Returns (raises) when the server stops answering pings."""
@@ -253,11 +268,13 @@ class McpManager:
     """All configured servers. `active()` is what a new conversation's agents get."""
 
     def __init__(self, specs: list[McpServerSpec], events: EventBus, *, connect_timeout_s: float = 10.0,
-                 tool_timeout_s: float = 10.0, reconnect_max_s: float = 60.0) -> None:
+                 tool_timeout_s: float = 10.0, reconnect_max_s: float = 60.0,
+                 reserved: frozenset[str] = BUILTIN_TOOL_NAMES) -> None:
         self.specs = specs
         self._events = events
+        claims = {name: "the appliance" for name in reserved}  # tool name -> who has it
         self._keepers = [
-            _ServerKeeper(spec, events, connect_timeout_s=connect_timeout_s, tool_timeout_s=tool_timeout_s,
+            _ServerKeeper(spec, events, claims, connect_timeout_s=connect_timeout_s, tool_timeout_s=tool_timeout_s,
                           reconnect_max_s=reconnect_max_s)
             for spec in specs if spec.problem is None
         ]
