@@ -3,8 +3,8 @@
     python tests/mcp_household.py stdio
     python tests/mcp_household.py http PORT     # streamable HTTP at /mcp; needs `Authorization: Bearer $TOKEN`
 
-Tools (names prefixed with $TOOL_PREFIX): `pantry_count(item)` (a lookup), `whose_house()` (reads the env it was given), `boom()`
-(raises), `slow(seconds)` (sleeps: for the tool timeout), `die()` (the process exits).
+Tools (names prefixed with $TOOL_PREFIX): `pantry_count(item)` (a lookup), `whose_house()` (reads
+the env it was given), `boom()` (raises), `slow(seconds)` (sleeps: for the tool timeout), `die()` (the process exits).
 """
 
 from __future__ import annotations
