@@ -254,8 +254,9 @@ class Conversation:
             "model_settings": settings,
             "tracing_disabled": True,
             "output_guardrails": self._agents.output_guardrails(),
-            # Check the answer's transcript every ~40 characters, so a tripped one stops early.
-            "guardrails_settings": {"debounce_text_length": 40},
+            # The SDK checks the transcript each time it grows past a multiple of this many characters
+            # (and never after the last one): phrase checks are cheap, so every delta is checked.
+            "guardrails_settings": {"debounce_text_length": 1},
         }
         runner = RealtimeRunner(agent, config=run_config)
         session = await runner.run(model_config=config)
