@@ -134,3 +134,44 @@ async def test_a_due_timer_rings_until_the_button_dismisses_it(card: FifoSoundCa
     assert log.events("wake") == [], "the press dismissed the ring; it did not start a conversation"
     assert np.abs(card.speaker_audio()).max() > 1000
     assert TimerBook(Store(settings.data_dir), EventBus()).pending() == []
+
+
+def test_memory_cli_lists_forgets_and_clears(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.cli import main
+
+    monkeypatch.setenv("APPLIANCE_DATA_DIR", str(tmp_path))
+    book = MemoryBook(Store(tmp_path))
+    first = book.remember("Anna is vegetarian")
+    book.remember("The bins go out on Tuesday")
+    assert main(["memory", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"{first.id:4d}  Anna is vegetarian",
+                                                    f"{first.id + 1:4d}  The bins go out on Tuesday"]
+    assert main(["memory", "forget", str(first.id)]) == 0
+    assert main(["memory", "forget", "999"]) == 1
+    assert [f.text for f in book.facts()] == ["The bins go out on Tuesday"]
+    assert main(["memory", "clear"]) == 0
+    assert book.facts() == []
+
+
+def test_config_shows_the_agent_setup_with_secrets_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.cli import main
+
+    servers = tmp_path / "mcp.json"
+    servers.write_text(json.dumps({"mcpServers": {
+        "home": {"url": "http://ha.local:8123/api/mcp", "headers": {"Authorization": "Bearer ${HA_TOKEN}"}},
+        "local": {"command": "tool", "env": {"API_KEY": "${KEY}"}},
+    }}))
+    monkeypatch.setenv("APPLIANCE_MCP__SERVERS_FILE", str(servers))
+    monkeypatch.setenv("APPLIANCE_AGENT__AGENTS_FILE", str(REPO / "config/agents.toml"))
+    monkeypatch.setenv("HA_TOKEN", "eyJhbGciOi-long-lived")
+    monkeypatch.setenv("KEY", "k-123")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    setup = json.loads(out)["agent_setup"]
+    assert [a["name"] for a in setup["agents"]] == ["Assistant", "Weather", "Travel"]
+    assert setup["mcp_servers"]["home"] == {"transport": "streamable_http", "url": "http://ha.local:8123/api/mcp",
+                                           "headers": {"Authorization": "********"}}
+    assert setup["mcp_servers"]["local"]["env"] == {"API_KEY": "********"}
+    assert "eyJhbGciOi" not in out and "k-123" not in out
