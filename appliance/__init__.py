@@ -1,0 +1,10 @@
+"""The voice appliance.
+
+Top level, the running appliance: `cli` (the `appliance` command), `settings` (every setting, the
+one source of defaults), `app` (the `Appliance`: audio, triggers and the idle → conversation →
+idle loop), `state` (the one state machine), `events` (the one event stream every part publishes
+to and the log, metrics and LEDs subscribe to), `logs`, `telemetry` (health and Prometheus
+metrics), `store` (the data directory's SQLite database), `selftest` (`appliance check`).
+Subpackages: `audio`, `triggers`, `conversation`, `indicators`; `bench` and `testing` measure and
+test it.
+"""

@@ -44,12 +44,14 @@ from .events import (
 )
 from .indicators.earcons import Earcons
 from .indicators.leds import StatusLeds
+from .redaction import register_secret
 from .ringing import TimerRinger
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
 from .store import Store
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
+from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
 
 log = logging.getLogger("appliance")
 
@@ -111,6 +113,7 @@ class Appliance:
     ) -> None:
         self.settings = settings
         self.api_key = api_key
+        register_secret(api_key)
         self.detector = detector
         self.store = store if store is not None else Store(settings.data_dir)
         # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
@@ -142,6 +145,11 @@ class Appliance:
         self._control = AudioControl()
         self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0}
         self._audio_opened_at = 0.0
+        # A speaker next to the mic (gate, aec): a twin of the detector scores what the speaker plays, so
+        # the wake word ignores the appliance's own voice (triggers/self_wake.py). Made once, kept across reopens.
+        self._played_wakes: PlayedWakeFilter | None = (
+            played_wake_filter(detector) if settings.audio.echo != "none" else None
+        )
 
     # -- audio ----------------------------------------------------------------------------------
     def _open_devices(self) -> tuple[MicStream, Player]:
@@ -188,6 +196,9 @@ class Appliance:
             )
             player.reference = reference
             self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, player.rate)
+        if self._played_wakes is not None:
+            player.played = self._played_wakes.listen_to(player.rate)
+            self.pipeline.ignore_played_wakes(self._played_wakes)
         self.pipeline.start()
         self._audio_opened_at = time.monotonic()
 

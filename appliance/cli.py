@@ -6,19 +6,26 @@ import argparse
 import asyncio
 import json
 import logging
+import os
+import re
 import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from .logs import log_event, setup_logging
-from .settings import Settings
+from .redaction import redact, register_secret
+from .settings import KEY_FILE_UNREADABLE, ConfigFileError, Settings
 
 log = logging.getLogger("appliance")
 
 EXIT_CONFIG = 2
+# Waiting for a key file this user may not read: 5 s, doubling, at most a minute between tries.
+KEY_WAIT_FIRST_S = 5.0
+KEY_WAIT_MAX_S = 60.0
 
 _TOP_LEVEL_ENV = {"openai_api_key": "OPENAI_API_KEY", "openai_api_key_file": "OPENAI_API_KEY_FILE"}
 _SECRET_FIELDS = {"openai_api_key", "openai_api_key_file"}
@@ -33,6 +40,10 @@ def env_name(loc: Sequence[int | str]) -> str:
     return "APPLIANCE_" + "__".join(p.upper() for p in parts[:2])
 
 
+SHOWN_INPUT_CHARS = 80
+_ENV_NAME_AT_START = re.compile(r"^(APPLIANCE|OPENAI)_[A-Z0-9_]+\b")
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     lines = ["Invalid settings:"]
     for err in exc.errors():
@@ -41,24 +52,95 @@ def describe_validation_error(exc: ValidationError) -> str:
         name = env_name(loc)
         shown = ""
         if "input" in err and not (set(map(str, loc)) & _SECRET_FIELDS) and not isinstance(err["input"], dict):
-            shown = f" (got {err['input']!r})"
-        lines.append(f"  {name}: {msg}{shown}")
+            value = repr(err["input"])
+            if len(value) > SHOWN_INPUT_CHARS:
+                value = value[:SHOWN_INPUT_CHARS] + f"… ({len(value)} characters)"
+            shown = redact(f" (got {value})")
+        if err.get("type") in (KEY_FILE_UNREADABLE, "key_file"):
+            name = "OPENAI_API_KEY_FILE"
+        # A message that names its own variable is shown as it is.
+        text = redact(msg) if _ENV_NAME_AT_START.match(msg) else f"{name}: {redact(msg)}"
+        lines.append(f"  {text}{shown}")
     return "\n".join(lines)
 
 
-def load_settings() -> Settings:
+def describe_settings_problem(exc: Exception) -> str:
+    """What is wrong with the settings, one line per bad variable, for any error building them."""
+    if isinstance(exc, ValidationError):
+        return describe_validation_error(exc)
+    if isinstance(exc, ConfigFileError):
+        return f"Invalid settings:\n  {redact(str(exc))}"
+    # pydantic-settings: a group variable (APPLIANCE_AUDIO=…) is read as JSON and is not.
+    match = re.search(r'field "(\w+)"', str(exc))
+    name = env_name([match.group(1)]) if match else "settings"
+    hint = f"; set its values one by one ({name}__NAME=…)" if match and name.startswith("APPLIANCE_") else ""
+    return f"Invalid settings:\n  {name}: not a valid JSON object{hint}"
+
+
+def build_settings() -> Settings:
+    """Settings from the environment and the config file; exits 2 naming each bad variable."""
     try:
         return Settings()
-    except ValidationError as exc:
-        print(describe_validation_error(exc), file=sys.stderr)
+    except (ValidationError, ConfigFileError, SettingsError) as exc:
+        print(describe_settings_problem(exc), file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
+
+
+def load_settings() -> Settings:
+    register_secret(os.environ.get("OPENAI_API_KEY"))  # never echoed back, even in an error
+    return build_settings()
+
+
+def _only_unreadable_key(exc: ValidationError) -> str | None:
+    """The message when the one thing wrong is a key file this user may not read, else None."""
+    errors = exc.errors()
+    if len(errors) == 1 and errors[0].get("type") == KEY_FILE_UNREADABLE:
+        return str(errors[0].get("msg", ""))
+    return None
+
+
+def load_run_settings(first_wait_s: float = KEY_WAIT_FIRST_S) -> Settings | None:
+    """Settings for `run`. A key file this user may not read (a compose secret still owned by the
+    host user) is waited for, with a growing pause and one clear log line per try, rather than
+    exiting into a restart loop: a `chown` on the host reaches the bind-mounted file at once.
+    None when SIGTERM or SIGINT came while waiting."""
+    register_secret(os.environ.get("OPENAI_API_KEY"))
+    stops = {signal.SIGTERM, signal.SIGINT}
+    wait_s = first_wait_s
+    blocked = False
+    try:
+        while True:
+            try:
+                return Settings()
+            except (ValidationError, ConfigFileError, SettingsError) as exc:
+                problem = _only_unreadable_key(exc) if isinstance(exc, ValidationError) else None
+                if problem is None:
+                    print(describe_settings_problem(exc), file=sys.stderr)
+                    raise SystemExit(EXIT_CONFIG) from None
+            if not blocked:  # from now on a stop signal waits for us to take it, never kills mid-line
+                signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+                blocked = True
+            # Everything else is valid: log the way the settings say, then wait.
+            rest = Settings(openai_api_key_file=None)
+            setup_logging(rest.log.format, rest.log.level)
+            log_event(log, "key_unreadable", problem, level=logging.ERROR, retry_in_s=wait_s)
+            if signal.sigtimedwait(stops, wait_s) is not None:
+                return None
+            wait_s = min(wait_s * 2, KEY_WAIT_MAX_S)
+    finally:
+        if blocked:
+            if stops & signal.sigpending():  # it came as the key became readable: still a stop
+                signal.sigtimedwait(stops, 0)
+                raise SystemExit(0)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
 
 
 def cmd_config(_args: argparse.Namespace) -> int:
     settings = load_settings()
     data = settings.masked()
     data["agent_setup"] = agent_setup(settings)
-    print(json.dumps(data, indent=2))
+    # Masked, and anything key-shaped masked too (a key pasted into the wrong variable).
+    print(redact(json.dumps(data, indent=2)))
     return 0
 
 
@@ -148,8 +230,12 @@ def cmd_devices(_args: argparse.Namespace) -> int:
 
 
 def cmd_run(_args: argparse.Namespace) -> int:
-    settings = load_settings()
-    setup_logging(settings.log.format, settings.log.level)
+    settings = load_run_settings()
+    if settings is None:
+        return 0  # stopped while waiting for the key file
+    if settings.openai_api_key is not None:
+        register_secret(settings.openai_api_key.get_secret_value())
+    setup_logging(settings.log.format, settings.log.level, websocket_frames=settings.log.websocket_frames)
     if settings.openai_api_key is None:
         print(
             "error: no OpenAI API key. Set OPENAI_API_KEY, or OPENAI_API_KEY_FILE to a file holding it "
@@ -168,7 +254,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
     if problem := portaudio_missing():
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    from .triggers.wakeword import WakeWordDetector, WakeWordModelError
+    from .triggers.wake_models import WakeWordModelError
+    from .triggers.wakeword import WakeWordDetector
 
     try:
         detector = WakeWordDetector(
@@ -248,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["wakeword"]:
-        from .triggers.wakeword import main_wakeword
+        from .triggers.wake_scan import main_wakeword
 
         return main_wakeword(argv[1:])
     args = build_parser().parse_args(argv)

@@ -58,7 +58,8 @@ def _audio(settings: Settings) -> list[Result]:
 
 
 def _wakeword(settings: Settings) -> list[Result]:
-    from .triggers.wakeword import WakeWordDetector, scan_file
+    from .triggers.wake_scan import scan_file
+    from .triggers.wakeword import WakeWordDetector
 
     try:
         detector = WakeWordDetector(

@@ -8,12 +8,16 @@ a `.env`-style file is not read (containers pass env directly), then the TOML fi
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -22,7 +26,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .keyfile import KeyFileError, read_key_file
+
 DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+KEY_FILE_UNREADABLE = "key_file_unreadable"
 
 
 def packaged_default(name: str) -> Path:
@@ -48,11 +55,72 @@ def default_data_dir() -> Path:
     return Path(state_home) / "appliance"
 
 
+class ConfigFileError(ValueError):
+    """`APPLIANCE_CONFIG_FILE` names no readable TOML file; the message says which and why."""
+
+
+def checked_config_file(name: str) -> Path:
+    """The file `APPLIANCE_CONFIG_FILE` names, once it is known to be readable TOML: a file that was
+    asked for and is missing or broken is an error, not silently the defaults."""
+    path = Path(name)
+    where = f"APPLIANCE_CONFIG_FILE {path}"
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigFileError(f"{where} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigFileError(f"{where} is a directory, not a TOML file") from None
+    except PermissionError:
+        raise ConfigFileError(f"{where} cannot be read by uid {os.geteuid()}: permission denied") from None
+    except OSError as exc:
+        raise ConfigFileError(f"{where} cannot be read: {exc.strerror or type(exc).__name__}") from None
+    except UnicodeDecodeError:
+        raise ConfigFileError(f"{where} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{where} is not valid TOML: {exc}") from None
+    return path
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _unset(value: Any) -> Any:
+    """An empty value (`APPLIANCE_X=`) means the setting is not set."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _existing_file(value: Path | None) -> Path | None:
+    """A file setting that must name an existing file (the message leaves the path to the `got` part)."""
+    if value is None:
+        return None
+    try:
+        exists = value.is_file()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot be used ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    if not exists:
+        raise ValueError("is not an existing file")
+    return value
+
+
 def _stem(spec: str) -> str:
     return Path(spec).stem
 
 
-class RealtimeSettings(BaseModel):
+class SettingsGroup(BaseModel):
+    """A group of settings (`APPLIANCE_<GROUP>__<NAME>`). No infinities or NaNs: every number here
+    is a time, a size or a level that must be finite."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+
+class RealtimeSettings(SettingsGroup):
     url: str = DEFAULT_REALTIME_URL
     model: str = "gpt-realtime"
     voice: str = "ash"
@@ -68,15 +136,31 @@ class RealtimeSettings(BaseModel):
     silence_duration_ms: int = Field(500, ge=0)  # server_vad
     speed: float = Field(1.0, ge=0.25, le=1.5, description="speaking speed of the answer")
 
+    _blank_language = field_validator("transcription_language", mode="before")(
+        classmethod(lambda cls, v: _unset(v))
+    )
+
     @field_validator("url")
     @classmethod
     def _websocket_url(cls, value: str) -> str:
         if not value.startswith(("ws://", "wss://")):
             raise ValueError("must be a websocket URL starting with ws:// or wss://")
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise ValueError("must name a host, e.g. wss://api.openai.com/v1/realtime")
+        if value.startswith("ws://") and not is_loopback(host):
+            # The API key travels in the handshake's Authorization header: in clear over ws://.
+            raise ValueError(
+                "ws:// would send the API key unencrypted; use wss://, or ws:// only to this machine "
+                "(127.0.0.1, ::1, localhost)"
+            )
         return value
 
 
-class AgentSettings(BaseModel):
+class AgentSettings(SettingsGroup):
     name: str = "Assistant"
     instructions: str | None = None
     instructions_file: Path = Field(default_factory=lambda: packaged_default("instructions.md"))
@@ -107,16 +191,12 @@ class AgentSettings(BaseModel):
 
             try:
                 ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
         return value or None
 
-    @field_validator("agents_file")
-    @classmethod
-    def _agents_file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"agents_file {value} does not exist")
-        return value
+    _blank_is_unset = field_validator("timezone", "agents_file", mode="before")(classmethod(lambda cls, v: _unset(v)))
+    _agents_file = field_validator("agents_file")(classmethod(lambda cls, v: _existing_file(v)))
 
     def resolved_instructions(self) -> str:
         if self.instructions:
@@ -125,12 +205,17 @@ class AgentSettings(BaseModel):
 
     @model_validator(mode="after")
     def _instructions_readable(self) -> AgentSettings:
-        if not self.instructions and not self.instructions_file.is_file():
-            raise ValueError(f"instructions_file {self.instructions_file} does not exist")
+        if not self.instructions:
+            try:
+                usable = self.instructions_file.is_file()
+            except (OSError, ValueError):  # e.g. a name too long for the file system
+                usable = False
+            if not usable:
+                raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE {str(self.instructions_file)!r} is not a file")
         return self
 
 
-class AudioSettings(BaseModel):
+class AudioSettings(SettingsGroup):
     input_device: Annotated[str | int | None, NoDecode] = None
     output_device: Annotated[str | int | None, NoDecode] = None
     input_channel: int = Field(0, ge=0, description="channel of a multi-channel mic to use")
@@ -151,7 +236,7 @@ class AudioSettings(BaseModel):
     )
 
 
-class WakeSettings(BaseModel):
+class WakeSettings(SettingsGroup):
     models: Annotated[list[str], NoDecode] = ["hey_jarvis"]
     threshold: float = Field(0.5, gt=0, lt=1)
     # Per-model overrides, "name:value,name:value" (e.g. "alexa:0.6").
@@ -198,7 +283,7 @@ class WakeSettings(BaseModel):
         return value
 
 
-class ButtonSettings(BaseModel):
+class ButtonSettings(SettingsGroup):
     pin: int | None = Field(None, ge=0, le=53)
     mode: Literal["toggle", "hold"] = "toggle"
     in_conversation: Literal["end", "interrupt"] = "end"
@@ -207,7 +292,7 @@ class ButtonSettings(BaseModel):
     hold_s: float = Field(2.0, gt=0)
 
 
-class LedSettings(BaseModel):
+class LedSettings(SettingsGroup):
     pin: int | None = Field(None, ge=0, le=53, description="single LED")
     pwm: bool = False
     red_pin: int | None = Field(None, ge=0, le=53)
@@ -223,43 +308,41 @@ class LedSettings(BaseModel):
         return self
 
 
-class EarconSettings(BaseModel):
+class EarconSettings(SettingsGroup):
     wake: bool = True
     done: bool = True
     error: bool = True
     volume: float = Field(0.6, ge=0, le=1)
 
 
-class SessionSettings(BaseModel):
+class SessionSettings(SettingsGroup):
     idle_timeout_s: float = Field(8.0, gt=0)
     max_duration_s: float = Field(300.0, gt=0)
     error_backoff_s: float = Field(2.0, ge=0)
     error_backoff_max_s: float = Field(60.0, ge=0)
 
 
-class McpSettings(BaseModel):
+class McpSettings(SettingsGroup):
     # A JSON file in the common `mcpServers` form; values may use ${ENV_VAR}. Unset = no MCP servers.
     servers_file: Path | None = None
     connect_timeout_s: float = Field(10.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0, description="longest wait between reconnection attempts")
 
-    @field_validator("servers_file")
-    @classmethod
-    def _file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"servers_file {value} does not exist")
-        return value
+    _blank_is_unset = field_validator("servers_file", mode="before")(classmethod(lambda cls, v: _unset(v)))
+    _servers_file = field_validator("servers_file")(classmethod(lambda cls, v: _existing_file(v)))
 
 
-class TranscriptSettings(BaseModel):
+class TranscriptSettings(SettingsGroup):
     enabled: bool = False  # off by default: what is said in the house stays unwritten
     retention_days: float = Field(30.0, gt=0)
     retention_mb: float = Field(50.0, gt=0)
 
 
-class LogSettings(BaseModel):
+class LogSettings(SettingsGroup):
     format: Literal["json", "text"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # At DEBUG, also log every websocket frame (transcripts, audio); secrets are masked regardless.
+    websocket_frames: bool = False
 
     @field_validator("level", mode="before")
     @classmethod
@@ -267,7 +350,7 @@ class LogSettings(BaseModel):
         return value.upper() if isinstance(value, str) else value
 
 
-class HealthSettings(BaseModel):
+class HealthSettings(SettingsGroup):
     enabled: bool = True
     address: str = "127.0.0.1:9090"
     stale_after_s: float = Field(10.0, gt=0)
@@ -319,13 +402,11 @@ class Settings(BaseSettings):
     def _key_file(self) -> Settings:
         if self.openai_api_key is None and self.openai_api_key_file is not None:
             try:
-                key = self.openai_api_key_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(
-                    f"OPENAI_API_KEY_FILE {self.openai_api_key_file} cannot be read: {exc.strerror}"
-                ) from None
-            if not key:
-                raise ValueError(f"OPENAI_API_KEY_FILE {self.openai_api_key_file} is empty")
+                key = read_key_file(self.openai_api_key_file)
+            except KeyFileError as exc:
+                # Its own error type, so `appliance run` can wait for a permission fixed on the host.
+                kind = KEY_FILE_UNREADABLE if exc.retryable else "key_file"
+                raise PydanticCustomError(kind, "{text}", {"text": str(exc)}) from None
             self.openai_api_key = SecretStr(key)
         return self
 
@@ -341,7 +422,8 @@ class Settings(BaseSettings):
         override = os.environ.get("APPLIANCE_CONFIG_FILE")
         if not override:
             return (init_settings, env_settings)
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=Path(override)))
+        toml_file = checked_config_file(override)
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
 
     def masked(self) -> dict[str, Any]:
         """Effective settings as plain data, secrets replaced by a marker."""

@@ -51,8 +51,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from wake_accuracy import NoiseBank, rms, speed  # noqa: E402
 
+from appliance.audio.formats import WAKE_RATE  # noqa: E402
 from appliance.triggers.verifier import FEATURE_FRAMES, EmbeddingVerifier  # noqa: E402
-from appliance.triggers.wakeword import FRAME_SAMPLES, SAMPLE_RATE, WakeWordDetector  # noqa: E402
+from appliance.triggers.wakeword import FRAME_SAMPLES, WakeWordDetector  # noqa: E402
 
 OUT = ROOT / "appliance" / "defaults" / "models" / "hey_jarvis_verifier.npz"
 ACCENTS = ("en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-029", "en-us-nyc", "en-gb-x-gbclan",
@@ -128,7 +129,7 @@ def synth(voice: str, text: str, wpm: int, pitch: int) -> np.ndarray:
     with wave.open(io.BytesIO(out)) as w:
         rate = w.getframerate()
         x = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
-    x = soxr.resample(x, rate, SAMPLE_RATE).astype(np.float32)
+    x = soxr.resample(x, rate, WAKE_RATE).astype(np.float32)
     loud = np.flatnonzero(np.abs(x) > 0.005)  # trim silence at both ends, as the fixtures do
     return x[loud[0] : loud[-1] + 1] if len(loud) else x
 
@@ -142,12 +143,12 @@ def make_clips(rng: np.random.Generator, voices: list[str]) -> tuple[list[Clip],
 
         for text in WAKE_TEXTS + WAKE_TEXTS:
             wake = say(text)
-            gap = np.zeros(int(rng.uniform(0.0, 0.15) * SAMPLE_RATE), np.float32)
+            gap = np.zeros(int(rng.uniform(0.0, 0.15) * WAKE_RATE), np.float32)
             lead = say(str(rng.choice(SENTENCES))) if rng.random() < 0.25 else np.zeros(0, np.float32)
-            lead_gap = np.zeros(int(rng.uniform(0.3, 1.0) * SAMPLE_RATE) if len(lead) else 0, np.float32)
+            lead_gap = np.zeros(int(rng.uniform(0.3, 1.0) * WAKE_RATE) if len(lead) else 0, np.float32)
             head = np.concatenate((lead, lead_gap, wake))
             follow = say(str(rng.choice(FOLLOW_UPS))) if rng.random() < 0.6 else np.zeros(0, np.float32)
-            pos.append(Clip(np.concatenate((head, gap, follow)), voice, len(head) / SAMPLE_RATE))
+            pos.append(Clip(np.concatenate((head, gap, follow)), voice, len(head) / WAKE_RATE))
         for text in [*rng.choice(NEAR_MISSES, 8, replace=False), *rng.choice(RHYMES, 4, replace=False)]:
             follow = say(str(rng.choice(FOLLOW_UPS))) if rng.random() < 0.5 else np.zeros(0, np.float32)
             neg.append(Clip(np.concatenate((say(str(text)), follow)), voice, None))
@@ -161,8 +162,8 @@ def augment(clip: Clip, noise: NoiseBank, rng: np.random.Generator) -> tuple[np.
     x = speed(clip.audio, factor)
     wake_end = clip.wake_end / factor if clip.wake_end is not None else None
     x = x * (SPEECH_RMS / max(rms(x), 1e-9)) * 10 ** (rng.uniform(-8, 6) / 20)
-    lead = int(rng.uniform(0.6, 1.6) * SAMPLE_RATE)
-    mix = np.concatenate((np.zeros(lead, np.float32), x, np.zeros(int(1.2 * SAMPLE_RATE), np.float32)))
+    lead = int(rng.uniform(0.6, 1.6) * WAKE_RATE)
+    mix = np.concatenate((np.zeros(lead, np.float32), x, np.zeros(int(1.2 * WAKE_RATE), np.float32)))
     kind = str(rng.choice(NOISES + ("none",)))
     if kind != "none":
         snr = rng.uniform(0, 30)
@@ -170,7 +171,7 @@ def augment(clip: Clip, noise: NoiseBank, rng: np.random.Generator) -> tuple[np.
     peak = float(np.max(np.abs(mix)))
     if peak > 0.99:
         mix *= 0.99 / peak
-    return np.round(mix * 32767).astype(np.int16), (lead / SAMPLE_RATE + wake_end) if wake_end is not None else None
+    return np.round(mix * 32767).astype(np.int16), (lead / WAKE_RATE + wake_end) if wake_end is not None else None
 
 
 def features(det: WakeWordDetector, audio: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +183,7 @@ def features(det: WakeWordDetector, audio: np.ndarray, seed: int) -> tuple[np.nd
     for i in range(n):
         det.process(audio[i * FRAME_SAMPLES : (i + 1) * FRAME_SAMPLES])
         feats[i] = det.embedding_window()
-    ends = (np.arange(n) + 1) * FRAME_SAMPLES / SAMPLE_RATE
+    ends = (np.arange(n) + 1) * FRAME_SAMPLES / WAKE_RATE
     return feats, ends
 
 

@@ -42,7 +42,9 @@ import soxr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from appliance.triggers.wakeword import SAMPLE_RATE, WakeWordDetector, read_wav_16k  # noqa: E402
+from appliance.audio.formats import WAKE_RATE  # noqa: E402
+from appliance.triggers.wake_scan import read_wav_16k  # noqa: E402
+from appliance.triggers.wakeword import WakeWordDetector  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "wake"
 SPEECH_RMS = 0.05  # speech normalized to about -26 dBFS before noise is added
@@ -70,14 +72,14 @@ def load_clips(folder: Path) -> dict[str, np.ndarray]:
 
 def speed(x: np.ndarray, factor: float) -> np.ndarray:
     """Play ``factor`` times faster (tempo and pitch, like sox ``speed``)."""
-    return soxr.resample(x, SAMPLE_RATE * factor, SAMPLE_RATE).astype(np.float32)
+    return soxr.resample(x, WAKE_RATE * factor, WAKE_RATE).astype(np.float32)
 
 
 class NoiseBank:
     """60 s of each seeded noise type; trials take random excerpts, scaled to unit RMS."""
 
     def __init__(self, rng: np.random.Generator, negatives: list[np.ndarray], seconds: float = 60.0) -> None:
-        n = int(seconds * SAMPLE_RATE)
+        n = int(seconds * WAKE_RATE)
         self.rng = rng
         self.bank = {
             "white": self._unit(rng.standard_normal(n)),
@@ -93,7 +95,7 @@ class NoiseBank:
     @staticmethod
     def _pink(rng: np.random.Generator, n: int) -> np.ndarray:
         spectrum = np.fft.rfft(rng.standard_normal(n))
-        f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+        f = np.fft.rfftfreq(n, 1 / WAKE_RATE)
         f[0] = f[1]
         return np.fft.irfft(spectrum / np.sqrt(f), n)
 
@@ -109,7 +111,7 @@ class NoiseBank:
                 clip = speed(negatives[rng.integers(len(negatives))], float(rng.uniform(0.85, 1.15)))
                 clip = clip / max(rms(clip), 1e-9)
                 track.append(clip)
-                track.append(np.zeros(int(rng.uniform(0.0, 0.3) * SAMPLE_RATE), dtype=np.float32))
+                track.append(np.zeros(int(rng.uniform(0.0, 0.3) * WAKE_RATE), dtype=np.float32))
                 length += len(clip) + len(track[-1])
             out += np.concatenate(track)[:n]
         return out
@@ -139,7 +141,7 @@ class Condition:
 def detection_rates(
     det: WakeWordDetector, positives: dict[str, np.ndarray], noise: NoiseBank, rng: np.random.Generator
 ) -> list[Condition]:
-    lead, tail = int(1.0 * SAMPLE_RATE), int(1.5 * SAMPLE_RATE)
+    lead, tail = int(1.0 * WAKE_RATE), int(1.5 * WAKE_RATE)
     conditions: list[tuple[str, str | None, float | None]] = [("clean", None, None)]
     conditions += [(f"{kind} {snr:g} dB", kind, snr) for snr in SNRS_DB for kind in NOISES]
     results = []
@@ -174,7 +176,7 @@ def false_wake_stream(
     negatives: dict[str, np.ndarray], noise: NoiseBank, rng: np.random.Generator, minutes: float
 ) -> tuple[np.ndarray, list[str], list[tuple[int, str]]]:
     """The negative stream, the noise label of each 30 s segment, and (start sample, clip name) placements."""
-    total = int(minutes * 60 * SAMPLE_RATE)
+    total = int(minutes * 60 * WAKE_RATE)
     names = list(negatives)
     parts: list[np.ndarray] = []
     placed: list[tuple[int, str]] = []
@@ -184,11 +186,11 @@ def false_wake_stream(
         placed.append((length, name))
         clip = speed(negatives[name], float(rng.uniform(0.9, 1.1)))
         clip = clip * (SPEECH_RMS / max(rms(clip), 1e-9)) * 10 ** (rng.uniform(-6, 6) / 20)
-        gap = np.zeros(int(rng.uniform(0.2, 1.5) * SAMPLE_RATE), np.float32)
+        gap = np.zeros(int(rng.uniform(0.2, 1.5) * WAKE_RATE), np.float32)
         parts += [clip, gap]
         length += len(clip) + len(gap)
     speech = np.concatenate(parts)[:total]
-    segment = 30 * SAMPLE_RATE
+    segment = 30 * WAKE_RATE
     plan = [(None, None)] + [(k, s) for s in SNRS_DB for k in NOISES]
     labels = []
     out = speech.astype(np.float64).copy()
@@ -206,7 +208,7 @@ def clip_at(placed: list[tuple[int, str]], sample: int) -> str:
     """Name of the last clip that started at least 0.3 s before ``sample`` (wakes fire after the words)."""
     name = placed[0][1]
     for start, clip in placed:
-        if start > sample - int(0.3 * SAMPLE_RATE):
+        if start > sample - int(0.3 * WAKE_RATE):
             break
         name = clip
     return name
@@ -271,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     np.random.seed(args.seed)
     det.reset()
     wakes = det.process(stream)
-    seconds = len(stream) / SAMPLE_RATE
+    seconds = len(stream) / WAKE_RATE
     swept = sweep(det, args.seed) if args.sweep else []
 
     result: dict[str, object] = {

@@ -20,6 +20,11 @@ _CARD: FifoSoundCard | None = None
 _ROOT = Path(tempfile.mkdtemp(prefix="appliance-tests-"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--soak-count", type=int, default=30,
+                     help="conversations in the soak test (tests/test_soak.py); the full soak is 200")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _CARD
     os.environ["GPIOZERO_PIN_FACTORY"] = "mock"

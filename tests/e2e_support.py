@@ -48,6 +48,7 @@ class ApplianceProcess:
         self.env = env
         self.lines: list[dict[str, Any]] = []
         self.other_output: list[str] = []
+        self.stderr_lines: list[str] = []  # everything written to stderr, JSON or not
         self.proc: asyncio.subprocess.Process | None = None
         self._readers: list[asyncio.Task[None]] = []
 
@@ -59,13 +60,15 @@ class ApplianceProcess:
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._readers = [
             asyncio.create_task(self._read(self.proc.stdout)),
-            asyncio.create_task(self._read(self.proc.stderr)),
+            asyncio.create_task(self._read(self.proc.stderr, self.stderr_lines)),
         ]
         return self
 
-    async def _read(self, stream: asyncio.StreamReader) -> None:
+    async def _read(self, stream: asyncio.StreamReader, raw: list[str] | None = None) -> None:
         while line := await stream.readline():
             text = line.decode(errors="replace").rstrip()
+            if raw is not None:
+                raw.append(text)
             try:
                 item = json.loads(text)
             except ValueError:

@@ -42,6 +42,9 @@ async def test_wake_word_conversation(card: FifoSoundCard, server: FakeRealtimeS
         rc = await app.stop()
     assert rc == 0, app.dump()
     assert "sk-test-not-a-real-key" not in app.all_output()
+    # JSON logs go to stdout, one object a line; a normal run (wake, conversation, idle, SIGTERM) writes
+    # nothing to stderr, not even LiteRT's native "INFO: Created TensorFlow Lite XNNPACK delegate" line.
+    assert app.stderr_lines == [], app.stderr_lines
     assert server.connections[0]["authorization"] == "Bearer sk-test-not-a-real-key"
 
     # The wake word fired, from the model, with its score.

@@ -137,3 +137,21 @@ def test_missing_wake_model_file_is_named_and_exits_2() -> None:
     assert "/nowhere/kitchen_word.tflite" in result.stderr
     assert "hey_jarvis" in result.stderr  # lists what is bundled
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["ws://127.0.0.1:8080/v1/realtime", "ws://127.3.2.1/x", "ws://[::1]:9/v1",
+                                 "ws://localhost:9/v1", "ws://LOCALHOST/v1", "wss://api.openai.com/v1/realtime",
+                                 "wss://10.0.0.5/v1"])
+def test_url_encrypted_or_loopback_is_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("APPLIANCE_REALTIME__URL", url)
+    assert Settings().realtime.url == url
+
+
+@pytest.mark.parametrize("url", ["ws://api.openai.com/v1/realtime", "ws://192.168.1.5:8080/v1",
+                                 "ws://localhost.example.com/v1", "ws://127.0.0.1.nip.io/v1", "ws://[::2]/v1",
+                                 "ws:///v1/realtime"])
+def test_clear_text_url_off_this_machine_is_refused(url: str) -> None:
+    result = run_cli("config", env={"APPLIANCE_REALTIME__URL": url, "OPENAI_API_KEY": "sk-secret-never-shown-123"})
+    assert result.returncode == 2, result.stdout
+    assert "APPLIANCE_REALTIME__URL" in result.stderr
+    assert "Traceback" not in result.stderr and "sk-secret-never-shown-123" not in result.stderr

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from appliance.audio.formats import WAKE_RATE
 from appliance.settings import Settings
 from appliance.triggers.verifier import EmbeddingVerifier, VerifierError, bundled_verifier
-from appliance.triggers.wakeword import FRAME_SAMPLES, SAMPLE_RATE, WakeWordDetector, read_wav_16k
+from appliance.triggers.wake_scan import read_wav_16k
+from appliance.triggers.wakeword import FRAME_SAMPLES, WakeWordDetector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wake"
 SPEECH_RMS = 0.05
@@ -22,12 +24,12 @@ def noisy(path: Path, snr_db: float, seed: int, kind: str = "white") -> np.ndarr
     """A fixture clip with 1 s before and 1.5 s after, in seeded white or pink noise at ``snr_db``."""
     clip = read_wav_16k(path).astype(np.float64) / 32768
     speech = clip * SPEECH_RMS / np.sqrt(np.mean(clip**2))
-    mix = np.concatenate((np.zeros(SAMPLE_RATE), speech, np.zeros(SAMPLE_RATE * 3 // 2)))
+    mix = np.concatenate((np.zeros(WAKE_RATE), speech, np.zeros(WAKE_RATE * 3 // 2)))
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal(len(mix))
     if kind == "pink":
         spectrum = np.fft.rfft(noise)
-        f = np.fft.rfftfreq(len(mix), 1 / SAMPLE_RATE)
+        f = np.fft.rfftfreq(len(mix), 1 / WAKE_RATE)
         f[0] = f[1]
         noise = np.fft.irfft(spectrum / np.sqrt(f), len(mix))
     noise = (noise - noise.mean()) / noise.std()

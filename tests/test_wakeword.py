@@ -15,18 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.triggers.wakeword import (
-    BUNDLED_MODELS,
-    FRAME_SAMPLES,
-    SAMPLE_RATE,
-    Detection,
-    WakeWordDetector,
-    WakeWordModelError,
-    main_wakeword,
-    read_wav_16k,
-    resolve_model,
-    score_file,
-)
+from appliance.audio.formats import WAKE_RATE
+from appliance.triggers.wake_models import BUNDLED_MODELS, WakeWordModelError, resolve_model
+from appliance.triggers.wake_scan import main_wakeword, read_wav_16k, score_file
+from appliance.triggers.wakeword import FRAME_SAMPLES, Detection, WakeWordDetector
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wake"
 POSITIVE = FIXTURES / "pos" / "en-us_160_comma.wav"
@@ -36,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def silence(seconds: float) -> np.ndarray:
-    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
+    return np.zeros(int(seconds * WAKE_RATE), dtype=np.int16)
 
 
 def feed(det: WakeWordDetector, audio: np.ndarray, block: int = FRAME_SAMPLES) -> list[Detection]:
@@ -71,7 +63,7 @@ def test_positive_wakes_exactly_once(detector: WakeWordDetector) -> None:
     assert hit.model == "hey_jarvis"
     assert hit.score >= 0.5
     # the detection lands within the utterance or shortly after it
-    assert SAMPLE_RATE <= hit.at_sample <= len(audio) - SAMPLE_RATE
+    assert WAKE_RATE <= hit.at_sample <= len(audio) - WAKE_RATE
     assert hit.at_sample % FRAME_SAMPLES == 0
 
 
@@ -196,7 +188,7 @@ def test_score_file_resamples(tmp_path: Path, shared_detector: WakeWordDetector)
     import soxr
 
     clip = read_wav_16k(POSITIVE).astype(np.float32) / 32768
-    up = soxr.resample(clip, SAMPLE_RATE, 48000)
+    up = soxr.resample(clip, WAKE_RATE, 48000)
     stereo = np.repeat((up * 32767).astype(np.int16)[:, None], 2, axis=1).reshape(-1)
     path = tmp_path / "stereo48k.wav"
     _write_wav(path, stereo, 48000, 2)

@@ -105,9 +105,15 @@ def rescan() -> None:
     """Make PortAudio list devices afresh (a USB device plugged back in). Only with no stream open.
 
     sounddevice has no public call for this; re-initialising PortAudio is the documented way.
+    Any failure is an `AudioDeviceError` (retried like a missing device), never an exception that
+    ends the appliance; a PortAudio left uninitialised by a failed attempt is initialised next time.
     """
-    sd._terminate()  # type: ignore[attr-defined]
-    sd._initialize()  # type: ignore[attr-defined]
+    try:
+        if getattr(sd, "_initialized", 1) > 0:
+            sd._terminate()  # type: ignore[attr-defined]
+        sd._initialize()  # type: ignore[attr-defined]
+    except Exception as exc:  # sounddevice.PortAudioError, or anything the ALSA error paths raise
+        raise AudioDeviceError(f"cannot re-scan audio devices: {exc}") from exc
 
 
 def close_stream(stream: sd.InputStream | sd.OutputStream | None, what: str) -> None:

@@ -1,6 +1,12 @@
 """The microphone's consumer: one worker thread turns device-rate blocks into
 16 kHz audio for the wake word and 24 kHz pcm16 for the model.
 
+The wake word reads the raw microphone in every echo mode. With a speaker next to the mic (``gate``
+and ``aec``), a detection that what the speaker played explains is ignored (``self_wake.py``): the
+raw echo is a faithful copy of what was played, so a twin detector scoring the played audio predicts
+it. (The echo canceller's residual is not: fed to the wake word, it woke the verifier on parts of an
+answer the clean audio does not score, so the filter could not explain those wakes.)
+
 The 24 kHz side is handed to the event loop, which keeps a short look-back ring (so the words
 right after the wake word are not lost) and forwards blocks to whatever conversation is listening.
 """
@@ -18,6 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ..logs import log_event
+from ..triggers.self_wake import PlayedWakeFilter
 from .aec import EchoCanceller
 from .capture import MicStream
 from .formats import MODEL_RATE, WAKE_RATE
@@ -57,6 +65,14 @@ class AudioSink:
 
 
 class MicPipeline:
+    """The microphone's consumer.
+
+    Threads: `start`/`stop`, `open_sink`/`close_sink` and `cancel_echo` are called on the event loop;
+    `_run` (→ `process_block`) is its own worker thread, the only reader of the mic queue; it hands
+    wake detections, stalls and 24 kHz blocks to the loop with `call_soon_threadsafe` (`_deliver`
+    runs on the loop).
+    """
+
     def __init__(
         self,
         mic: MicStream,
@@ -92,15 +108,21 @@ class MicPipeline:
         self.last_tick = time.monotonic()
         self.wake_cpu_s = 0.0
         self.failed_blocks = 0
+        self._played_wakes: PlayedWakeFilter | None = None
+        self.ignored_wakes = 0
 
     # -- event-loop side ------------------------------------------------------------------------
     def cancel_echo(self, canceller: EchoCanceller, reference: ReferenceBuffer, reference_rate: int) -> None:
         """Clean the model-bound audio with `canceller`, using what the speaker played as reference
-        (the wake word keeps hearing the raw microphone). Call before `start`."""
+        (the wake word keeps hearing the raw microphone, see the module doc). Call before `start`."""
         self._aec = canceller
         self._reference = reference
         self._reference_rate = reference_rate
         self._ref_to_model = StreamResampler(reference_rate, MODEL_RATE)
+
+    def ignore_played_wakes(self, played: PlayedWakeFilter) -> None:
+        """Ignore wake-word detections that what the speaker played explains. Call before `start`."""
+        self._played_wakes = played
 
     def _cancel(self, block: np.ndarray, samples24: np.ndarray) -> np.ndarray:
         assert self._aec is not None and self._reference is not None and self._ref_to_model is not None
@@ -210,8 +232,15 @@ class MicPipeline:
             started = time.process_time()
             samples16 = self._to_wake.process(block)
             detections = self._detector.process(samples16) if samples16.size else []
+            if self._played_wakes is not None:
+                self._played_wakes.update()  # score what the speaker played before the mic heard it
             self.wake_cpu_s += time.process_time() - started
             for detection in detections:
+                if self._played_wakes is not None and self._played_wakes.explains(captured_at):
+                    self.ignored_wakes += 1
+                    log_event(log, "wake_ignored", "wake word in what the speaker played: ignored",
+                              model=detection.model, score=round(float(detection.score), 3), reason="played_audio")
+                    continue
                 self._loop.call_soon_threadsafe(self._on_wake, detection)
         samples24 = self._to_model.process(block)
         if self._aec is not None:

@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sounddevice as sd
@@ -22,6 +23,9 @@ from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
 from .formats import MODEL_RATE
 from .reference import ReferenceBuffer
 from .resample import StreamResampler
+
+if TYPE_CHECKING:
+    from ..triggers.self_wake import PlayedAudioTap
 
 log = logging.getLogger("appliance.audio.playback")
 
@@ -56,6 +60,14 @@ class PlaybackStats:
 
 
 class Player:
+    """The speaker: a bounded jitter buffer in front of a PortAudio output stream.
+
+    Threads: `enqueue`, `enqueue_device_rate`, `end_of_audio`, `flush`, `start`/`stop` run on the event
+    loop (or the audio control thread for start/stop); `_callback` runs on PortAudio's thread and
+    calls `on_played`/`on_drained` there (the conversation hops them onto the loop). A lock guards
+    the segments both sides touch.
+    """
+
     def __init__(
         self,
         device: DeviceInfo,
@@ -89,6 +101,8 @@ class Player:
         self.callback_times: deque[float] = deque(maxlen=256)  # for diagnostics and the bench
         # What the speaker really played (silence included), for software echo cancellation.
         self.reference: ReferenceBuffer | None = None
+        # What the speaker played while it played, for the wake word to recognise its own voice.
+        self.played: PlayedAudioTap | None = None
         self.stats = PlaybackStats()
         self.gain = 1.0  # playback volume, applied as audio is queued (earcons included)
         self.last_callback_at = time.monotonic()  # the output stream's own heartbeat
@@ -164,8 +178,8 @@ class Player:
         return self.latency
 
     def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
-        self.last_callback_at = time.monotonic()
-        self.callback_times.append(self.last_callback_at)
+        self.last_callback_at = called_at = time.monotonic()
+        self.callback_times.append(called_at)
         out = np.zeros(frames, dtype=np.int16)
         played: dict[tuple[str, int], int] = {}
         drained = False
@@ -219,6 +233,8 @@ class Player:
         outdata[:] = out.reshape(-1, 1) if self._channels == 1 else np.repeat(out[:, None], self._channels, 1)
         if self.reference is not None:
             self.reference.write(out)
+        if self.played is not None:
+            self.played.write(out, n > 0, called_at + self._latency())
         for (item_id, content_index), count in played.items():
             ms = 1000.0 * count / self.rate
             records = self.stats.item_played_ms

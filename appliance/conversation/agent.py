@@ -12,6 +12,7 @@ from agents.realtime import RealtimeAgent
 from ..settings import Settings
 from .agents import ALL, AgentsConfig, AgentSpec, single_agent
 from .guardrails import REFUSAL_INSTRUCTIONS, phrase_guardrail
+from .instructions import current_instructions
 from .tools import ALWAYS, ConversationControl, ToolServices, builtin_tools
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ class AgentSetup:
         agents = {
             name: RealtimeAgent(
                 name=name,
-                instructions=spec.instructions + (f"\n\n{context}" if context else ""),
+                instructions=self._instructions(spec) + (f"\n\n{context}" if context else ""),
                 handoff_description=spec.handoff_description,
                 tools=_pick_tools(spec, tools),
                 mcp_servers=_pick_servers(spec, servers),
@@ -69,6 +70,10 @@ class AgentSetup:
         for name, spec in self.config.agents.items():
             agents[name].handoffs = [agents[target] for target in spec.handoffs]
         return agents[self.config.start]
+
+    def _instructions(self, spec: AgentSpec) -> str:
+        # The appliance's own instructions are read afresh: an edited file takes effect next wake.
+        return spec.instructions if spec.instructions is not None else current_instructions(self.settings.agent)
 
     @property
     def voice(self) -> str:

@@ -24,7 +24,7 @@ class AgentsFileError(ValueError):
 @dataclass(frozen=True)
 class AgentSpec:
     name: str
-    instructions: str
+    instructions: str | None  # None: the appliance's own (APPLIANCE_AGENT__INSTRUCTIONS / _FILE), read afresh
     tools: tuple[str, ...] = (ALL,)  # built-in tool names, or "*"
     mcp_servers: tuple[str, ...] = (ALL,)  # server names from the mcpServers file, or "*"
     handoffs: tuple[str, ...] = ()
@@ -53,7 +53,7 @@ class AgentsConfig:
 
 def single_agent(settings: Settings) -> AgentsConfig:
     name = settings.agent.name
-    return AgentsConfig(start=name, agents={name: AgentSpec(name, settings.agent.resolved_instructions())})
+    return AgentsConfig(start=name, agents={name: AgentSpec(name, None)})
 
 
 def _names(value: Any, where: str) -> tuple[str, ...]:
@@ -94,9 +94,8 @@ def load_agents(settings: Settings, known_tools: set[str]) -> AgentsConfig:
                 instructions = file.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise AgentsFileError(f"{where}: instructions_file {file}: {exc.strerror}") from None
-        if instructions is None and name == data.get("start", entries[0].get("name")):
-            instructions = settings.agent.resolved_instructions()  # the starting agent may keep the usual ones
-        if not isinstance(instructions, str) or not instructions.strip():
+        keeps_own = instructions is None and name == data.get("start", entries[0].get("name"))
+        if not keeps_own and (not isinstance(instructions, str) or not instructions.strip()):
             raise AgentsFileError(f"{where} has no instructions")
         tools = _names(entry.get("tools", [ALL]), f"{where}: tools")
         missing = set(tools) - known_tools - {ALL}
@@ -104,7 +103,7 @@ def load_agents(settings: Settings, known_tools: set[str]) -> AgentsConfig:
             raise AgentsFileError(f"{where}: unknown tools {sorted(missing)} (built-in: {sorted(known_tools)})")
         agents[name] = AgentSpec(
             name=name,
-            instructions=instructions.strip(),
+            instructions=instructions.strip() if isinstance(instructions, str) else None,
             tools=tools,
             mcp_servers=_names(entry.get("mcp_servers", [ALL]), f"{where}: mcp_servers"),
             handoffs=_names(entry.get("handoffs", []), f"{where}: handoffs"),

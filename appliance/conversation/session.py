@@ -98,7 +98,30 @@ def _server_event_type(event: RealtimeSessionEvent) -> str | None:
     return None
 
 
+def _response_failure(event: RealtimeSessionEvent) -> str | None:
+    """`code: message` of a `response.done` whose response failed, else None."""
+    response = event.data.data.get("response") if event.type == "raw_model_event" else None  # type: ignore[union-attr]
+    if not isinstance(response, dict) or response.get("status") != "failed":
+        return None
+    details = response.get("status_details")
+    error = details.get("error") if isinstance(details, dict) else None
+    if not isinstance(error, dict):
+        return "unknown"
+    code = error.get("code") or error.get("type") or "unknown"
+    message = error.get("message")
+    return f"{code}: {message}" if message else str(code)
+
+
 class Conversation:
+    """One Realtime session, from connect to end.
+
+    Threads: everything runs on the event-loop thread. The microphone reaches it through the
+    `AudioSink` queue (filled on the loop by the pipeline); the speaker's PortAudio thread reports
+    what it played through `_played_from_device` / `_drained_from_device`, which hop onto the loop.
+    The appliance calls `end`, `fail`, `talk`, `release`, `barge_in` and `mute_until`; this class
+    changes the state machine only between `listening`, `thinking` and `speaking`.
+    """
+
     def __init__(
         self,
         settings: Settings,
@@ -134,6 +157,7 @@ class Conversation:
         self._turn_samples = 0
         self._agent_name = self._agents.config.start
         self._background: set[asyncio.Future[None]] = set()
+        self._heard_server = asyncio.Event()  # any event from the server since the socket opened
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
     def end(self, reason: EndReason) -> None:
@@ -203,6 +227,7 @@ class Conversation:
             asyncio.create_task(self._receive(session), name="receive"),
             asyncio.create_task(self._watch_idle(), name="watch-idle"),
             asyncio.create_task(self._watch_goodbye(), name="watch-goodbye"),
+            asyncio.create_task(self._watch_server_silent(), name="watch-server-silent"),
         ]
         try:
             await self._end.wait()
@@ -352,6 +377,8 @@ class Conversation:
 
     def _handle(self, event: RealtimeSessionEvent) -> None:
         server_type = _server_event_type(event)
+        if server_type is not None:
+            self._heard_server.set()
         if server_type == "input_audio_buffer.speech_started":
             self._user_speaking = True
             self._touch()
@@ -361,6 +388,12 @@ class Conversation:
             self._user_speaking = False
             self._touch()
             self._state.to(State.THINKING)
+        elif server_type == "response.done" and (failure := _response_failure(event)):
+            # E.g. rate limited: no answer will come, and the SDK raises no error event for it.
+            log_event(log, "session_error", f"realtime response failed: {failure}", level=logging.WARNING)
+            self._touch()
+            if self._state.state == State.THINKING:
+                self._state.to(State.LISTENING, reason="response_failed")
         elif event.type == "audio":
             self._touch()
             self._player.enqueue(event.audio.data, event.item_id, event.content_index)
@@ -438,6 +471,17 @@ class Conversation:
             if now - self._last_activity > timeout:
                 self.end("idle_timeout")
                 return
+
+    async def _watch_server_silent(self) -> None:
+        """A server (or a proxy before it) that accepts the websocket and then says nothing, not
+        even `session.created`: give up after the connect timeout instead of pretending to listen."""
+        timeout = self._settings.realtime.connect_timeout_s
+        try:
+            await asyncio.wait_for(self._heard_server.wait(), timeout)
+        except TimeoutError:
+            self.fail(ConversationError(
+                "connect_timeout", f"the server accepted the connection but sent nothing in {timeout:.0f} s"
+            ))
 
     async def _watch_goodbye(self) -> None:
         await self._control.goodbye.wait()

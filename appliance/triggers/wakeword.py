@@ -7,6 +7,9 @@ dropped below the threshold again, so one utterance wakes once. A bundled model 
 verifier (``hey_jarvis``, see ``verifier.py``) wakes when its score reaches the threshold *or* the
 verifier's reaches ``VERIFIER_THRESHOLD``, for ``CONFIRM_FRAMES`` frames in a row.
 
+Model files are resolved in ``wake_models.py``; WAV files and the ``appliance wakeword`` command
+are in ``wake_scan.py``.
+
 The detector holds no locks: create it and call it from one worker thread or one asyncio task.
 
 openWakeWord fills its feature buffers with random noise when it starts and on ``reset()``
@@ -16,10 +19,7 @@ generator's state is saved and restored around those calls.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import json
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,31 +27,21 @@ from typing import Any
 
 import numpy as np
 
+from appliance.audio.formats import WAKE_RATE
+from appliance.triggers.native_stderr import litert_info_dropped
 from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir, load_model_class
 from appliance.triggers.oww_memory import compact_streaming_memory
 from appliance.triggers.verifier import FEATURE_FRAMES, EmbeddingVerifier, VerifierError, bundled_verifier
-
-from ..audio.wavfile import read_wav
+from appliance.triggers.wake_models import DEFAULT_MODEL, WakeWordModelError, add_onnx_model, resolve_model
 
 __all__ = [
-    "BUNDLED_MODELS",
-    "DEFAULT_MODEL",
+    "DEFAULT_THRESHOLD",
     "FRAME_SAMPLES",
-    "SAMPLE_RATE",
     "Detection",
     "WakeWordDetector",
-    "WakeWordModelError",
-    "main_wakeword",
-    "read_wav_16k",
-    "resolve_model",
-    "FileScan",
-    "scan_file",
-    "score_file",
 ]
 
-SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 1280  # 80 ms: openWakeWord's step
-DEFAULT_MODEL = "hey_jarvis"
 DEFAULT_THRESHOLD = 0.5
 # Models with a verifier (see _step) also wake when the verifier alone reaches VERIFIER_THRESHOLD; either
 # way the decision must hold for CONFIRM_FRAMES 80 ms frames in a row. Chosen with scripts/wake_accuracy.py
@@ -59,11 +49,6 @@ DEFAULT_THRESHOLD = 0.5
 # 30 minutes, a verifier threshold of 0.75 or more missed more wake words in babble.
 VERIFIER_THRESHOLD = 0.7
 CONFIRM_FRAMES = 3
-_TFLITE_MAGIC = b"TFL3"  # FlatBuffers file identifier at bytes 4..8 of every .tflite model
-
-
-class WakeWordModelError(Exception):
-    """A wake-word model could not be found or loaded. The message names the file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,40 +66,7 @@ class Detection:
 
     @property
     def at_s(self) -> float:
-        return self.at_sample / SAMPLE_RATE
-
-
-def _bundled_hint() -> str:
-    return f"bundled models: {', '.join(BUNDLED_MODELS)}"
-
-
-def resolve_model(spec: str) -> Path:
-    """Map a bundled model name or a ``.tflite``/``.onnx`` file path to an existing model file.
-
-    Raises ``WakeWordModelError`` naming the file (and listing the bundled names) when the file is
-    missing, has another suffix, or is visibly not a ``.tflite`` model.
-    """
-    name = spec.strip()
-    if name in BUNDLED_MODELS:
-        path = bundled_models_dir() / f"{name}.tflite"
-        if not path.is_file():
-            raise WakeWordModelError(f"bundled wake-word model {name!r} is missing: {path} (pyopen-wakeword)")
-        return path
-    path = Path(name).expanduser()
-    if path.suffix.lower() not in (".tflite", ".onnx"):
-        if not path.suffix and "/" not in name:
-            raise WakeWordModelError(
-                f"unknown wake-word model {name!r}; {_bundled_hint()}, or a .tflite/.onnx path"
-            )
-        raise WakeWordModelError(f"wake-word model {path} must be a .tflite or .onnx file; {_bundled_hint()}")
-    if not path.is_file():
-        raise WakeWordModelError(f"wake-word model file not found: {path}; {_bundled_hint()}")
-    if path.suffix.lower() == ".tflite":
-        with path.open("rb") as f:
-            head = f.read(8)
-        if head[4:8] != _TFLITE_MAGIC:
-            raise WakeWordModelError(f"wake-word model {path} is not a valid .tflite file; {_bundled_hint()}")
-    return path.resolve()
+        return self.at_sample / WAKE_RATE
 
 
 @contextlib.contextmanager
@@ -129,37 +81,6 @@ def _seeded(seed: int | None) -> Iterator[None]:
         yield
     finally:
         np.random.set_state(state)
-
-
-def _add_onnx_model(oww: Any, name: str, path: Path) -> None:
-    """Attach an ``.onnx`` wake-word model to a tflite-framework openWakeWord ``Model``.
-
-    openWakeWord picks one framework for everything, and onnx would also need onnx feature models,
-    which are not bundled. This mirrors its onnx branch for one model; onnxruntime is imported only here.
-    """
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise WakeWordModelError(
-            f"wake-word model {path} is .onnx, which needs onnxruntime (not installed)"
-        ) from exc
-    options = ort.SessionOptions()
-    options.inter_op_num_threads = 1
-    options.intra_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise WakeWordModelError(f"cannot load wake-word model {path}: {exc}") from exc
-    input_name = session.get_inputs()[0].name
-
-    def predict(x: np.ndarray) -> Any:
-        return session.run(None, {input_name: x})
-
-    oww.models[name] = session
-    oww.model_inputs[name] = session.get_inputs()[0].shape[1]
-    oww.model_outputs[name] = session.get_outputs()[0].shape[1]
-    oww.model_prediction_function[name] = predict
-    oww.class_mapping[name] = {str(i): str(i) for i in range(oww.model_outputs[name])}
 
 
 class WakeWordDetector:
@@ -197,9 +118,11 @@ class WakeWordDetector:
             paths[name] = path
             spec_of[name] = spec
         self._thresholds = self._resolve_thresholds(thresholds, spec_of)
-        self._refractory_samples = int(round(refractory_s * SAMPLE_RATE))
+        self._specs = tuple(spec_of.values())
+        self._refractory_samples = int(round(refractory_s * WAKE_RATE))
         self._seed = seed
-        self._oww = self._load(paths)
+        with litert_info_dropped():  # LiteRT's first interpreter prints an INFO line to fd 2
+            self._oww = self._load(paths)
         self._names: tuple[str, ...] = tuple(paths)
         self._verifiers = self._load_verifiers(spec_of) if verify else {}
         self._above: dict[str, int] = dict.fromkeys(self._names, 0)
@@ -257,7 +180,7 @@ class WakeWordDetector:
                           oww.class_mapping):
                 table.pop(placeholder, None)
         for name, path in onnx.items():
-            _add_onnx_model(oww, name, path)
+            add_onnx_model(oww, name, path)
         self._compact(oww)
         return oww
 
@@ -279,6 +202,17 @@ class WakeWordDetector:
                 except VerifierError as exc:
                     raise WakeWordModelError(str(exc)) from exc
         return out
+
+    def twin(self) -> WakeWordDetector:
+        """A new detector with the same models, thresholds and verifiers and its own streaming state
+        (the appliance scores what its speaker plays with one, see ``self_wake.py``)."""
+        return WakeWordDetector(
+            self._specs,
+            self._thresholds,
+            self._refractory_samples / WAKE_RATE,
+            seed=self._seed,
+            verify=bool(self._verifiers),
+        )
 
     @property
     def verified(self) -> tuple[str, ...]:
@@ -388,94 +322,3 @@ class WakeWordDetector:
     def predict_frame(self, frame: np.ndarray) -> dict[str, float]:
         """Raw openWakeWord ``predict`` on one 1280-sample int16 frame (benchmarks; bypasses bookkeeping)."""
         return {k: float(v) for k, v in self._oww.predict(frame).items()}
-
-
-def read_wav_16k(path: str | Path) -> np.ndarray:
-    """Read a PCM WAV file as 16 kHz mono int16 (channels averaged, resampled with soxr if needed)."""
-    return read_wav(path, SAMPLE_RATE)[0]
-
-
-@dataclass(frozen=True, slots=True)
-class FileScan:
-    """What a detector made of one WAV file: best scores per model and the wakes it would have caused."""
-
-    scores: dict[str, float]
-    verifier_scores: dict[str, float]
-    detections: list[Detection]
-
-    def woke(self, model: str) -> bool:
-        return any(d.model == model for d in self.detections)
-
-
-def scan_file(path: str | Path, detector: WakeWordDetector) -> FileScan:
-    """Run ``detector`` (reset first) over a WAV file (any rate/channels) with 1 s of silence each side."""
-    audio = read_wav_16k(path)
-    detector.reset()
-    pad = np.zeros(SAMPLE_RATE, dtype=np.int16)
-    best = dict.fromkeys(detector.models, 0.0)
-    best_verifier = dict.fromkeys(detector.verified, 0.0)
-    detections: list[Detection] = []
-    stream = np.concatenate((pad, audio, pad))
-    for start in range(0, len(stream), FRAME_SAMPLES):
-        detections += detector.process(stream[start : start + FRAME_SAMPLES])
-        for table, scores in ((best, detector.scores), (best_verifier, detector.verifier_scores)):
-            for name, score in scores.items():
-                table[name] = max(table[name], score)
-    return FileScan(best, best_verifier, detections)
-
-
-def score_file(
-    path: str | Path,
-    models: Sequence[str] = (DEFAULT_MODEL,),
-    *,
-    seed: int | None = 0,
-    detector: WakeWordDetector | None = None,
-) -> dict[str, float]:
-    """Maximum stock score of each model over a WAV file (see ``scan_file``).
-
-    Pass ``detector`` to reuse a loaded one (it is reset first); otherwise one is created.
-    """
-    det = detector if detector is not None else WakeWordDetector(models, seed=seed)
-    return scan_file(path, det).scores
-
-
-def main_wakeword(argv: Sequence[str] | None = None) -> int:
-    """``appliance wakeword FILE.wav ...``: print one JSON line per file with each model's max score."""
-    parser = argparse.ArgumentParser(
-        prog="appliance wakeword", description="Score WAV files with the local wake-word model(s)."
-    )
-    parser.add_argument("files", nargs="+", metavar="FILE.wav")
-    parser.add_argument(
-        "-m", "--model", action="append", dest="models", metavar="NAME|PATH",
-        help=f"bundled name ({', '.join(BUNDLED_MODELS)}) or .tflite/.onnx path; repeatable "
-        f"(default {DEFAULT_MODEL})",
-    )
-    parser.add_argument("-t", "--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="score counted as a detection (default %(default)s)")
-    args = parser.parse_args(argv)
-    try:
-        detector = WakeWordDetector(args.models or [DEFAULT_MODEL], args.threshold, seed=0)
-    except (WakeWordModelError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    status = 0
-    for file in args.files:
-        try:
-            scan = scan_file(file, detector)
-        except (OSError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        result = {
-            "file": file,
-            "scores": {k: round(v, 4) for k, v in scan.scores.items()},
-            **({"verifier_scores": {k: round(v, 4) for k, v in scan.verifier_scores.items()}}
-               if scan.verifier_scores else {}),
-            "detected": {k: scan.woke(k) for k in scan.scores},
-        }
-        print(json.dumps(result), flush=True)
-    return status
-
-
-if __name__ == "__main__":
-    raise SystemExit(main_wakeword())

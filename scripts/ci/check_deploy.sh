@@ -34,7 +34,18 @@ for overlay in deploy/k8s/overlays/*/; do
   grep -q "kind: DaemonSet" "$work/$name.yaml"
   echo "ok: $overlay"
 done
-sed 's/terminationGracePeriodSeconds/terminationGracePeriodSecond/' "$work/$(ls "$work" | grep yaml | head -1)" \
+"$bin/kubectl" kustomize deploy/k8s/device-plugin > "$work/device-plugin.yaml"
+"$bin/kubernetes-validate" --strict -k "$k8s_version" --quiet "$work/device-plugin.yaml"
+echo "ok: deploy/k8s/device-plugin"
+# Privileged only where an overlay says so by its name.
+for overlay in deploy/k8s/overlays/*/; do
+  name="$(basename "$overlay")"
+  if grep -q "privileged: true" "$work/$name.yaml" && [ "$name" != privileged ]; then
+    echo "overlay $name runs privileged; only the 'privileged' overlay may" >&2; exit 1
+  fi
+done
+grep -q "privileged: true" "$work/privileged.yaml"
+sed 's/terminationGracePeriodSeconds/terminationGracePeriodSecond/' "$work/kitchen.yaml" \
   > "$work/misspelled.yaml.txt"
 if "$bin/kubernetes-validate" --strict -k "$k8s_version" --quiet "$work/misspelled.yaml.txt" > /dev/null 2>&1; then
   echo "self-check failed: a misspelled DaemonSet field passed validation" >&2; exit 1
