@@ -223,3 +223,26 @@ async def test_a_guardrail_stops_the_answer_and_the_agent_refuses(
     assert told, "the model was not told the guardrail tripped"
     assert "apologise in one short sentence" in server.instructions_sent[0]
     assert server.cancels, "the stopped answer was not cancelled"
+
+
+async def test_an_mcp_server_that_dies_mid_conversation_still_gets_an_answer(
+    card: FifoSoundCard, server: FakeRealtimeServer, tmp_path: Path
+) -> None:
+    servers = tmp_path / "mcp.json"
+    servers.write_text(json.dumps({"mcpServers": {"house": {"command": sys.executable, "args": [HOUSEHOLD, "stdio"]}}}))
+    server.script_responses(
+        ScriptedResponse.calling("die"),
+        ScriptedResponse.calling("pantry_count", {"item": "eggs"}),
+    )
+    settings = make_settings(realtime={"url": server.url}, session={"idle_timeout_s": 20},
+                             agent={"tool_timeout_s": 2}, mcp={"servers_file": str(servers)})
+    app = Appliance(settings, "sk-test", None)
+    async with running(app) as log:
+        await converse(app, log, card, lambda: len(server.function_call_outputs) == 2, "two tool outputs")
+        await wait_until(lambda: log.states()[-1] == "listening" and "speaking" in log.states(), 30,
+                         "the answer", log)
+        app.stop_conversation()
+    got = outputs(server)
+    assert got["pantry_count"].output.startswith("TOOL ERROR"), got["pantry_count"].output
+    assert all(o.response_requested for o in got.values())
+    assert np.abs(card.speaker_audio()).max() > 1000
