@@ -246,3 +246,32 @@ async def test_an_mcp_server_that_dies_mid_conversation_still_gets_an_answer(
     assert got["pantry_count"].output.startswith("TOOL ERROR"), got["pantry_count"].output
     assert all(o.response_requested for o in got.values())
     assert np.abs(card.speaker_audio()).max() > 1000
+
+
+class Detection:
+    model = "hey_jarvis"
+    score = 0.97
+    verifier_score = None
+
+
+async def test_a_timer_due_during_a_conversation_rings_after_it_and_the_wake_word_dismisses_it(
+    card: FifoSoundCard, server: FakeRealtimeServer
+) -> None:
+    settings = make_settings(realtime={"url": server.url}, session={"idle_timeout_s": 30},
+                             agent={"timer_ring_s": 30})
+    app = Appliance(settings, "sk-test", None)
+    async with running(app) as log:
+        await converse(app, log, card, lambda: "speaking" in log.states(), "the answer")
+        app.timers.add(1, "bread")
+        await wait_until(lambda: app.timers.due() != [], 5, "the timer to fall due", log)
+        await wait_until(lambda: log.states()[-1] == "listening", 20, "the answer to end", log)
+        assert "ringing" not in log.states(), "it rang during the conversation"
+        app.stop_conversation()
+        await wait_until(lambda: log.states()[-1] == "ringing", 10, "the ring after the conversation", log)
+        app._on_wake(Detection())  # the wake word, as the microphone pipeline reports it
+        await wait_until(lambda: log.states()[-1] == "idle", 10, "idle after the dismissal", log)
+    states = log.states()
+    assert states.index("ringing") > states.index("listening")
+    assert [(e["action"], e.get("by")) for e in log.events("timer")] == [
+        ("set", None), ("rang", None), ("dismissed", "wakeword")]
+    assert len(log.events("wake")) == 1, "the wake word dismissed the ring; it did not start a conversation"
