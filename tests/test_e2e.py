@@ -47,10 +47,12 @@ async def test_wake_word_conversation(card: FifoSoundCard, server: FakeRealtimeS
     assert app.stderr_lines == [], app.stderr_lines
     assert server.connections[0]["authorization"] == "Bearer sk-test-not-a-real-key"
 
-    # The wake word fired, from the model, with its score.
+    # The wake word fired, from the model, with its scores: the stock model's reached the threshold or
+    # the verifier's its own (the detector wakes on either; which one depends on frame alignment).
     wakes = app.events("wake")
     assert len(wakes) == 1, app.dump()
-    assert wakes[0]["source"] == "wakeword" and wakes[0]["model"] == "hey_jarvis" and wakes[0]["score"] >= 0.5
+    assert wakes[0]["source"] == "wakeword" and wakes[0]["model"] == "hey_jarvis"
+    assert wakes[0]["score"] >= 0.5 or wakes[0]["verifier_score"] >= 0.7, wakes[0]
 
     # The whole cycle, in order.
     states = app.states()

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -150,6 +150,7 @@ class Conversation:
         self._sent_samples = 0
         self._push_to_talk = push_to_talk
         self._muted_until = 0.0
+        self.echo_canceller_ready: Callable[[], bool] | None = None  # echo = "aec": has it learned the room?
         self._talking = push_to_talk  # push-to-talk starts with the button held
         # Push-to-talk turns as [pressed, released] capture-time windows: audio is judged by when it
         # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
@@ -316,6 +317,9 @@ class Conversation:
         if captured_at < self._muted_until:
             return True
         audio = self._settings.audio
+        if audio.echo == "aec" and self.echo_canceller_ready is not None and not self.echo_canceller_ready():
+            # Until the canceller has learned the room, it lets echo through: gate like `gate` does.
+            return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
         if audio.echo != "gate":
             return False
         return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
