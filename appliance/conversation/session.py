@@ -223,7 +223,7 @@ class Conversation:
         self._state.events.publish(SessionOpened(connect_ms=round(connect_ms, 1)))
         self._state.to(State.LISTENING)
         self._touch()
-        tasks = [
+        tasks: list[asyncio.Future[None]] = [
             asyncio.create_task(self._send_mic(session), name="send-mic"),
             asyncio.create_task(self._receive(session), name="receive"),
             asyncio.create_task(self._watch_idle(), name="watch-idle"),
@@ -233,6 +233,7 @@ class Conversation:
         try:
             await self._end.wait()
         finally:
+            tasks.extend(self._background)  # e.g. a response request still in flight
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
