@@ -447,10 +447,6 @@ class Appliance:
                 ))
         heartbeat = asyncio.create_task(self._heartbeat())
         ringer = asyncio.create_task(self.ringer.run(), name="timers")
-        if self.mcp is not None:
-            # Once, at start-up: the first answer is not slowed by spawning servers. A server that
-            # fails is logged and retried in the background; the appliance does not wait for it.
-            await self.mcp.start(wait_s=self.settings.mcp.connect_timeout_s)
         # Start-up's objects (~190k: the SDK's modules, pydantic schemas) live as long as the process.
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
         # about 0.1 s on a desktop x86 CPU (more on a Pi's slower cores) while the audio threads wait.
@@ -459,6 +455,10 @@ class Appliance:
         backoff = first_backoff
         failed_before = False
         try:
+            if self.mcp is not None:
+                # Once, at start-up, so the first answer is not slowed by spawning servers; waited for at
+                # most the connect timeout. One that fails is logged and retried in the background.
+                await _unless_stopped(self.mcp.start(wait_s=self.settings.mcp.connect_timeout_s), stop)
             while not stop.is_set():
                 try:
                     if failed_before:
