@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 
 from .conversation.tools.timers import Timer, TimerBook
 from .events import EventBus, TimerChanged
 from .state import State, StateMachine
+
+log = logging.getLogger("appliance.timers")
 
 CHECK_EVERY_S = 0.5
 PAUSE_S = 0.6  # silence between two rings
@@ -60,9 +63,13 @@ class TimerRinger:
             await asyncio.sleep(CHECK_EVERY_S)
             if self._state.state not in (State.IDLE, State.MUTED) or not self._ready():
                 continue  # a conversation (or an error) first: the ring waits
-            due = self._book.due()
-            if due:
-                await self.ring(due)
+            try:
+                due = self._book.due()
+                if due:
+                    await self.ring(due)
+            except Exception:  # e.g. the database: timers must not take the appliance down
+                log.exception("timer check failed", extra={"event": "timer_failed"})
+                await asyncio.sleep(5)
 
     async def ring(self, due: list[Timer]) -> None:
         self._dismissed.clear()
