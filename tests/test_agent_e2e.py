@@ -66,7 +66,16 @@ async def test_builtin_tools_round_trip_and_goodbye(card: FifoSoundCard, server:
     before = app.volume
     async with running(app) as log:
         await converse(app, log, card, lambda: bool(log.events("conversation_end")), "the goodbye")
-    got = outputs(server)
+        got = outputs(server)
+        facts_after_first = [f.text for f in app.memory.facts()]
+        timers_after_first = [t.label for t in app.timers.pending()]
+        # A second conversation takes them back.
+        server.script_responses(calls(("cancel_timer", {"label": "pasta"}), ("forget", {"fact": "vegetarian"})))
+        await converse(app, log, card, lambda: len(server.function_call_outputs) == len(got) + 2, "two more outputs")
+        app.stop_conversation()
+    later = {o.name: o.output for o in server.function_call_outputs[len(got):]}
+    assert later == {"cancel_timer": "Cancelled: pasta.", "forget": "Forgotten: Anna is vegetarian"}
+    assert app.timers.pending() == [] and app.memory.facts() == []
     assert got["set_timer"].output == "Timer 'pasta' set for 10 minutes."
     assert "pasta:" in got["list_timers"].output
     assert got["remember"].output == "Remembered: Anna is vegetarian"
@@ -76,11 +85,12 @@ async def test_builtin_tools_round_trip_and_goodbye(card: FifoSoundCard, server:
     assert "Say a short goodbye" in got["end_conversation"].output
     assert all(o.response_requested for o in got.values())
     assert log.events("conversation_end")[0]["reason"] == "goodbye"
-    assert [f.text for f in app.memory.facts()] == ["Anna is vegetarian"]
-    assert [t.label for t in app.timers.pending()] == ["pasta"]
+    assert facts_after_first == ["Anna is vegetarian"] and timers_after_first == ["pasta"]
+    # The second conversation's agent was told the fact and the running timer, unasked.
+    assert "- Anna is vegetarian" in server.instructions_sent[-1] and "pasta (" in server.instructions_sent[-1]
     tool_lines = {e["tool"]: e for e in log.events("tool")}
     assert tool_lines["set_timer"]["arguments"] == {"duration": "10 minutes", "label": "pasta"}
-    assert [(e["action"], e["label"]) for e in log.events("timer")] == [("set", "pasta")]
+    assert [(e["action"], e["label"]) for e in log.events("timer")] == [("set", "pasta"), ("cancelled", "pasta")]
     # The goodbye was spoken before the end.
     assert "speaking" in log.states() and np.abs(card.speaker_audio()).max() > 1000
 
