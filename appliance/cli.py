@@ -44,6 +44,11 @@ SHOWN_INPUT_CHARS = 80
 _ENV_NAME_AT_START = re.compile(r"^(APPLIANCE|OPENAI)_[A-Z0-9_]+\b")
 
 
+def printable(text: str) -> str:
+    """`text` with control characters (and other unprintables) written as escapes."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def describe_validation_error(exc: ValidationError) -> str:
     lines = ["Invalid settings:"]
     for err in exc.errors():
@@ -59,7 +64,8 @@ def describe_validation_error(exc: ValidationError) -> str:
         if err.get("type") in (KEY_FILE_UNREADABLE, "key_file"):
             name = "OPENAI_API_KEY_FILE"
         # A message that names its own variable is shown as it is.
-        text = redact(msg) if _ENV_NAME_AT_START.match(msg) else f"{name}: {redact(msg)}"
+        msg = printable(redact(msg))  # a path or value may hold a newline: one line per variable
+        text = msg if _ENV_NAME_AT_START.match(msg) else f"{name}: {msg}"
         lines.append(f"  {text}{shown}")
     return "\n".join(lines)
 
@@ -69,7 +75,7 @@ def describe_settings_problem(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return describe_validation_error(exc)
     if isinstance(exc, ConfigFileError):
-        return f"Invalid settings:\n  {redact(str(exc))}"
+        return f"Invalid settings:\n  {printable(redact(str(exc)))}"
     # pydantic-settings: a group variable (APPLIANCE_AUDIO=…) is read as JSON and is not.
     match = re.search(r'field "(\w+)"', str(exc))
     name = env_name([match.group(1)]) if match else "settings"

@@ -72,6 +72,7 @@ def setup_logging(fmt: str, level: str, *, websocket_frames: bool = False) -> No
     logging.getLogger("websockets").setLevel(
         logging.DEBUG if debug and websocket_frames else logging.INFO if debug else logging.WARNING
     )
+    logging.captureWarnings(True)  # library warnings go through the filter too, not straight to stderr
     _log_uncaught_exceptions()
 
 

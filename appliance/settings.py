@@ -205,13 +205,14 @@ class AgentSettings(SettingsGroup):
 
     @model_validator(mode="after")
     def _instructions_readable(self) -> AgentSettings:
-        if not self.instructions:
-            try:
-                usable = self.instructions_file.is_file()
-            except (OSError, ValueError):  # e.g. a name too long for the file system
-                usable = False
-            if not usable:
-                raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE {str(self.instructions_file)!r} is not a file")
+        if self.instructions:
+            return self
+        try:
+            is_file = self.instructions_file.is_file()
+        except OSError as exc:  # e.g. a name too long for the filesystem
+            raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE cannot be used: {exc.strerror}") from None
+        if not is_file:
+            raise ValueError(f"APPLIANCE_AGENT__INSTRUCTIONS_FILE {self.instructions_file} is not a file")
         return self
 
 

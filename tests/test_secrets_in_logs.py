@@ -62,6 +62,7 @@ def captured() -> Iterator[io.StringIO]:
     yield out
     root.handlers[:], root.level = saved[0], saved[1]
     sys.excepthook, threading.excepthook = saved[3], saved[4]
+    logging.captureWarnings(False)
 
 
 def test_registered_and_shaped_secrets_are_masked_everywhere_in_a_record(captured: io.StringIO) -> None:
