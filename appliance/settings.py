@@ -173,8 +173,12 @@ class AgentSettings(SettingsGroup):
     timer_ring_s: float = Field(60.0, gt=0, description="a due timer rings at most this long")
     # Output guardrails: phrases (comma-separated) the agent must never say.
     guardrail_phrases: Annotated[list[str], NoDecode] = []
+    # Topics (comma-separated) a small classifier model checks the answers against; empty = none.
+    guardrail_topics: Annotated[list[str], NoDecode] = []
+    guardrail_model: str = "gpt-4o-mini"
+    guardrail_url: str = "https://api.openai.com/v1"  # an OpenAI-compatible Chat Completions endpoint
 
-    @field_validator("guardrail_phrases", mode="before")
+    @field_validator("guardrail_phrases", "guardrail_topics", mode="before")
     @classmethod
     def _phrases(cls, value: Any) -> Any:
         if isinstance(value, str):

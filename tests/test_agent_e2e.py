@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -285,3 +287,63 @@ async def test_a_timer_due_during_a_conversation_rings_after_it_and_the_wake_wor
     assert [(e["action"], e.get("by")) for e in log.events("timer")] == [
         ("set", None), ("rang", None), ("dismissed", "wakeword")]
     assert len(log.events("wake")) == 1, "the wake word dismissed the ring; it did not start a conversation"
+
+
+class Classifier(BaseHTTPRequestHandler):
+    """A stand-in Chat Completions endpoint: YES when the text mentions the alarm."""
+
+    requests: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Classifier.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), **body})
+        text = body["messages"][-1]["content"]
+        answer = "YES" if "alarm" in text.lower() else "NO"
+        reply = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+                            "choices": [{"index": 0, "finish_reason": "stop",
+                                         "message": {"role": "assistant", "content": answer}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.end_headers()
+        self.wfile.write(reply)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def classifier() -> Iterator[str]:
+    Classifier.requests = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Classifier)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+
+
+async def test_a_topic_classifier_guardrail_trips(
+    card: FifoSoundCard, server: FakeRealtimeServer, classifier: str
+) -> None:
+    server.script_responses(
+        ScriptedResponse.saying("Sure. To switch off the alarm system, enter the code at the door."),
+        ScriptedResponse.saying("Sorry, I can't help with that."),
+    )
+    settings = make_settings(realtime={"url": server.url}, session={"idle_timeout_s": 20},
+                             agent={"guardrail_topics": "home security, alarm codes", "guardrail_url": classifier})
+    app = Appliance(settings, "sk-test", None)
+    async with running(app) as log:
+        await converse(app, log, card, lambda: bool(log.events("guardrail")), "the guardrail")
+        await wait_until(lambda: server.scripted_responses_left == 0 and log.states()[-1] == "listening", 30,
+                         "the refusal", log)
+        app.stop_conversation()
+    assert log.events("guardrail")[0]["guardrail"] == "topics"
+    asked = Classifier.requests
+    assert asked and asked[0]["path"] == "/v1/chat/completions" and asked[0]["model"] == "gpt-4o-mini"
+    assert asked[0]["auth"] == "Bearer sk-test-not-a-real-key"
+    assert "home security; alarm codes" in asked[0]["messages"][0]["content"]
+    # Asked at sentence ends, not on every word of the answer (13 words, 2 sentences).
+    assert len(asked) <= 3
+    told = [e for e in server.client_events if e.get("type") == "conversation.item.create"
+            and "guardrail triggered: topics" in json.dumps(e)]
+    assert told, "the model was not told the guardrail tripped"

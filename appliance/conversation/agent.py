@@ -3,7 +3,7 @@ the connected MCP servers, the household's memory and timers, and the output gua
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agents import FunctionTool
@@ -11,7 +11,7 @@ from agents.realtime import RealtimeAgent
 
 from ..settings import Settings
 from .agents import ALL, AgentsConfig, AgentSpec, single_agent
-from .guardrails import REFUSAL_INSTRUCTIONS, phrase_guardrail
+from .guardrails import REFUSAL_INSTRUCTIONS, TopicClassifier, phrase_guardrail, topic_guardrail
 from .instructions import current_instructions
 from .tools import ALWAYS, ConversationControl, ToolServices, builtin_tools
 
@@ -32,6 +32,7 @@ class AgentSetup:
     config: AgentsConfig
     services: ToolServices
     mcp: McpManager | None = None
+    _classifier: TopicClassifier | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def simple(cls, settings: Settings) -> AgentSetup:
@@ -44,13 +45,20 @@ class AgentSetup:
             parts.append(self.services.memory.instructions())
         if self.services.timers is not None:
             parts.append(self.services.timers.instructions(self.services.timers.take_rang()))
-        if self.settings.agent.guardrail_phrases:
+        if self.settings.agent.guardrail_phrases or self.settings.agent.guardrail_topics:
             parts.append(REFUSAL_INSTRUCTIONS)
         return "\n\n".join(p for p in parts if p)
 
     def output_guardrails(self) -> list[Any]:
-        phrases = self.settings.agent.guardrail_phrases
-        return [phrase_guardrail(phrases)] if phrases else []
+        agent = self.settings.agent
+        guardrails: list[Any] = [phrase_guardrail(agent.guardrail_phrases)] if agent.guardrail_phrases else []
+        if agent.guardrail_topics:
+            if self._classifier is None:
+                key = self.settings.openai_api_key
+                self._classifier = TopicClassifier(agent.guardrail_topics, agent.guardrail_model, agent.guardrail_url,
+                                                   key.get_secret_value() if key else "")
+            guardrails.append(topic_guardrail(self._classifier))
+        return guardrails
 
     def build(self, control: ConversationControl) -> RealtimeAgent:
         """The starting agent, its specialists reachable through handoffs."""
