@@ -175,3 +175,18 @@ def test_config_shows_the_agent_setup_with_secrets_masked(tmp_path: Path, monkey
                                            "headers": {"Authorization": "********"}}
     assert setup["mcp_servers"]["local"]["env"] == {"API_KEY": "********"}
     assert "eyJhbGciOi" not in out and "k-123" not in out
+
+
+async def test_a_classifier_that_cannot_be_reached_lets_the_answer_through() -> None:
+    from agents import RunContextWrapper
+
+    from appliance.conversation.guardrails import TopicClassifier, topic_guardrail
+
+    classifier = TopicClassifier(["alarm codes"], "gpt-4o-mini", "http://127.0.0.1:9/v1", "sk-test", timeout_s=1)
+    guardrail = topic_guardrail(classifier)
+    result = await guardrail.guardrail_function(RunContextWrapper(None), None, "The code is 1234.")  # type: ignore
+    assert result.tripwire_triggered is False
+    # Asked at sentence ends or every 80 characters, once per length.
+    assert classifier.due("Hello there") is False
+    assert classifier.due("Hello there.") is True and classifier.due("Hello there.") is False
+    assert classifier.due("Hello there. " + "x" * 90) is True
