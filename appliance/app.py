@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .audio.aec import EchoCanceller
+from .audio.backends import AudioBackend, backend_for
 from .audio.capture import MicStream
 from .audio.control import AudioControl
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
@@ -37,13 +38,15 @@ from .events import (
     ConversationEnded,
     ErrorRaised,
     EventBus,
+    MuteChanged,
     Recovered,
     TriggerSource,
+    VolumeChanged,
     Wake,
     log_subscriber,
 )
 from .indicators.earcons import Earcons
-from .indicators.leds import StatusLeds
+from .indicators.lights import StatusLights, build_status_lights
 from .redaction import register_secret
 from .ringing import TimerRinger
 from .settings import Settings
@@ -52,6 +55,7 @@ from .store import Store
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
 from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
+from .web.server import WebServer
 
 log = logging.getLogger("appliance")
 
@@ -131,7 +135,7 @@ class Appliance:
         self.player: Player | None = None
         self.pipeline: MicPipeline | None = None
         self.button: PushButton | None = None
-        self.leds: StatusLeds | None = None
+        self.leds: StatusLights | None = None
         self.conversation: Conversation | None = None
         self.conversations = 0
         self.last_tick = time.monotonic()
@@ -155,14 +159,16 @@ class Appliance:
     def _open_devices(self) -> tuple[MicStream, Player]:
         """Find and start both streams (blocking PortAudio calls: run through `self._control`)."""
         a = self.settings.audio
-        in_dev = find_device(a.input_device, "input")
-        out_dev = find_device(a.output_device, "output")
-        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate)
-        out_rate = pick_rate(out_dev, "output", forced=a.output_rate)
-        player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s)
+        backend = self._audio_backend()
+        in_dev = find_device(a.input_device, "input", backend)
+        out_dev = find_device(a.output_device, "output", backend)
+        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate, backend=backend)
+        out_rate = pick_rate(out_dev, "output", forced=a.output_rate, backend=backend)
+        player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s,
+                        backend=backend)
         player.gain = volume_gain(self._volume)
         player.start()
-        mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms)
+        mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms, backend=backend)
         try:
             mic.start()
         except BaseException:
@@ -201,6 +207,17 @@ class Appliance:
             self.pipeline.ignore_played_wakes(self._played_wakes)
         self.pipeline.start()
         self._audio_opened_at = time.monotonic()
+
+    def _audio_backend(self) -> AudioBackend:
+        return backend_for(self.settings.audio)
+
+    def _rescan(self) -> None:
+        rescan(self._audio_backend())
+
+    def _speaker_level(self) -> float:
+        """What the speaker plays now (for the pixels' speaking glow); read from the pixels' thread."""
+        player = self.player
+        return player.level if player is not None else 0.0
 
     async def _close_audio(self) -> None:
         """Detach the streams at once (the loop stops using them), then close them off the loop."""
@@ -283,6 +300,7 @@ class Appliance:
             return
         self._muted = muted
         self.store.put("muted", muted)
+        self.events.publish(MuteChanged(muted=muted, reason=reason))
         current = self.state.state
         if muted:
             if current == State.IDLE:
@@ -298,8 +316,12 @@ class Appliance:
 
     def set_volume(self, percent: int) -> int:
         """Playback volume of answers and earcons, 0–100; kept across restarts. Returns the new value."""
-        self._volume = max(0, min(100, int(percent)))
-        self.store.put("volume", self._volume)
+        volume = max(0, min(100, int(percent)))
+        changed = volume != self._volume
+        self._volume = volume
+        self.store.put("volume", volume)
+        if changed:
+            self.events.publish(VolumeChanged(volume=volume))
         if self.player is not None:
             self.player.gain = volume_gain(self._volume)
         return self._volume
@@ -438,9 +460,11 @@ class Appliance:
         if self._muted:
             self.state.to(State.MUTED, reason="restored")
         self.telemetry.bind(self.audio_stats, self.health)
+        web: WebServer | None = None
         if self.settings.health.enabled:
+            web = WebServer(self.settings, self.telemetry, self)
             try:
-                await self.telemetry.serve(self.settings.health.address)
+                await web.start()
             except OSError as exc:
                 self.events.publish(ErrorRaised(
                     kind="health_listen", text=f"health endpoint not started on {self.settings.health.address}: {exc}"
@@ -462,7 +486,7 @@ class Appliance:
             while not stop.is_set():
                 try:
                     if failed_before:
-                        await self._control.call("rescanning the audio devices", rescan)
+                        await self._control.call("rescanning the audio devices", self._rescan)
                     if not await _unless_stopped(self._open_audio(), stop):
                         break
                 except AudioDeviceError as exc:
@@ -492,12 +516,12 @@ class Appliance:
             if self.mcp is not None:
                 await self.mcp.close()
             gc.unfreeze()
-            await self.telemetry.close()
+            if web is not None:
+                await web.close()
             await self._close_audio()
             if self.button is not None:
                 self.button.close()
             if self.leds is not None:
-                self.leds.device.off()
                 self.leds.close()
 
     def _next_backoff(self, backoff: float) -> float:
@@ -598,6 +622,6 @@ class Appliance:
                 on_release=self._on_release if ptt else None,
                 pull_up=b.pull_up, bounce_s=b.bounce_s, hold_s=b.hold_s,
             )
-        if StatusLeds.configured(self.settings.leds):
-            self.leds = StatusLeds(self.settings.leds)
+        self.leds = build_status_lights(self.settings.leds, level=self._speaker_level)
+        if self.leds is not None:
             self.events.subscribe(self.leds.on_event)

@@ -28,7 +28,7 @@ KEY_WAIT_FIRST_S = 5.0
 KEY_WAIT_MAX_S = 60.0
 
 _TOP_LEVEL_ENV = {"openai_api_key": "OPENAI_API_KEY", "openai_api_key_file": "OPENAI_API_KEY_FILE"}
-_SECRET_FIELDS = {"openai_api_key", "openai_api_key_file"}
+_SECRET_FIELDS = {"openai_api_key", "openai_api_key_file", "token", "token_file"}
 
 
 def env_name(loc: Sequence[int | str]) -> str:
@@ -37,6 +37,8 @@ def env_name(loc: Sequence[int | str]) -> str:
         return "settings"
     if parts[0] in _TOP_LEVEL_ENV:
         return _TOP_LEVEL_ENV[parts[0]]
+    if parts[0].upper().startswith("APPLIANCE_"):  # a field whose alias is its variable's name
+        return parts[0].upper()
     return "APPLIANCE_" + "__".join(p.upper() for p in parts[:2])
 
 
@@ -211,13 +213,16 @@ def portaudio_missing() -> str | None:
 
 
 def cmd_devices(_args: argparse.Namespace) -> int:
-    if problem := portaudio_missing():
+    settings = load_settings()
+    if settings.audio.backend == "sounddevice" and (problem := portaudio_missing()):
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    from .audio.backends import backend_for
     from .audio.devices import AudioDeviceError, list_devices, supported_rates
 
     try:
-        devices = list_devices()
+        backend = backend_for(settings.audio)
+        devices = list_devices(backend)
     except AudioDeviceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -228,10 +233,11 @@ def cmd_devices(_args: argparse.Namespace) -> int:
     for d in devices:
         kinds = []
         if d.max_input_channels:
-            kinds.append(f"in {d.max_input_channels}ch {supported_rates(d, 'input') or '-'}")
+            kinds.append(f"in {d.max_input_channels}ch {supported_rates(d, 'input', backend=backend) or '-'}")
         if d.max_output_channels:
-            kinds.append(f"out {d.max_output_channels}ch {supported_rates(d, 'output') or '-'}")
-        print(f"{d.index:3d}  {d.name}  [{d.hostapi}]  default {int(d.default_samplerate)} Hz  " + "; ".join(kinds))
+            kinds.append(f"out {d.max_output_channels}ch {supported_rates(d, 'output', backend=backend) or '-'}")
+        name = f"{d.name} ({d.key})" if d.key else d.name
+        print(f"{d.index:3d}  {name}  [{d.hostapi}]  default {int(d.default_samplerate)} Hz  " + "; ".join(kinds))
     return 0
 
 
@@ -257,7 +263,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
         except EchoCancellerUnavailable as exc:
             print(f"error: APPLIANCE_AUDIO__ECHO=aec: {exc}", file=sys.stderr)
             return EXIT_CONFIG
-    if problem := portaudio_missing():
+    if settings.audio.backend == "sounddevice" and (problem := portaudio_missing()):
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     from .triggers.wake_models import WakeWordModelError

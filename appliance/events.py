@@ -253,6 +253,27 @@ class Recovered(ApplianceEvent):
         return "audio devices are back"
 
 
+@dataclass(frozen=True, kw_only=True)
+class MuteChanged(ApplianceEvent):
+    """Mute switched on or off (button, device API, restored at start); kept across restarts."""
+
+    name: ClassVar[str] = "mute"
+    muted: bool
+    reason: str | None = None
+
+    def message(self) -> str:
+        return "muted" if self.muted else "unmuted"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolumeChanged(ApplianceEvent):
+    name: ClassVar[str] = "volume"
+    volume: int
+
+    def message(self) -> str:
+        return f"volume {self.volume} %"
+
+
 Subscriber = Callable[[ApplianceEvent], None]
 
 

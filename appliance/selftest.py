@@ -19,32 +19,31 @@ class Result:
 
 
 def _audio(settings: Settings) -> list[Result]:
-    import sounddevice as sd
-
+    from .audio.backends import backend_for
     from .audio.devices import find_device, pick_rate
 
     a = settings.audio
     results: list[Result] = []
     try:
-        in_dev = find_device(a.input_device, "input")
-        in_rate = pick_rate(in_dev, "input", a.input_channel + 1, a.input_rate)
-        out_dev = find_device(a.output_device, "output")
-        out_rate = pick_rate(out_dev, "output", 1, a.output_rate)
+        backend = backend_for(a)
+        in_dev = find_device(a.input_device, "input", backend)
+        in_rate = pick_rate(in_dev, "input", a.input_channel + 1, a.input_rate, backend)
+        out_dev = find_device(a.output_device, "output", backend)
+        out_rate = pick_rate(out_dev, "output", 1, a.output_rate, backend)
     except Exception as exc:
         return [Result("audio devices", False, str(exc))]
     results.append(Result("audio devices", True, f"in {in_dev.name!r} @ {in_rate} Hz ch {a.input_channel}; "
-                                                  f"out {out_dev.name!r} @ {out_rate} Hz"))
+                                                  f"out {out_dev.name!r} @ {out_rate} Hz ({backend.name})"))
     try:
         t = np.arange(int(out_rate * 0.5)) / out_rate
         beep = (np.sin(2 * np.pi * 660 * t) * 0.3 * 32767 * np.hanning(t.size)).astype(np.int16)
-        sd.play(beep, out_rate, device=out_dev.index, blocking=True)
+        backend.play(out_dev, beep, out_rate)
         results.append(Result("speaker", True, "played a 0.5 s tone"))
     except Exception as exc:
         results.append(Result("speaker", False, f"cannot play: {exc}"))
     try:
         settle = int(in_rate * 0.25)  # devices may pop or replay buffers as they start
-        rec = sd.rec(int(in_rate * 2) + settle, in_rate, channels=a.input_channel + 1, dtype="int16",
-                     device=in_dev.index, blocking=True)[settle:, a.input_channel]
+        rec = backend.record(in_dev, int(in_rate * 2) + settle, in_rate, a.input_channel + 1)[settle:, a.input_channel]
         rms = float(np.sqrt(np.mean(rec.astype(np.float64) ** 2)))
         dbfs = 20 * np.log10(max(rms, 1e-9) / 32768)
         peak = int(np.abs(rec.astype(np.int32)).max())
@@ -77,11 +76,34 @@ def _wakeword(settings: Settings) -> list[Result]:
     return [Result("wake word", ok, detail + ("" if ok else ": no wake"))]
 
 
+def _pixels(settings: Settings) -> Result:
+    """Each state's animation for a moment, then off: the installer sees every pixel light."""
+    from .indicators.pixels import PixelRing
+    from .state import State
+
+    try:
+        ring = PixelRing(settings.leds)
+    except Exception as exc:
+        return Result("leds", False, f"APA102 pixels: {exc}")
+    try:
+        for state in (State.WAKING, State.LISTENING, State.THINKING, State.SPEAKING, State.ERROR):
+            ring.show(state)
+            time.sleep(0.4)
+        frames = ring.frames_written
+    finally:
+        ring.close()
+    ok = frames > 0
+    detail = f"{settings.leds.count} APA102 pixels: {frames} frames written, then off"
+    return Result("leds", ok, detail if ok else "no frame was written (see the log)")
+
+
 def _gpio(settings: Settings) -> list[Result]:
     results: list[Result] = []
     from .indicators.leds import StatusLeds
 
-    if StatusLeds.configured(settings.leds):
+    if settings.leds.type == "apa102":
+        results.append(_pixels(settings))
+    elif StatusLeds.configured(settings.leds):
         try:
             leds = StatusLeds(settings.leds)
             leds.device.blink(on_time=0.2, off_time=0.2, n=3, background=False)  # type: ignore[call-arg]

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
@@ -26,6 +35,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .hardware import HardwareName, fill_unset, preset_values
 from .keyfile import KeyFileError, read_key_file
 
 DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
@@ -221,6 +231,9 @@ class AgentSettings(SettingsGroup):
 
 
 class AudioSettings(SettingsGroup):
+    # "sounddevice": PortAudio over ALSA; "pulse": PulseAudio / PipeWire directly (its echo-cancel source).
+    backend: Literal["sounddevice", "pulse"] = "sounddevice"
+    pulse_latency_ms: int = Field(40, ge=5, le=500, description="pulse: the server-side buffer each stream asks for")
     input_device: Annotated[str | int | None, NoDecode] = None
     output_device: Annotated[str | int | None, NoDecode] = None
     input_channel: int = Field(0, ge=0, description="channel of a multi-channel mic to use")
@@ -298,18 +311,33 @@ class ButtonSettings(SettingsGroup):
 
 
 class LedSettings(SettingsGroup):
+    # "gpio": a single or an RGB LED on GPIO pins; "apa102": APA102 / DotStar pixels (voice HATs).
+    type: Literal["gpio", "apa102"] = "gpio"
     pin: int | None = Field(None, ge=0, le=53, description="single LED")
     pwm: bool = False
     red_pin: int | None = Field(None, ge=0, le=53)
     green_pin: int | None = Field(None, ge=0, le=53)
     blue_pin: int | None = Field(None, ge=0, le=53)
     active_high: bool = True
+    # apa102: how many pixels, their global brightness (the protocol's 5 bits), and the wiring: an SPI
+    # bus/device, or any two pins (data_pin + clock_pin) clocked in software; an optional power enable.
+    count: int = Field(3, ge=1, le=1024)
+    brightness: int = Field(8, ge=0, le=31)
+    spi_bus: int = Field(0, ge=0, le=6)
+    spi_device: int = Field(0, ge=0, le=2)
+    data_pin: int | None = Field(None, ge=0, le=53)
+    clock_pin: int | None = Field(None, ge=0, le=53)
+    power_pin: int | None = Field(None, ge=0, le=53, description="driven high while the pixels are in use")
+    fps: int = Field(30, ge=1, le=100, description="animation frame rate")
+    idle: Literal["off", "breath"] = "off"
 
     @model_validator(mode="after")
     def _rgb_complete(self) -> LedSettings:
         rgb = [self.red_pin, self.green_pin, self.blue_pin]
         if any(p is not None for p in rgb) and not all(p is not None for p in rgb):
             raise ValueError("an RGB LED needs red_pin, green_pin and blue_pin")
+        if (self.data_pin is None) != (self.clock_pin is None):
+            raise ValueError("software-clocked pixels need both data_pin and clock_pin")
         return self
 
 
@@ -364,9 +392,38 @@ class HealthSettings(SettingsGroup):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        # Port 0: any free port (tests; the log line names the one taken).
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9090")
         return value
+
+
+class WebSettings(SettingsGroup):
+    """The device page and API, served on the health listener (`health.address`)."""
+
+    enabled: bool = True
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    browser_talk: bool = False
+    client_queue: int = Field(256, ge=8, le=10000, description="events kept for a slow API client")
+    max_clients: int = Field(16, ge=1, le=1000, description="WebSocket clients at once")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _token_file(self) -> WebSettings:
+        if self.token is None and self.token_file is not None:
+            try:
+                token = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
+            if not token:
+                raise ValueError(f"token_file {str(self.token_file)!r} is empty")
+            self.token = SecretStr(token)
+        return self
 
 
 class Settings(BaseSettings):
@@ -383,6 +440,8 @@ class Settings(BaseSettings):
     openai_api_key_file: Path | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "openai_api_key_file")
     )
+    # The board: a preset fills its pins, LEDs and audio hints into fields nobody set (see hardware.py).
+    hardware: HardwareName = Field("generic", validation_alias=AliasChoices("APPLIANCE_HARDWARE", "hardware"))
     # Everything the appliance stores (mute, volume, memory, timers, transcripts) lives here.
     data_dir: Path = Field(default_factory=default_data_dir)
     realtime: RealtimeSettings = RealtimeSettings()
@@ -396,12 +455,34 @@ class Settings(BaseSettings):
     mcp: McpSettings = McpSettings()
     transcripts: TranscriptSettings = TranscriptSettings()
     log: LogSettings = LogSettings()
-    health: HealthSettings = HealthSettings()
+    web: WebSettings = WebSettings()
+    health: HealthSettings = HealthSettings()  # after `web`: its check below reads the web settings
+
+    @field_validator("health")
+    @classmethod
+    def _token_off_loopback(cls, health: HealthSettings, info: ValidationInfo) -> HealthSettings:
+        """The page and API on a non-loopback address need a token (the error names the address's variable)."""
+        web = info.data.get("web")
+        host = health.address.rpartition(":")[0]
+        if health.enabled and isinstance(web, WebSettings) and web.enabled and web.token is None \
+                and not is_loopback(host.strip("[]")):
+            raise ValueError(
+                f"the device page and API on {health.address!r} (not a loopback address) need a token: "
+                "set APPLIANCE_WEB__TOKEN or APPLIANCE_WEB__TOKEN_FILE, or APPLIANCE_WEB__ENABLED=false"
+            )
+        return health
 
     @field_validator("openai_api_key", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _hardware_preset(self) -> Settings:
+        """Fill the board's pins, LEDs and audio hints into the fields nobody set explicitly."""
+        for group, values in preset_values(self.hardware, self.audio.backend).items():
+            setattr(self, group, fill_unset(getattr(self, group), values))
+        return self
 
     @model_validator(mode="after")
     def _key_file(self) -> Settings:
@@ -434,4 +515,5 @@ class Settings(BaseSettings):
         """Effective settings as plain data, secrets replaced by a marker."""
         data = self.model_dump(mode="json")
         data["openai_api_key"] = "********" if self.openai_api_key else None
+        data["web"]["token"] = "********" if self.web.token else None
         return data

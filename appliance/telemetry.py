@@ -1,21 +1,19 @@
-"""Prometheus metrics and the health endpoint, served on one small HTTP listener.
+"""Prometheus metrics and the health verdict; `appliance.web` serves them on `/metrics` and `/healthz`.
 
 `/metrics`: Prometheus text format. `/healthz`: 200 when the audio streams are open and the main
-loop ticked recently, else 503; the body says why. Served from the asyncio loop itself, so a
-stuck loop shows as a failing health check rather than a cheerful one.
+loop ticked recently, else 503; the body says why. Served from the asyncio loop itself (uvicorn runs
+in it), so a stuck loop shows as a failing health check rather than a cheerful one.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Histogram
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from .events import ApplianceEvent, ConversationEnded, ErrorRaised, StateChanged, Wake
@@ -55,10 +53,14 @@ class Telemetry:
             buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10),
             registry=self.registry,
         )
+        self.web_clients = Gauge("appliance_web_clients", "Device API WebSocket clients connected",
+                                 registry=self.registry)
+        self.web_clients_dropped = Counter(
+            "appliance_web_clients_dropped", "Device API clients closed for reading too slowly", registry=self.registry
+        )
         self._audio_stats: Callable[[], dict[str, int]] = dict
         self.registry.register(_AudioStatsCollector(lambda: self._audio_stats()))
         self._health: Callable[[], tuple[bool, str]] = lambda: (False, "starting")
-        self._server: asyncio.base_events.Server | None = None
 
     def bind(self, audio_stats: Callable[[], dict[str, int]], health: Callable[[], tuple[bool, str]]) -> None:
         self._audio_stats = audio_stats
@@ -79,50 +81,8 @@ class Telemetry:
     def metrics_text(self) -> bytes:
         return generate_latest(self.registry)
 
-    async def serve(self, address: str) -> None:
-        host, _, port = address.rpartition(":")
-        self._server = await asyncio.start_server(self._handle, host.strip("[]"), int(port))
-        log.info("health and metrics on http://%s/healthz and /metrics", address,
-                 extra={"event": "http_listen", "address": address})
-
-    async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), timeout=5)
-            while (await asyncio.wait_for(reader.readline(), timeout=5)) not in (b"\r\n", b"\n", b""):
-                pass
-            parts = request.decode("latin-1").split()
-            path = parts[1] if len(parts) >= 2 else ""
-            if parts[:1] != ["GET"]:
-                status, ctype, body = "405 Method Not Allowed", "text/plain", b"GET only\n"
-            elif path == "/metrics":
-                status, ctype, body = "200 OK", CONTENT_TYPE_LATEST, self.metrics_text()
-            elif path == "/healthz":
-                ok, reason = self._health()
-                status = "200 OK" if ok else "503 Service Unavailable"
-                ctype, body = "application/json", json.dumps({"ok": ok, "reason": reason}).encode()
-            else:
-                status, ctype, body = "404 Not Found", "text/plain", b"try /healthz or /metrics\n"
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + body)
-            await writer.drain()
-        except (TimeoutError, ConnectionError, UnicodeError):
-            pass
-        finally:
-            writer.close()
+    def health(self) -> tuple[bool, str]:
+        return self._health()
 
 
 def health_of(

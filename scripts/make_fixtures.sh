@@ -49,6 +49,12 @@ speak negative "the weather is nice today, please pass the salt." \
     48000 0.3 0.5
 # The fake Realtime server's spoken answer (pcm16 24 kHz, as the real API sends).
 speak reply_24k "It is ten past three." 24000 0.05 0.1
+# An answer that says the wake word (tests/test_self_wake.py): it must never wake or interrupt the
+# appliance. "hey jarvis" comes about 3 s in, after the echo canceller's ~2 s warm-up; the commas give
+# it the pause that makes openWakeWord score espeak-ng's voice as the wake word.
+speak reply_says_wake_word_24k \
+    "I'm Jarvis, your kitchen helper. Whenever you need me, just say, hey jarvis, and I will listen." \
+    24000 0.05 0.3
 
 for f in "$out"/*.wav; do
     printf '%s: %s\n' "$(basename "$f")" "$(soxi -d "$f") $(soxi -r "$f") Hz $(soxi -s "$f") samples"

@@ -12,11 +12,15 @@ with_test=0
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# libportaudio2: sounddevice's PortAudio; libspeexdsp1: software echo cancellation.
-packages=(libportaudio2 libasound2 libspeexdsp1 alsa-utils)
+# libportaudio2: sounddevice's PortAudio; libpulse0: the pulse audio backend (soundcard);
+# libspeexdsp1: software echo cancellation.
+packages=(libportaudio2 libpulse0 libasound2 libspeexdsp1 alsa-utils)
 if [ "$with_test" = 1 ]; then
   # The paced-audio test harness: a private PulseAudio daemon reached through ALSA's pulse plugin.
   packages+=(pulseaudio pulseaudio-utils libasound2-plugins)
+  # The device page in a real browser (selenium drives headless chromium), and CI's rebuild of the
+  # page's committed JavaScript bundle (scripts/build_browser_bundle.sh --check).
+  packages+=(chromium chromium-driver nodejs npm)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -51,7 +51,7 @@ def test_fixture_dir_holds_only_committed_wavs() -> None:
         "hey_jarvis_what_time.wav",
         "negative.wav",
         "reply_24k.wav",
-        "reply_says_wake_word_24k.wav",  # scripts/make_self_wake_fixture.sh, for tests/test_self_wake.py
+        "reply_says_wake_word_24k.wav",  # scripts/make_fixtures.sh, for tests/test_self_wake.py
         "what_time_only.wav",
     ]
 

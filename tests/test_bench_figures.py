@@ -72,7 +72,7 @@ def test_ratio_is_median_of_per_pair_ratios() -> None:
 
 
 def test_each_group_has_its_own_module() -> None:
-    assert set(bench.GROUPS) == {"resample", "idle", "wake", "process", "latency", "aec"}
+    assert set(bench.GROUPS) == {"resample", "idle", "wake", "process", "latency", "aec", "leds", "backends"}
     for name in bench.GROUPS:
         assert importlib.import_module(f"appliance.bench.{name}").__doc__
 

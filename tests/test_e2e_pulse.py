@@ -1,5 +1,6 @@
-"""The wake-word conversation again, on a real-time-paced PulseAudio server (null sinks through
-ALSA's `pulse` plugin), started and stopped by the test itself."""
+"""The wake-word conversation again, on a real-time-paced PulseAudio server started and stopped by
+the test itself: reached through ALSA's `pulse` plugin (the `sounddevice` backend) and directly
+(the `pulse` backend)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,13 @@ def pulse(tmp_path: Path) -> Iterator[PulseSoundServer]:
     server.stop()
 
 
-async def test_conversation_on_a_paced_sound_server(pulse: PulseSoundServer) -> None:
+@pytest.mark.parametrize("backend", ["sounddevice", "pulse"])
+async def test_conversation_on_a_paced_sound_server(pulse: PulseSoundServer, backend: str) -> None:
     reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
     async with FakeRealtimeServer(handshake_delay_s=1.0, reply_audio=reply.tobytes()) as server:
-        env = appliance_env(pulse.env, server.url)
+        # The same device names work on both: "mic" and "speaker" are ALSA PCMs for the first and
+        # substrings of the sound server's own names (mic_sink.monitor, speaker_sink) for the second.
+        env = appliance_env(pulse.env, server.url, APPLIANCE_AUDIO__BACKEND=backend)
         app = await ApplianceProcess(env).start()
         try:
             await app.wait_ready()
@@ -41,6 +45,7 @@ async def test_conversation_on_a_paced_sound_server(pulse: PulseSoundServer) -> 
             rc = await app.stop()
     assert rc == 0, app.dump()
     assert [w["source"] for w in app.events("wake")] == ["wakeword"]
+    assert {line.get("backend") for line in app.events("audio_open")} == {backend}
     import numpy as np
 
     received = np.frombuffer(bytes(server.received_audio), dtype=np.int16)

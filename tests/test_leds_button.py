@@ -77,3 +77,25 @@ async def test_short_and_long_press(mock_pins: object) -> None:
         assert events == ["short", "long"]  # a long press is not also a short one
     finally:
         button.close()
+
+
+def test_rgb_led_plays_timer_ringing_over_the_state_and_returns(mock_pins: object) -> None:
+    from gpiozero import Device
+
+    leds = StatusLeds(LedSettings(red_pin=5, green_pin=6, blue_pin=13, pwm=False))
+    pins = {n: Device.pin_factory.pin(n) for n in (5, 6, 13)}  # type: ignore[union-attr]
+    try:
+        leds.show(State.LISTENING)
+        leds.play("timer_ringing")  # amber without PWM: red and green blinking together
+        time.sleep(0.7)
+        assert [s.state for s in pins[5].states].count(1) >= 2 and pins[13].state == 0
+        seen = len(pins[6].states)
+        leds.show(State.SPEAKING)  # the state changes underneath; the ringing goes on (green still blinks)
+        time.sleep(0.5)
+        assert {s.state for s in pins[6].states[seen:]} == {0, 1}
+        leds.play(None)
+        assert (pins[5].state, pins[6].state, pins[13].state) == (0, 1, 0)  # back to speaking
+        with pytest.raises(ValueError, match="timer_ringing"):
+            leds.play("fireworks")
+    finally:
+        leds.close()

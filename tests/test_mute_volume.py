@@ -31,6 +31,7 @@ async def test_mute_survives_an_audio_fault_and_a_restart(card: FifoSoundCard, m
                          "the audio to come back", log)
         await wait_until(lambda: app.state.state != State.ERROR, 10, "out of error", log)
         assert app.state.state == State.MUTED and app.muted
+        assert [(e["muted"], e["reason"]) for e in log.events("mute")] == [(True, "button")]
         assert "error" in log.states()
     # A restart on the same data directory is still muted, until unmuted.
     again = Appliance(settings, "sk-test", detector=None)

@@ -23,11 +23,11 @@ async def test_portaudio_error_from_a_rescan_is_retried(card: FifoSoundCard, mon
     real_find, real_init = app_module.find_device, sd._initialize  # type: ignore[attr-defined]
     calls = {"find": 0, "init": 0}
 
-    def find_once_missing(spec: object, direction: str) -> object:
+    def find_once_missing(spec: object, direction: str, backend: object = None) -> object:
         calls["find"] += 1
         if calls["find"] == 1:
             raise app_module.AudioDeviceError("no input device matching 'mic' (unplugged)")
-        return real_find(spec, direction)  # type: ignore[arg-type]
+        return real_find(spec, direction, backend)  # type: ignore[arg-type]
 
     def initialize_fails_once() -> None:
         calls["init"] += 1

@@ -123,6 +123,20 @@ def test_capture_refuses_a_channel_the_device_lacks() -> None:
         MicStream(DeviceInfo(0, "usb", "ALSA", 1, 0, 48000.0), 48000, channel=2)
 
 
+def test_level_follows_what_is_being_played() -> None:
+    p = Player(DEV, 48000, start_ms=0)
+    assert p.level == 0.0
+    quiet = (np.ones(960, dtype=np.int16) * 100)
+    loud = (np.ones(960, dtype=np.int16) * 16384)
+    p.enqueue_device_rate(np.concatenate([quiet, loud]))
+    pull(p, 480)  # halfway through the quiet 20 ms window
+    assert abs(p.level - 100 / 32768) < 1e-4
+    pull(p, 960)  # now inside the loud window
+    assert abs(p.level - 0.5) < 1e-4
+    pull(p, 960)  # drained
+    assert p.level == 0.0
+
+
 def test_an_answer_without_its_end_counts_one_underrun_and_is_given_up(monkeypatch: object) -> None:
     import appliance.audio.playback as playback
 

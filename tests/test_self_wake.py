@@ -2,7 +2,7 @@
 
 The FIFO card feeds what the speaker played back into the microphone (a loud echo, as with a speaker
 right next to the mic). The answer says the wake word (tests/fixtures/reply_says_wake_word_24k.wav,
-made by scripts/make_self_wake_fixture.sh: "I'm Jarvis, ... just say, hey jarvis, and I will listen.").
+made by scripts/make_fixtures.sh: "I'm Jarvis, ... just say, hey jarvis, and I will listen.").
 Real PortAudio/ALSA, real openWakeWord, real SDK, fake server. Without the played-audio filter
 (appliance/triggers/self_wake.py) both modes cut their own answer off at "hey jarvis".
 """

@@ -1,7 +1,8 @@
-"""Microphone capture: a PortAudio input stream at the device's own rate.
+"""Microphone capture: an input stream at the device's own rate, on the configured audio backend.
 
-The PortAudio callback only copies the chosen channel into a bounded queue; all processing
-happens on the consumer's thread. A full queue drops the block and counts it.
+The stream's callback (PortAudio's thread, or the pulse backend's reader thread) only copies the
+chosen channel into a bounded queue; all processing happens on the consumer's thread. A full queue
+drops the block and counts it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import logging
 import queue
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import sounddevice as sd
 
+from .backends import AudioBackend, Stream, get_backend
 from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
 
 log = logging.getLogger("appliance.audio.capture")
@@ -34,6 +36,7 @@ class MicStream:
         channel: int = 0,
         block_ms: int = 20,
         queue_blocks: int = 250,
+        backend: AudioBackend | None = None,
     ) -> None:
         if channel >= device.max_input_channels:
             raise AudioDeviceError(
@@ -48,9 +51,10 @@ class MicStream:
         self.blocks: queue.Queue[tuple[float, np.ndarray]] = queue.Queue(maxsize=queue_blocks)
         self.stats = CaptureStats()
         self.last_block_at = 0.0
-        self._stream: sd.InputStream | None = None
+        self._backend = backend  # resolved when the stream opens: building one touches no device
+        self._stream: Stream | None = None
 
-    def _callback(self, indata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
+    def _callback(self, indata: np.ndarray, frames: int, _time: object, status: Any) -> None:
         if status.input_overflow:
             self.stats.overflows += 1
         now = time.monotonic()
@@ -61,16 +65,16 @@ class MicStream:
         except queue.Full:
             self.stats.dropped_blocks += 1
 
+    @property
+    def backend(self) -> AudioBackend:
+        if self._backend is None:
+            self._backend = get_backend("sounddevice")
+        return self._backend
+
     def start(self) -> None:
         try:
-            self._stream = sd.InputStream(
-                device=self.device.index,
-                samplerate=self.rate,
-                channels=self.channel + 1,
-                dtype="int16",
-                blocksize=self.block_frames,
-                latency="low",
-                callback=self._callback,
+            self._stream = self.backend.open_input(
+                self.device, self.rate, self.channel + 1, self.block_frames, self._callback
             )
             self._stream.start()
         except Exception as exc:
@@ -79,7 +83,8 @@ class MicStream:
         self.last_block_at = time.monotonic()
         log.info(
             "capture started",
-            extra={"event": "audio_open", "direction": "input", "device": self.device.name, "rate": self.rate},
+            extra={"event": "audio_open", "direction": "input", "device": self.device.name, "rate": self.rate,
+                   "backend": self.backend.name},
         )
 
     @property

@@ -1,7 +1,8 @@
-"""Speaker output: a bounded jitter buffer drained by a PortAudio output stream.
+"""Speaker output: a bounded jitter buffer drained by an output stream of the configured backend.
 
 The session hands 24 kHz pcm16 chunks to `enqueue` (event-loop thread); they are resampled to the
-device rate there, so the PortAudio callback only copies samples. The callback reports, per model
+device rate there, so the stream's callback (PortAudio's thread, or the pulse backend's writer
+thread) only copies samples. The callback reports, per model
 item, how much audio it has handed to the device, which feeds the SDK's playback tracker so an
 interruption truncates the answer where the person stopped hearing it.
 """
@@ -14,11 +15,11 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sounddevice as sd
 
+from .backends import AudioBackend, Stream, get_backend
 from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
 from .formats import MODEL_RATE
 from .reference import ReferenceBuffer
@@ -37,12 +38,28 @@ ITEMS_KEPT = 16
 STALE_ANSWER_S = 2.0
 
 
+LEVEL_WINDOW_MS = 20  # the loudness envelope's resolution (the LEDs' "speaking" glow follows it)
+
+
 @dataclass
 class _Segment:
     samples: np.ndarray
     item_id: str | None
     content_index: int
     pos: int = 0
+    envelope: np.ndarray | None = None  # RMS (0..1 of full scale) per level window
+
+
+def loudness_envelope(samples: np.ndarray, window: int) -> np.ndarray:
+    """RMS per `window` samples (the last window may be short), as a fraction of full scale."""
+    if samples.size == 0:
+        return np.zeros(0, dtype=np.float32)
+    x = samples.astype(np.float32) / 32768.0
+    full = x.size // window * window
+    parts = [np.sqrt(np.mean(x[:full].reshape(-1, window) ** 2, axis=1))] if full else []
+    if full < x.size:
+        parts.append(np.sqrt(np.mean(x[full:] ** 2, keepdims=True)))
+    return np.concatenate(parts).astype(np.float32)
 
 
 @dataclass
@@ -60,10 +77,10 @@ class PlaybackStats:
 
 
 class Player:
-    """The speaker: a bounded jitter buffer in front of a PortAudio output stream.
+    """The speaker: a bounded jitter buffer in front of an output stream (PortAudio or pulse).
 
     Threads: `enqueue`, `enqueue_device_rate`, `end_of_audio`, `flush`, `start`/`stop` run on the event
-    loop (or the audio control thread for start/stop); `_callback` runs on PortAudio's thread and
+    loop (or the audio control thread for start/stop); `_callback` runs on the stream's thread and
     calls `on_played`/`on_drained` there (the conversation hops them onto the loop). A lock guards
     the segments both sides touch.
     """
@@ -77,12 +94,15 @@ class Player:
         max_s: float = 120.0,
         on_played: PlayedCallback | None = None,
         on_drained: Callable[[], None] | None = None,
+        backend: AudioBackend | None = None,
     ) -> None:
         self.device = device
+        self._backend = backend  # resolved when the stream opens: building one touches no device
         self.rate = rate
         self.block_frames = max(1, rate * block_ms // 1000)
         self._start_samples = rate * start_ms // 1000
         self._max_samples = int(rate * max_s)
+        self._level_window = max(1, rate * LEVEL_WINDOW_MS // 1000)
         self.on_played = on_played
         self.on_drained = on_drained
         self._lock = threading.Lock()
@@ -92,7 +112,7 @@ class Player:
         self._ended = True  # the producer said no more audio is coming for now
         self._resampler = StreamResampler(MODEL_RATE, rate)
         self._channels = 1
-        self._stream: sd.OutputStream | None = None
+        self._stream: Stream | None = None
         self._flush_requested_at: float | None = None
         self.audible_until = 0.0  # monotonic time the last non-silent sample leaves the speaker
         # Recent [start, end] spans of audible playback, so the echo gate can judge a microphone
@@ -131,7 +151,8 @@ class Player:
                     self.stats.dropped_samples += samples.size - max(room, 0)
                     samples = samples[: max(room, 0)]
                 if samples.size:
-                    self._segments.append(_Segment(samples, item_id, content_index))
+                    envelope = loudness_envelope(samples, self._level_window)
+                    self._segments.append(_Segment(samples, item_id, content_index, envelope=envelope))
                     self._queued += samples.size
             self._ended = ended
 
@@ -159,6 +180,23 @@ class Player:
             return any(start <= t <= end + tail_s for start, end in self._spans)
 
     @property
+    def level(self) -> float:
+        """Loudness (RMS, 0..1 of full scale) of what the speaker is being handed now; 0 when silent.
+
+        Read from any thread without a lock: the envelope was computed when the audio was queued, so
+        this only indexes it at the playback position, and the audio callback does no extra work."""
+        if not self._playing:
+            return 0.0
+        try:
+            seg = self._segments[0]
+        except IndexError:
+            return 0.0
+        env = seg.envelope
+        if env is None or env.size == 0:
+            return 0.0
+        return float(env[min(seg.pos // self._level_window, env.size - 1)])
+
+    @property
     def queued_ms(self) -> float:
         return 1000.0 * self._queued / self.rate
 
@@ -177,7 +215,7 @@ class Player:
     def _latency(self) -> float:
         return self.latency
 
-    def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: sd.CallbackFlags) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, _time: object, status: Any) -> None:
         self.last_callback_at = called_at = time.monotonic()
         self.callback_times.append(called_at)
         out = np.zeros(frames, dtype=np.int16)
@@ -247,19 +285,17 @@ class Player:
             self.on_drained()
 
     # -- lifecycle ------------------------------------------------------------------------------
+    @property
+    def backend(self) -> AudioBackend:
+        if self._backend is None:
+            self._backend = get_backend("sounddevice")
+        return self._backend
+
     def start(self) -> None:
         last_exc: Exception | None = None
         for channels in (1, 2):
             try:
-                stream = sd.OutputStream(
-                    device=self.device.index,
-                    samplerate=self.rate,
-                    channels=channels,
-                    dtype="int16",
-                    blocksize=self.block_frames,
-                    latency="low",
-                    callback=self._callback,
-                )
+                stream = self.backend.open_output(self.device, self.rate, channels, self.block_frames, self._callback)
             except Exception as exc:
                 last_exc = exc
                 continue
@@ -278,6 +314,7 @@ class Player:
                     "device": self.device.name,
                     "rate": self.rate,
                     "channels": channels,
+                    "backend": self.backend.name,
                 },
             )
             return

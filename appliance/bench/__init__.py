@@ -43,6 +43,18 @@ def _aec() -> Iterable[Figure]:
     return bench_aec()
 
 
+def _leds() -> Iterable[Figure]:
+    from .leds import bench_leds
+
+    return bench_leds()
+
+
+def _backends() -> Iterable[Figure]:
+    from .backends import bench_backends
+
+    return bench_backends()
+
+
 def _in_fresh_process(module: str) -> Producer:
     """Figures from `python -m MODULE`, one JSON object per stdout line."""
 
@@ -62,6 +74,8 @@ GROUPS: dict[str, Producer] = {
     "process": _in_fresh_process("appliance.bench.process"),
     "latency": _in_fresh_process("appliance.bench.latency"),
     "aec": _aec,
+    "leds": _leds,
+    "backends": _backends,
 }
 ALIASES = {"rss": "wake"}  # the group's name before the bench became a package
 

@@ -44,6 +44,11 @@ PATTERNS: dict[State, Pattern] = {
     State.RINGING: Pattern("blink", (1.0, 0.5, 0.0), 0.3, 0.3),
 }
 
+# Patterns shown by name over the state's, e.g. by the timers feature.
+NAMED: dict[str, Pattern] = {
+    "timer_ringing": Pattern("blink", (1.0, 0.6, 0.0), 0.15, 0.15),
+}
+
 
 class StatusLeds:
     def __init__(self, settings: LedSettings) -> None:
@@ -65,6 +70,8 @@ class StatusLeds:
             self.device = cls(settings.pin, active_high=settings.active_high)
         else:
             raise ValueError("no LED pins configured")
+        self._state = State.IDLE
+        self._override: str | None = None
 
     @staticmethod
     def configured(settings: LedSettings) -> bool:
@@ -76,7 +83,18 @@ class StatusLeds:
             self.show(State(event.state))
 
     def show(self, state: State) -> None:
-        pattern = PATTERNS[state]
+        self._state = state
+        if self._override is None:
+            self._apply(PATTERNS[state])
+
+    def play(self, name: str | None) -> None:
+        """A named pattern (see NAMED) over the state's until `play(None)`."""
+        if name is not None and name not in NAMED:
+            raise ValueError(f"no LED pattern {name!r}; known: {', '.join(sorted(NAMED))}")
+        self._override = name
+        self._apply(NAMED[name] if name is not None else PATTERNS[self._state])
+
+    def _apply(self, pattern: Pattern) -> None:
         dev = self.device
         if pattern.kind == "off":
             dev.off()
@@ -107,4 +125,5 @@ class StatusLeds:
                 dev.blink(on_time=pattern.on_s, off_time=pattern.off_s)
 
     def close(self) -> None:
+        self.device.off()
         self.device.close()

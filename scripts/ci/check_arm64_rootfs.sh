@@ -72,6 +72,8 @@ mount --bind /dev "$root/dev"
 run() { chroot "$root" env -i PATH=/opt/appliance/bin:/usr/bin:/bin HOME=/root "$@"; }
 run uname -m | grep -qx aarch64
 run python -c 'import appliance, platform; print("appliance imported on", platform.machine())'
+# The pulse backend: soundcard's cffi loads libpulse (importing soundcard itself needs a running server).
+run python -c 'import cffi; cffi.FFI().dlopen("libpulse.so.0"); print("libpulse loads through cffi")'
 config="$(run env OPENAI_API_KEY=sk-secret-arm64-check appliance config)"
 echo "$config" | python3 -c 'import json,sys; c=json.load(sys.stdin); assert c["openai_api_key"]=="********", c; print("config ok: model", c["realtime"]["model"], "wake", c["wake"]["models"])'
 if echo "$config" | grep -q sk-secret-arm64-check; then echo "the API key leaked into config output" >&2; exit 1; fi

@@ -52,7 +52,7 @@ if "$bin/kubernetes-validate" --strict -k "$k8s_version" --quiet "$work/misspell
 fi
 
 echo "== compose file (compose-spec schema)"
-"$bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose.yaml
+"$bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose.yaml deploy/compose.page.yaml
 sed 's/restart: unless-stopped/restart: [unless-stopped]/' deploy/compose.yaml > "$work/compose.bad.yaml"
 if "$bin/check-jsonschema" --builtin-schema vendor.compose-spec "$work/compose.bad.yaml" > /dev/null 2>&1; then
   echo "self-check failed: an invalid compose file passed validation" >&2; exit 1
