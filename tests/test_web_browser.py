@@ -176,7 +176,8 @@ async def test_talk_from_this_browser_with_an_ephemeral_key(card: FifoSoundCard,
     from selenium.webdriver.chrome.service import Service
 
     key = "sk-test-not-a-real-key"
-    reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
+    # A few seconds of answer, so "speaking" lasts longer than the test's poll of the page under load.
+    reply = np.tile(read_wav(FIXTURES / "reply_24k.wav", 24000), 4)
     speech = speech_wav(tmp_path / "browser-mic.wav")
     assert speech.size > 0
     options = chrome_options(
