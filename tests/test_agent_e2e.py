@@ -135,6 +135,22 @@ async def test_a_failing_tool_still_ends_in_spoken_audio(
     assert np.abs(card.speaker_audio()).max() > 1000
 
 
+async def test_an_unknown_tool_alone_still_gets_a_response(card: FifoSoundCard, server: FakeRealtimeServer) -> None:
+    """The SDK answers a call to a tool it does not have with "not found" and asks for no response;
+    alone in its response, nothing else would ask either: the appliance must."""
+    server.script_responses(ScriptedResponse.calling("fly_to_the_moon"))
+    app = Appliance(make_settings(realtime={"url": server.url}, session={"idle_timeout_s": 20}), "sk-test", None)
+    async with running(app) as log:
+        await converse(app, log, card, lambda: len(server.function_call_outputs) == 1, "the tool output")
+        await wait_until(lambda: "speaking" in log.states() and log.states()[-1] == "listening", 20,
+                         "an answer after the unknown tool", log)
+        app.stop_conversation()
+    (output,) = server.function_call_outputs
+    assert output.output == "Tool fly_to_the_moon not found" and output.response_requested
+    assert [e.get("error") for e in log.events("tool")] == ["unknown tool"]
+    assert np.abs(card.speaker_audio()).max() > 1000
+
+
 async def test_mcp_tools_are_offered_and_answered(
     card: FifoSoundCard, server: FakeRealtimeServer, http_server: str, tmp_path: Path  # noqa: F811
 ) -> None:
