@@ -24,8 +24,15 @@ from .audio.formats import MODEL_RATE
 from .audio.pipeline import AEC_WARMUP_S, AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
 from .audio.reference import ReferenceBuffer
+from .conversation.agent import AgentSetup
+from .conversation.agents import load_agents
+from .conversation.mcp import McpManager, load_servers_file
 from .conversation.outcomes import ConversationError, ErrorKind
 from .conversation.session import Conversation
+from .conversation.tools import BUILTIN_TOOL_NAMES, ToolServices
+from .conversation.tools.memory import MemoryBook
+from .conversation.tools.timers import TimerBook
+from .conversation.transcripts import TranscriptWriter
 from .events import (
     ButtonPressed,
     ConversationEnded,
@@ -41,6 +48,7 @@ from .events import (
 from .indicators.earcons import Earcons
 from .indicators.lights import StatusLights, build_status_lights
 from .redaction import register_secret
+from .ringing import TimerRinger
 from .settings import Settings
 from .state import CONVERSATION_STATES, State, StateMachine
 from .store import Store
@@ -121,6 +129,7 @@ class Appliance:
         self.telemetry = Telemetry()
         self.events.subscribe(self.telemetry.on_event)
         self.earcons = Earcons(settings.earcons)
+        self._setup_agent_layer()
         self._wake_sound_until = 0.0
         self.mic: MicStream | None = None
         self.player: Player | None = None
@@ -254,6 +263,32 @@ class Appliance:
     def audio_ok(self) -> bool:
         return bool(self.mic and self.mic.active and self.player and self.player.active)
 
+    # -- the agent layer: tools, timers, memory, MCP servers, transcripts ------------------------
+    def _setup_agent_layer(self) -> None:
+        """Raises AgentsFileError / McpConfigError when their files cannot be used (checked at start)."""
+        s = self.settings
+        self.timers = TimerBook(self.store, self.events)
+        self.memory = MemoryBook(self.store)
+        self.mcp: McpManager | None = None
+        if s.mcp.servers_file is not None:
+            self.mcp = McpManager(
+                load_servers_file(s.mcp.servers_file), self.events, connect_timeout_s=s.mcp.connect_timeout_s,
+                tool_timeout_s=s.agent.tool_timeout_s, reconnect_max_s=s.mcp.reconnect_max_s,
+            )
+        self.agents = AgentSetup(
+            s, load_agents(s, set(BUILTIN_TOOL_NAMES)),
+            ToolServices(s, timers=self.timers, memory=self.memory, volume=self), self.mcp,
+        )
+        self.ringer = TimerRinger(
+            self.timers, self.state, self.events,
+            play=lambda: self.earcons.play("timer", self.player),
+            ready=lambda: self.audio_ok, rest_state=self._rest_state, ring_s=s.agent.timer_ring_s,
+        )
+        self.transcripts: TranscriptWriter | None = None
+        if s.transcripts.enabled:
+            self.transcripts = TranscriptWriter(s.data_dir, s.transcripts.retention_days, s.transcripts.retention_mb)
+            self.events.subscribe(self.transcripts.on_event)
+
     # -- mute and volume (persisted) ------------------------------------------------------------
     @property
     def muted(self) -> bool:
@@ -331,6 +366,9 @@ class Appliance:
 
     def _on_wake(self, detection: WakeDetection) -> None:
         current = self.state.state
+        if current == State.RINGING:
+            self.ringer.dismiss("wakeword")
+            return
         if current == State.MUTED:
             return
         if current == State.IDLE:
@@ -351,7 +389,9 @@ class Appliance:
 
     def _on_short_press(self) -> None:
         current = self.state.state
-        if current == State.IDLE:
+        if current == State.RINGING:
+            self.ringer.dismiss("button")
+        elif current == State.IDLE:
             self._trigger(Wake(source="button"))
         elif current in CONVERSATION_STATES and self.conversation is not None:
             if self.push_to_talk:
@@ -374,7 +414,9 @@ class Appliance:
 
     def _on_long_press(self) -> None:
         current = self.state.state
-        if current in (State.IDLE, State.MUTED):
+        if current == State.RINGING:
+            self.ringer.dismiss("button")
+        elif current in (State.IDLE, State.MUTED):
             self.set_muted(not self._muted, reason="button")
         elif current in CONVERSATION_STATES and self.conversation is not None:
             self.conversation.end("button")
@@ -428,6 +470,7 @@ class Appliance:
                     kind="health_listen", text=f"health endpoint not started on {self.settings.health.address}: {exc}"
                 ))
         heartbeat = asyncio.create_task(self._heartbeat())
+        ringer = asyncio.create_task(self.ringer.run(), name="timers")
         # Start-up's objects (~190k: the SDK's modules, pydantic schemas) live as long as the process.
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
         # about 0.1 s on a desktop x86 CPU (more on a Pi's slower cores) while the audio threads wait.
@@ -436,6 +479,10 @@ class Appliance:
         backoff = first_backoff
         failed_before = False
         try:
+            if self.mcp is not None:
+                # Once, at start-up, so the first answer is not slowed by spawning servers; waited for at
+                # most the connect timeout. One that fails is logged and retried in the background.
+                await _unless_stopped(self.mcp.start(wait_s=self.settings.mcp.connect_timeout_s), stop)
             while not stop.is_set():
                 try:
                     if failed_before:
@@ -465,6 +512,9 @@ class Appliance:
                     backoff = self._next_backoff(backoff)
         finally:
             heartbeat.cancel()
+            ringer.cancel()
+            if self.mcp is not None:
+                await self.mcp.close()
             gc.unfreeze()
             if web is not None:
                 await web.close()
@@ -499,7 +549,9 @@ class Appliance:
         assert sink is not None
         self.state.to(State.CONNECTING)
         ptt = self.push_to_talk and trigger.source == "button"
-        self.conversation = Conversation(self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt)
+        self.conversation = Conversation(
+            self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt, agents=self.agents
+        )
         pipeline = self.pipeline
         self.conversation.echo_canceller_ready = lambda: pipeline.aec_learned_s >= AEC_WARMUP_S
         if ptt and self._released_early:  # let go before the session was even created

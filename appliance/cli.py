@@ -11,6 +11,7 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -143,8 +144,62 @@ def load_run_settings(first_wait_s: float = KEY_WAIT_FIRST_S) -> Settings | None
 
 
 def cmd_config(_args: argparse.Namespace) -> int:
+    settings = load_settings()
+    data = settings.masked()
+    data["agent_setup"] = agent_setup(settings)
     # Masked, and anything key-shaped masked too (a key pasted into the wrong variable).
-    print(redact(json.dumps(load_settings().masked(), indent=2)))
+    print(redact(json.dumps(data, indent=2)))
+    return 0
+
+
+def agent_setup(settings: Settings) -> dict[str, Any]:
+    """The effective agents, their tools and the MCP servers (env and header values masked)."""
+    from .conversation.agents import AgentsFileError, load_agents
+    from .conversation.mcp import McpConfigError, load_servers_file
+    from .conversation.tools import BUILTIN_TOOL_NAMES
+
+    out: dict[str, Any] = {"builtin_tools": sorted(BUILTIN_TOOL_NAMES)}
+    try:
+        out["agents"] = load_agents(settings, set(BUILTIN_TOOL_NAMES)).describe()
+    except AgentsFileError as exc:
+        out["agents_error"] = str(exc)
+    if settings.mcp.servers_file is not None:
+        try:
+            servers = load_servers_file(settings.mcp.servers_file)
+            out["mcp_servers"] = {spec.name: spec.masked() for spec in servers}
+        except McpConfigError as exc:
+            out["mcp_error"] = str(exc)
+    return out
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    """`appliance memory list | forget N | clear`: the household facts the agent remembers."""
+    from .conversation.tools.memory import MemoryBook
+    from .store import Store, StoreError
+
+    settings = load_settings()
+    try:
+        book = MemoryBook(Store(settings.data_dir))
+    except StoreError as exc:
+        print(f"error: APPLIANCE_DATA_DIR: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.action == "list":
+        facts = book.facts()
+        for fact in facts:
+            print(f"{fact.id:4d}  {fact.text}")
+        if not facts:
+            print("nothing remembered", file=sys.stderr)
+        return 0
+    if args.action == "forget":
+        if args.number is None:
+            print("error: which fact? `appliance memory forget N` (N from `appliance memory list`)", file=sys.stderr)
+            return EXIT_CONFIG
+        if not book.forget_id(args.number):
+            print(f"error: no fact number {args.number}", file=sys.stderr)
+            return 1
+        print(f"forgot fact {args.number}")
+        return 0
+    print(f"forgot {book.clear()} facts")
     return 0
 
 
@@ -232,7 +287,17 @@ def cmd_run(_args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"error: APPLIANCE_DATA_DIR: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    appliance = Appliance(settings, settings.openai_api_key.get_secret_value(), detector, store)
+    from .conversation.agents import AgentsFileError
+    from .conversation.mcp import McpConfigError
+
+    try:
+        appliance = Appliance(settings, settings.openai_api_key.get_secret_value(), detector, store)
+    except AgentsFileError as exc:
+        print(f"error: APPLIANCE_AGENT__AGENTS_FILE: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except McpConfigError as exc:
+        print(f"error: APPLIANCE_MCP__SERVERS_FILE: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -265,6 +330,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="run the appliance").set_defaults(func=cmd_run)
     sub.add_parser("config", help="print the effective settings (secrets masked)").set_defaults(func=cmd_config)
     sub.add_parser("devices", help="list audio devices and their rates").set_defaults(func=cmd_devices)
+    memory = sub.add_parser("memory", help="the facts the agent remembers: list | forget N | clear")
+    memory.add_argument("action", choices=["list", "forget", "clear"])
+    memory.add_argument("number", nargs="?", type=int, help="the fact to forget (from `memory list`)")
+    memory.set_defaults(func=cmd_memory)
     sub.add_parser("wakeword", help="score WAV files with the wake word models (see `wakeword -h`)", add_help=False)
     sub.add_parser("check", help="self-test: devices, tone, mic level, wake word, LEDs, button").set_defaults(
         func=cmd_check

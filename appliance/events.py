@@ -116,14 +116,104 @@ class AnswerInterrupted(ApplianceEvent):
 
 @dataclass(frozen=True, kw_only=True)
 class ToolCalled(ApplianceEvent):
+    """A tool call finished. `error` says what went wrong (unknown tool, raised, timed out, MCP down)."""
+
     name: ClassVar[str] = "tool"
     logger: ClassVar[str] = "appliance.agent"
     tool: str
     result: str | None = None
+    error: str | None = None
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def message(self) -> str:
-        return self.tool
+        return f"tool {self.tool} failed: {self.error}" if self.error else self.tool
+
+
+TimerAction = Literal["set", "rang", "dismissed", "cancelled"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TimerChanged(ApplianceEvent):
+    """A kitchen timer was set, rang, was dismissed (wake word, button, or its ring ran out) or cancelled."""
+
+    name: ClassVar[str] = "timer"
+    logger: ClassVar[str] = "appliance.timers"
+    action: TimerAction
+    label: str
+    timer_id: int | None = None
+    seconds: float | None = None  # set: its length
+    by: str | None = None  # dismissed: "wakeword", "button", "api" or "timeout"
+
+    def message(self) -> str:
+        return f"timer {self.label!r} {self.action}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandedOff(ApplianceEvent):
+    """The conversation moved from one agent to another; logged as `{"from": ..., "to": ...}`."""
+
+    name: ClassVar[str] = "handoff"
+    logger: ClassVar[str] = "appliance.agent"
+    from_agent: str
+    to_agent: str
+
+    def fields(self) -> dict[str, Any]:
+        return {"from": self.from_agent, "to": self.to_agent}
+
+    def message(self) -> str:
+        return f"handoff {self.from_agent} -> {self.to_agent}"
+
+
+TranscriptRole = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscriptLine(ApplianceEvent):
+    """A finished utterance: the person's transcribed speech or the agent's spoken answer."""
+
+    name: ClassVar[str] = "transcript"
+    logger: ClassVar[str] = "appliance.conversation"
+    level: ClassVar[int] = logging.DEBUG  # what is said in the house is not written to the log by default
+    role: TranscriptRole
+    text: str
+    agent: str | None = None
+
+    def message(self) -> str:
+        return f"{self.role}: {self.text}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GuardrailTripped(ApplianceEvent):
+    name: ClassVar[str] = "guardrail"
+    logger: ClassVar[str] = "appliance.agent"
+    level: ClassVar[int] = logging.WARNING
+    guardrail: str
+    agent: str | None = None
+    phrase: str | None = None
+
+    def message(self) -> str:
+        return f"output guardrail {self.guardrail} tripped; the answer was stopped"
+
+
+McpAction = Literal["connected", "failed", "lost"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class McpServerChanged(ApplianceEvent):
+    """An MCP server came up (with its tools), failed to start, or was lost (it is retried)."""
+
+    name: ClassVar[str] = "mcp"
+    logger: ClassVar[str] = "appliance.mcp"
+    server: str
+    action: McpAction
+    tools: int | None = None
+    retry_in_s: float | None = None
+    error: str | None = None
+
+    def message(self) -> str:
+        if self.action == "connected":
+            return f"MCP server {self.server}: connected, {self.tools} tools"
+        return f"MCP server {self.server} {self.action}: {self.error}; retrying in {self.retry_in_s:.0f} s"
 
 
 @dataclass(frozen=True, kw_only=True)

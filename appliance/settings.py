@@ -101,6 +101,24 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _unset(value: Any) -> Any:
+    """An empty value (`APPLIANCE_X=`) means the setting is not set."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _existing_file(value: Path | None) -> Path | None:
+    """A file setting that must name an existing file (the message leaves the path to the `got` part)."""
+    if value is None:
+        return None
+    try:
+        exists = value.is_file()
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot be used ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
+    if not exists:
+        raise ValueError("is not an existing file")
+    return value
+
+
 def _stem(spec: str) -> str:
     return Path(spec).stem
 
@@ -121,6 +139,16 @@ class RealtimeSettings(SettingsGroup):
     interrupt_response: bool = True
     noise_reduction: Literal["near_field", "far_field", "none"] = "far_field"
     connect_timeout_s: float = Field(10.0, gt=0)
+    transcription_language: str | None = Field(None, description="ISO-639-1 hint, e.g. en; unset = detect")
+    eagerness: Literal["low", "medium", "high", "auto"] = "auto"  # semantic_vad
+    vad_threshold: float = Field(0.5, ge=0, le=1)  # server_vad
+    prefix_padding_ms: int = Field(300, ge=0)  # server_vad
+    silence_duration_ms: int = Field(500, ge=0)  # server_vad
+    speed: float = Field(1.0, ge=0.25, le=1.5, description="speaking speed of the answer")
+
+    _blank_language = field_validator("transcription_language", mode="before")(
+        classmethod(lambda cls, v: _unset(v))
+    )
 
     @field_validator("url")
     @classmethod
@@ -146,6 +174,43 @@ class AgentSettings(SettingsGroup):
     name: str = "Assistant"
     instructions: str | None = None
     instructions_file: Path = Field(default_factory=lambda: packaged_default("instructions.md"))
+    # IANA name (e.g. Europe/Berlin) for the time tool and timers; unset = the system's.
+    timezone: str | None = None
+    # Specialists and handoffs (config/agents.toml); unset = one agent.
+    agents_file: Path | None = None
+    tool_timeout_s: float = Field(10.0, gt=0, description="a tool (built-in or MCP) that takes longer fails")
+    weather_url: str = "https://wttr.in"  # get_weather's keyless forecast service
+    timer_ring_s: float = Field(60.0, gt=0, description="a due timer rings at most this long")
+    # Output guardrails: phrases (comma-separated) the agent must never say.
+    guardrail_phrases: Annotated[list[str], NoDecode] = []
+    # Topics (comma-separated) a small classifier model checks the answers against; empty = none.
+    guardrail_topics: Annotated[list[str], NoDecode] = []
+    guardrail_model: str = "gpt-4o-mini"
+    guardrail_url: str = "https://api.openai.com/v1"  # an OpenAI-compatible Chat Completions endpoint
+
+    @field_validator("guardrail_phrases", "guardrail_topics", mode="before")
+    @classmethod
+    def _phrases(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            value = [str(v).strip() for v in value if str(v).strip()]
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+        return value or None
+
+    _blank_is_unset = field_validator("timezone", "agents_file", mode="before")(classmethod(lambda cls, v: _unset(v)))
+    _agents_file = field_validator("agents_file")(classmethod(lambda cls, v: _existing_file(v)))
 
     def resolved_instructions(self) -> str:
         if self.instructions:
@@ -290,6 +355,22 @@ class SessionSettings(SettingsGroup):
     error_backoff_max_s: float = Field(60.0, ge=0)
 
 
+class McpSettings(SettingsGroup):
+    # A JSON file in the common `mcpServers` form; values may use ${ENV_VAR}. Unset = no MCP servers.
+    servers_file: Path | None = None
+    connect_timeout_s: float = Field(10.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0, description="longest wait between reconnection attempts")
+
+    _blank_is_unset = field_validator("servers_file", mode="before")(classmethod(lambda cls, v: _unset(v)))
+    _servers_file = field_validator("servers_file")(classmethod(lambda cls, v: _existing_file(v)))
+
+
+class TranscriptSettings(SettingsGroup):
+    enabled: bool = False  # off by default: what is said in the house stays unwritten
+    retention_days: float = Field(30.0, gt=0)
+    retention_mb: float = Field(50.0, gt=0)
+
+
 class LogSettings(SettingsGroup):
     format: Literal["json", "text"] = "text"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -371,6 +452,8 @@ class Settings(BaseSettings):
     leds: LedSettings = LedSettings()
     session: SessionSettings = SessionSettings()
     earcons: EarconSettings = EarconSettings()
+    mcp: McpSettings = McpSettings()
+    transcripts: TranscriptSettings = TranscriptSettings()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
     health: HealthSettings = HealthSettings()  # after `web`: its check below reads the web settings

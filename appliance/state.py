@@ -17,12 +17,13 @@ class State(enum.StrEnum):
     SPEAKING = "speaking"
     ERROR = "error"
     MUTED = "muted"
+    RINGING = "ringing"  # a timer is due: its sound repeats until dismissed
 
 
 CONVERSATION_STATES = frozenset({State.CONNECTING, State.LISTENING, State.THINKING, State.SPEAKING})
 
 _ALLOWED: dict[State, frozenset[State]] = {
-    State.IDLE: frozenset({State.WAKING, State.MUTED, State.ERROR}),
+    State.IDLE: frozenset({State.WAKING, State.MUTED, State.ERROR, State.RINGING}),
     State.WAKING: frozenset({State.CONNECTING, State.IDLE, State.ERROR}),
     # A conversation ends in idle, or in muted when mute was switched on during it.
     State.CONNECTING: frozenset({State.LISTENING, State.IDLE, State.MUTED, State.ERROR}),
@@ -30,7 +31,9 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.THINKING: frozenset({State.LISTENING, State.SPEAKING, State.IDLE, State.MUTED, State.ERROR}),
     State.SPEAKING: frozenset({State.LISTENING, State.THINKING, State.IDLE, State.MUTED, State.ERROR}),
     State.ERROR: frozenset({State.IDLE, State.MUTED}),
-    State.MUTED: frozenset({State.IDLE, State.ERROR}),
+    State.MUTED: frozenset({State.IDLE, State.ERROR, State.RINGING}),
+    # A ring ends where the appliance rests (idle or muted); a timer rings even when muted.
+    State.RINGING: frozenset({State.IDLE, State.MUTED, State.ERROR}),
 }
 
 class InvalidTransition(RuntimeError):

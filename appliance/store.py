@@ -27,6 +27,13 @@ DB_NAME = "appliance.db"
 MIGRATIONS: list[Sequence[str]] = [
     # 1: small named values (mute, volume), as JSON.
     ("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",),
+    # 2: household facts the agent remembers (conversation/tools/memory.py).
+    ("CREATE TABLE memory (id INTEGER PRIMARY KEY AUTOINCREMENT, fact TEXT NOT NULL, created_at REAL NOT NULL)",),
+    # 3: kitchen timers (conversation/tools/timers.py); `due_at` is wall-clock time, so they survive restarts.
+    (
+        "CREATE TABLE timers (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT NOT NULL,"
+        " seconds REAL NOT NULL, due_at REAL NOT NULL, created_at REAL NOT NULL)",
+    ),
 ]
 
 

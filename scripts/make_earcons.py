@@ -2,7 +2,7 @@
 """Generate the earcons shipped in appliance/defaults/earcons/ (24 kHz mono 16-bit WAV).
 
 Short, soft sine chimes with raised-cosine envelopes (no clicks): wake rises, done falls,
-error is a low double buzz. Run again after changing a tone: python scripts/make_earcons.py
+error is a low double buzz, timer a bright triple beep. Run again after changing a tone: python scripts/make_earcons.py
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ SOUNDS = {
     "wake": [tone(880, 70), tone(1320, 90)],
     "done": [tone(1320, 70), tone(880, 110)],
     "error": [tone(220, 120, harmonics=0.5), gap(60), tone(220, 120, harmonics=0.5)],
+    # A due timer: a bright triple beep, repeated until dismissed.
+    "timer": [tone(1568, 90), gap(70), tone(1568, 90), gap(70), tone(2093, 160)],
 }
 
 

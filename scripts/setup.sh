@@ -20,7 +20,10 @@ if [ "$with_test" = 1 ]; then
   packages+=(pulseaudio pulseaudio-utils libasound2-plugins)
   # The device page in a real browser (selenium drives headless chromium), and CI's rebuild of the
   # page's committed JavaScript bundle (scripts/build_browser_bundle.sh --check).
-  packages+=(chromium chromium-driver nodejs npm)
+  packages+=(chromium chromium-driver)
+  # Node and npm from Debian, unless a Node with its own npm is installed already (NodeSource's
+  # nodejs bundles npm and conflicts with Debian's npm package).
+  command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
 fi
 missing=()
 for p in "${packages[@]}"; do

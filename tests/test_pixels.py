@@ -20,6 +20,7 @@ from appliance.indicators.pixels import (
     PixelRing,
     apa102_frame,
     glow,
+    pattern_for,
     render,
 )
 from appliance.settings import LedSettings
@@ -220,3 +221,9 @@ def test_factory_picks_the_lights(spi_pins: object) -> None:
     pixels = build_status_lights(LedSettings(type="apa102", count=3))
     assert isinstance(pixels, PixelRing)
     pixels.close()
+
+
+def test_every_state_has_a_pixel_pattern() -> None:
+    for state in State:
+        assert render(pattern_for(state), 0.0, 4), state
+    assert pattern_for(State.RINGING) == "timer_ringing"

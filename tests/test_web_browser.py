@@ -235,31 +235,9 @@ async def test_talk_from_this_browser_with_an_ephemeral_key(card: FifoSoundCard,
 async def test_the_page_shows_transcript_handoff_and_timer_events(browser: object) -> None:
     """The agent's events, as the agent layer publishes them (role/text, from/to, label/action): the
     server is in-process, so the browser is driven from a thread while the loop serves it."""
-    from dataclasses import dataclass
-    from typing import ClassVar
 
-    from appliance.events import ApplianceEvent, StateChanged
+    from appliance.events import HandedOff, StateChanged, TimerChanged, TranscriptLine
     from tests.test_web_server import running, settings
-
-    @dataclass(frozen=True, kw_only=True)
-    class Transcript(ApplianceEvent):
-        name: ClassVar[str] = "transcript"
-        role: str
-        text: str
-        agent: str | None = None
-
-    @dataclass(frozen=True, kw_only=True)
-    class Handoff(ApplianceEvent):
-        name: ClassVar[str] = "handoff"
-        from_agent: str
-        to_agent: str
-
-    @dataclass(frozen=True, kw_only=True)
-    class Timer(ApplianceEvent):
-        name: ClassVar[str] = "timer"
-        action: str
-        label: str
-        seconds: float | None = None
 
     driver = browser
     async with running(settings()) as (appliance, server):
@@ -277,10 +255,10 @@ async def test_the_page_shows_transcript_handoff_and_timer_events(browser: objec
         await shown("state", "Idle")
         bus = appliance.events
         bus.publish(StateChanged(state="waking", previous="idle", source="api"))
-        bus.publish(Transcript(role="user", text="set a timer for five minutes"))
-        bus.publish(Handoff(from_agent="Assistant", to_agent="Kitchen"))
-        bus.publish(Timer(action="set", label="pasta", seconds=300.0))
-        bus.publish(Transcript(role="assistant", text="Five minutes, starting now.", agent="Kitchen"))
+        bus.publish(TranscriptLine(role="user", text="set a timer for five minutes"))
+        bus.publish(HandedOff(from_agent="Assistant", to_agent="Kitchen"))
+        bus.publish(TimerChanged(action="set", label="pasta", seconds=300.0))
+        bus.publish(TranscriptLine(role="assistant", text="Five minutes, starting now.", agent="Kitchen"))
         await shown("transcript", "Five minutes, starting now.")
         items = await asyncio.to_thread(
             driver.execute_script,  # type: ignore[attr-defined]

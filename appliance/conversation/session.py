@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agents.realtime import (
@@ -18,19 +19,26 @@ from agents.realtime import (
     RealtimeSession,
     RealtimeSessionEvent,
 )
-from agents.realtime.config import RealtimeRunConfig, RealtimeSessionModelSettings
+from agents.realtime.config import (
+    RealtimeAudioInputConfig,
+    RealtimeAudioOutputConfig,
+    RealtimeInputAudioTranscriptionConfig,
+    RealtimeRunConfig,
+    RealtimeSessionModelSettings,
+    RealtimeTurnDetectionConfig,
+)
 from agents.realtime.model import RealtimeModelConfig
 from agents.realtime.model_inputs import RealtimeModelSendInterrupt, RealtimeModelSendRawMessage
 
 from ..audio.formats import MODEL_AUDIO_FORMAT, MODEL_RATE, ms_for_samples, samples_for_ms
 from ..audio.pipeline import AudioSink
 from ..audio.playback import Player
-from ..events import AnswerInterrupted, SessionOpened
+from ..events import AnswerInterrupted, GuardrailTripped, HandedOff, SessionOpened, ToolCalled
 from ..logs import log_event
-from ..settings import Settings
+from ..settings import RealtimeSettings, Settings
 from ..state import State, StateMachine
-from .agent import ConversationControl, build_agent
-from .instructions import current_instructions
+from .agent import AgentSetup, ConversationControl
+from .agent_events import appliance_event, unknown_tool
 from .outcomes import ConversationError, ConversationResult, EndReason
 
 log = logging.getLogger("appliance.conversation")
@@ -46,22 +54,39 @@ def url_with_model(url: str, model: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def model_settings(settings: Settings, push_to_talk: bool = False) -> RealtimeSessionModelSettings:
+def turn_detection_config(rt: RealtimeSettings) -> RealtimeTurnDetectionConfig:
+    """The turn detector's settings in the nested form the SDK (and the GA API) expects."""
+    config: RealtimeTurnDetectionConfig = {"type": rt.turn_detection, "interrupt_response": rt.interrupt_response}
+    if rt.turn_detection == "semantic_vad":
+        config["eagerness"] = rt.eagerness
+    else:
+        config["threshold"] = rt.vad_threshold
+        config["prefix_padding_ms"] = rt.prefix_padding_ms
+        config["silence_duration_ms"] = rt.silence_duration_ms
+    return config
+
+
+def model_settings(
+    settings: Settings, push_to_talk: bool = False, voice: str | None = None
+) -> RealtimeSessionModelSettings:
+    """Voice, model, transcription, turn detection, noise reduction and speed, all from settings,
+    as `audio.input` / `audio.output` (the SDK's current form, not the old flat one)."""
     rt = settings.realtime
-    turn_detection = None if push_to_talk else {"type": rt.turn_detection, "interrupt_response": rt.interrupt_response}
-    audio_input: dict = {
-        "format": MODEL_AUDIO_FORMAT,
-        "transcription": {"model": rt.transcription_model},
-        "turn_detection": turn_detection,
+    transcription: RealtimeInputAudioTranscriptionConfig = {"model": rt.transcription_model}
+    if rt.transcription_language:
+        transcription["language"] = rt.transcription_language
+    audio_input: RealtimeAudioInputConfig = {
+        "format": MODEL_AUDIO_FORMAT,  # type: ignore[typeddict-item]
+        "transcription": transcription,
+        "turn_detection": None if push_to_talk else turn_detection_config(rt),
         "noise_reduction": None if rt.noise_reduction == "none" else {"type": rt.noise_reduction},
     }
-    return {
-        "model_name": rt.model,
-        "audio": {
-            "input": audio_input,  # type: ignore[typeddict-item]
-            "output": {"format": MODEL_AUDIO_FORMAT, "voice": rt.voice},  # type: ignore[typeddict-item]
-        },
+    audio_output: RealtimeAudioOutputConfig = {
+        "format": MODEL_AUDIO_FORMAT,  # type: ignore[typeddict-item]
+        "voice": voice or rt.voice,
+        "speed": rt.speed,
     }
+    return {"model_name": rt.model, "audio": {"input": audio_input, "output": audio_output}}
 
 
 def _server_event_type(event: RealtimeSessionEvent) -> str | None:
@@ -105,8 +130,10 @@ class Conversation:
         sink: AudioSink,
         state: StateMachine,
         push_to_talk: bool = False,
+        agents: AgentSetup | None = None,
     ) -> None:
         self._settings = settings
+        self._agents = agents or AgentSetup.simple(settings)
         self._api_key = api_key
         self._player = player
         self._sink = sink
@@ -129,6 +156,8 @@ class Conversation:
         # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
         self._turns: list[list[float]] = [[float("-inf"), float("inf")]] if push_to_talk else []
         self._turn_samples = 0
+        self._agent_name = self._agents.config.start
+        self._background: set[asyncio.Future[None]] = set()
         self._heard_server = asyncio.Event()  # any event from the server since the socket opened
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
@@ -194,7 +223,7 @@ class Conversation:
         self._state.events.publish(SessionOpened(connect_ms=round(connect_ms, 1)))
         self._state.to(State.LISTENING)
         self._touch()
-        tasks = [
+        tasks: list[asyncio.Future[None]] = [
             asyncio.create_task(self._send_mic(session), name="send-mic"),
             asyncio.create_task(self._receive(session), name="receive"),
             asyncio.create_task(self._watch_idle(), name="watch-idle"),
@@ -204,6 +233,7 @@ class Conversation:
         try:
             await self._end.wait()
         finally:
+            tasks.extend(self._background)  # e.g. a response request still in flight
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -239,16 +269,21 @@ class Conversation:
 
     async def _connect(self) -> RealtimeSession:
         s = self._settings
-        agent = build_agent(s.agent.name, current_instructions(s.agent), self._control)
+        agent = self._agents.build(self._control)
+        settings = model_settings(s, self._push_to_talk, voice=self._agents.voice)
         config: RealtimeModelConfig = {
             "url": url_with_model(s.realtime.url, s.realtime.model),
             "api_key": self._api_key,
             "playback_tracker": self._tracker,
-            "initial_model_settings": model_settings(s, self._push_to_talk),
+            "initial_model_settings": settings,
         }
         run_config: RealtimeRunConfig = {
-            "model_settings": model_settings(s, self._push_to_talk),
+            "model_settings": settings,
             "tracing_disabled": True,
+            "output_guardrails": self._agents.output_guardrails(),
+            # The SDK checks the transcript each time it grows past a multiple of this many characters
+            # (and never after the last one): phrase checks are cheap, so every delta is checked.
+            "guardrails_settings": {"debounce_text_length": 1},
         }
         runner = RealtimeRunner(agent, config=run_config)
         session = await runner.run(model_config=config)
@@ -381,8 +416,37 @@ class Conversation:
             self._touch()
             if event.type == "tool_start" and self._state.state == State.LISTENING:
                 self._state.to(State.THINKING)
-        elif event.type == "error":
+        elif event.type == "error" and unknown_tool(event) is None:
             log_event(log, "session_error", f"realtime error: {event.error}", level=logging.WARNING)
+        self._agent_event(event)
+
+    def _agent_event(self, event: RealtimeSessionEvent) -> None:
+        """Tools, handoffs, guardrails and transcripts: published; a failed tool still gets an answer."""
+        published = appliance_event(event, self._agent_name)
+        if published is None:
+            return
+        self._state.events.publish(published)
+        if isinstance(published, HandedOff):
+            self._agent_name = published.to_agent
+        elif isinstance(published, GuardrailTripped):
+            self._player.flush()  # the SDK cancels the answer; what is already buffered must not play
+        elif isinstance(published, ToolCalled) and published.error == "unknown tool":
+            # The SDK answered the call with "not found" but asks for no response: ask, or the model
+            # stays silent and the person hears nothing.
+            self._spawn(self._ask_for_response())
+
+    async def _ask_for_response(self) -> None:
+        if self._session is None:
+            return
+        try:
+            await self._session.model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
+        except Exception as exc:
+            log_event(log, "response_request_failed", f"response.create: {_describe(exc)}", level=logging.WARNING)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- PortAudio thread → loop ----------------------------------------------------------------
     def _played_from_device(self, item_id: str, content_index: int, ms: float) -> None:

@@ -13,7 +13,7 @@ from ..settings import EarconSettings, packaged_default
 
 log = logging.getLogger("appliance.earcons")
 
-NAMES = ("wake", "done", "error")
+NAMES = ("wake", "done", "error", "timer")
 
 
 def load_earcon(name: str) -> np.ndarray:
@@ -26,7 +26,8 @@ def load_earcon(name: str) -> np.ndarray:
 
 class Earcons:
     def __init__(self, settings: EarconSettings) -> None:
-        enabled = {"wake": settings.wake, "done": settings.done, "error": settings.error}
+        # A due timer always rings: that sound is the timer's whole point.
+        enabled = {"wake": settings.wake, "done": settings.done, "error": settings.error, "timer": True}
         self._sounds: dict[str, bytes] = {}
         for name in NAMES:
             if enabled[name]:

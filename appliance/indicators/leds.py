@@ -41,6 +41,7 @@ PATTERNS: dict[State, Pattern] = {
     State.SPEAKING: Pattern("on", (0.0, 1.0, 0.0)),
     State.ERROR: Pattern("blink", (1.0, 0.0, 0.0), 0.25, 0.75),
     State.MUTED: Pattern("on", (1.0, 0.0, 0.0)),
+    State.RINGING: Pattern("blink", (1.0, 0.5, 0.0), 0.3, 0.3),
 }
 
 # Patterns shown by name over the state's, e.g. by the timers feature.

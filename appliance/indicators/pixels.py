@@ -173,6 +173,8 @@ STATIC = frozenset({"off", "listening", "muted"})
 def pattern_for(state: State, idle: str = "off") -> str:
     if state == State.IDLE:
         return "breath" if idle == "breath" else "off"
+    if state == State.RINGING:  # a due timer (appliance/ringing.py)
+        return "timer_ringing"
     return str(state)
 
 

@@ -110,7 +110,7 @@ function handle(ev, replay = false) {
       note(`tool: ${ev.tool}${ev.result ? " → " + ev.result : ""}${ev.error ? " failed: " + ev.error : ""}`);
       break;
     case "handoff":
-      note(`handoff: ${ev.from_agent} → ${ev.to_agent}`);
+      note(`handoff: ${ev.from} → ${ev.to}`);
       break;
     case "timer":
       note(`timer "${ev.label}" ${ev.action}${ev.seconds != null ? ` (${ev.seconds} s)` : ""}${ev.by ? ` by ${ev.by}` : ""}`);
