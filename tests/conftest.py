@@ -62,3 +62,17 @@ def mock_pins() -> Iterator[object]:
     yield factory
     factory.reset()
     Device.pin_factory = previous
+
+
+@pytest.fixture
+def spi_pins() -> Iterator[object]:
+    """A plain MockFactory: gpiozero's MockSPIDevice needs its own clock-pin class, not the PWM pins."""
+    from gpiozero import Device
+    from gpiozero.pins.mock import MockFactory
+
+    previous = Device.pin_factory
+    factory = MockFactory()
+    Device.pin_factory = factory
+    yield factory
+    factory.reset()
+    Device.pin_factory = previous

@@ -4,7 +4,7 @@ gpiozero's mock SPI (MockFactory + MockSPIDevice): brightness, power enable, off
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -33,20 +33,6 @@ def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
-
-
-@pytest.fixture
-def spi_pins() -> Iterator[object]:
-    """A plain MockFactory (MockSPIDevice needs its own clock-pin class, not the PWM pins)."""
-    from gpiozero import Device
-    from gpiozero.pins.mock import MockFactory
-
-    previous = Device.pin_factory
-    factory = MockFactory()
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
 
 
 def received_bytes(bits: list[int]) -> list[int]:

@@ -4,7 +4,7 @@ the ReSpeaker 4-Mic preset's twelve pixels read back, frame by frame, from gpioz
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,19 +25,6 @@ async def server() -> AsyncIterator[FakeRealtimeServer]:
     reply = read_wav(FIXTURES / "reply_24k.wav", 24000)
     async with FakeRealtimeServer(handshake_delay_s=0.3, reply_audio=reply.tobytes()) as srv:
         yield srv
-
-
-@pytest.fixture
-def spi_factory() -> Iterator[object]:
-    from gpiozero import Device
-    from gpiozero.pins.mock import MockFactory
-
-    previous = Device.pin_factory
-    factory = MockFactory()
-    Device.pin_factory = factory
-    yield factory
-    factory.reset()
-    Device.pin_factory = previous
 
 
 def recording_chip() -> object:
@@ -67,7 +54,7 @@ def pixels(frame: list[int], count: int = 12) -> list[tuple[int, int, int]]:
 
 
 async def test_respeaker_4mic_pixels_through_a_conversation(
-    card: FifoSoundCard, server: FakeRealtimeServer, spi_factory: object
+    card: FifoSoundCard, server: FakeRealtimeServer, spi_pins: object
 ) -> None:
     chip = recording_chip()
     settings = make_settings(
@@ -79,11 +66,11 @@ async def test_respeaker_4mic_pixels_through_a_conversation(
     )
     assert (settings.leds.type, settings.leds.count, settings.leds.power_pin) == ("apa102", 12, POWER)
     app = Appliance(settings, "sk-test", detector=None)
-    power = spi_factory.pin(POWER)  # type: ignore[attr-defined]
+    power = spi_pins.pin(POWER)  # type: ignore[attr-defined]
     async with running(app) as log:
         await wait_until(lambda: app.audio_ok, 10, "streams open", log)
         assert power.state == 1
-        await press(spi_factory.pin(BUTTON))  # type: ignore[attr-defined]
+        await press(spi_pins.pin(BUTTON))  # type: ignore[attr-defined]
         await wait_until(lambda: "listening" in log.states(), 10, "the session to open", log)
         card.say(read_wav(FIXTURES / "what_time_only.wav", card.rate))
         await wait_until(lambda: "speaking" in log.states(), 20, "the answer", log)
