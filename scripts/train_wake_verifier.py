@@ -57,7 +57,15 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from wake_accuracy import NoiseBank, rms, speed  # noqa: E402
-from wake_voices import EVAL_VOICES, TRAIN_VOICES, reverberate, room_impulse, speaker, voice_names  # noqa: E402
+from wake_voices import (  # noqa: E402
+    EVAL_VOICES,
+    TRAIN_VOICES,
+    random_blends,
+    reverberate,
+    room_impulse,
+    speaker,
+    voice_names,
+)
 
 from appliance.audio.formats import WAKE_RATE  # noqa: E402
 from appliance.triggers.verifier import FEATURE_FRAMES, EmbeddingVerifier  # noqa: E402
@@ -122,9 +130,13 @@ POS_BAND_S = (-0.04, 0.32)  # frames whose window ends this long after the wake 
 IGNORE_S = 1.2
 POS_WEIGHT_CAP = 4.0
 HARD_NEGATIVE_WEIGHT = 8.0  # frames later than the positive band but within this much are neither
-REVERB_SHARE = 0.4  # augmented copies played in a synthetic room (wake_voices.room_impulse)
+REVERB_SHARE = 0.6  # augmented copies played in a synthetic room (wake_voices.room_impulse)
 RT60_S = (0.15, 1.0)
 DRR_DB = (-4.0, 10.0)
+SNR_DB = (-2.0, 22.0)  # noise level of the copies that get noise (CLEAN_SHARE stay clean)
+CLEAN_SHARE = 0.15
+NEURAL_WAKE_REPEATS = 4  # each neural voice says each wake text this often
+NEURAL_COPY_FACTOR = 2  # and its clips get this many times more augmented copies than an espeak-ng voice's
 
 
 @dataclass
@@ -149,21 +161,15 @@ def _voice_clips(job: tuple[str, int]) -> tuple[list[Clip], list[Clip]]:
     """Positive and negative clips of one voice (an espeak-ng voice, or a neural one: "kind:name")."""
     voice, seed = job
     rng = np.random.default_rng(seed)
-    neural = ":" in voice
-    if neural:
-        tts = speaker(voice)
+    if ":" in voice:
+        return _neural_clips(voice, rng)
 
-        def say(text: str) -> np.ndarray:
-            return tts(text, rng)
-    else:
-        def say(text: str) -> np.ndarray:
-            return synth(voice, text, int(rng.integers(115, 215)), int(rng.integers(30, 75)))
+    def say(text: str) -> np.ndarray:
+        return synth(voice, text, int(rng.integers(115, 215)), int(rng.integers(30, 75)))
 
-    # A neural voice is one of few: it says more than one of the 192 espeak-ng voices does.
-    wake_repeats, near, rhymes, sentences = (4, 24, 8, 6) if neural else (2, 8, 4, 4)
     pos: list[Clip] = []
     neg: list[Clip] = []
-    for text in WAKE_TEXTS * wake_repeats:
+    for text in WAKE_TEXTS * 2:
         wake = say(text)
         gap = np.zeros(int(rng.uniform(0.0, 0.15) * WAKE_RATE), np.float32)
         lead = say(str(rng.choice(SENTENCES))) if rng.random() < 0.25 else np.zeros(0, np.float32)
@@ -171,11 +177,40 @@ def _voice_clips(job: tuple[str, int]) -> tuple[list[Clip], list[Clip]]:
         head = np.concatenate((lead, lead_gap, wake))
         follow = say(str(rng.choice(FOLLOW_UPS))) if rng.random() < 0.6 else np.zeros(0, np.float32)
         pos.append(Clip(np.concatenate((head, gap, follow)), voice, len(head) / WAKE_RATE))
-    for text in [*rng.choice(NEAR_MISSES, near, replace=False), *rng.choice(RHYMES, rhymes, replace=False)]:
+    for text in [*rng.choice(NEAR_MISSES, 8, replace=False), *rng.choice(RHYMES, 4, replace=False)]:
         follow = say(str(rng.choice(FOLLOW_UPS))) if rng.random() < 0.5 else np.zeros(0, np.float32)
         neg.append(Clip(np.concatenate((say(str(text)), follow)), voice, None))
-    for text in rng.choice(SENTENCES, sentences, replace=False):
+    for text in rng.choice(SENTENCES, 4, replace=False):
         neg.append(Clip(say(str(text)), voice, None))
+    return pos, neg
+
+
+def _neural_clips(voice: str, rng: np.random.Generator) -> tuple[list[Clip], list[Clip]]:
+    """A neural voice is one of few and slow to synthesize: it says many short phrases (the wake word,
+    near misses) and a small pool of requests and sentences that the clips reuse around them."""
+    tts = speaker(voice)
+
+    def say(text: str) -> np.ndarray:
+        return tts(text, rng)
+
+    follow_ups = [say(str(t)) for t in rng.choice(FOLLOW_UPS, 3, replace=False)]
+    sentences = [say(str(t)) for t in rng.choice(SENTENCES, 5, replace=False)]
+
+    def silence(lo: float, hi: float) -> np.ndarray:
+        return np.zeros(int(rng.uniform(lo, hi) * WAKE_RATE), np.float32)
+
+    def maybe(pool: list[np.ndarray], p: float) -> np.ndarray:
+        return pool[int(rng.integers(len(pool)))] if rng.random() < p else np.zeros(0, np.float32)
+
+    pos: list[Clip] = []
+    for text in WAKE_TEXTS * NEURAL_WAKE_REPEATS:
+        lead = maybe(sentences, 0.25)
+        head = np.concatenate((lead, silence(0.3, 1.0) if len(lead) else np.zeros(0, np.float32), say(text)))
+        pos.append(Clip(np.concatenate((head, silence(0.0, 0.15), maybe(follow_ups, 0.6))), voice,
+                        len(head) / WAKE_RATE))
+    neg = [Clip(np.concatenate((say(str(text)), silence(0.0, 0.15), maybe(follow_ups, 0.5))), voice, None)
+           for text in [*rng.choice(NEAR_MISSES, 24, replace=False), *rng.choice(RHYMES, 10, replace=False)]]
+    neg += [Clip(x, voice, None) for x in sentences]
     return pos, neg
 
 
@@ -195,9 +230,9 @@ def augment(clip: Clip, noise: NoiseBank, rng: np.random.Generator) -> tuple[np.
     x = x * (SPEECH_RMS / max(rms(x), 1e-9)) * 10 ** (rng.uniform(-8, 6) / 20)
     lead = int(rng.uniform(0.6, 1.6) * WAKE_RATE)
     mix = np.concatenate((np.zeros(lead, np.float32), x, np.zeros(int(1.2 * WAKE_RATE), np.float32)))
-    kind = str(rng.choice(NOISES + ("none",)))
-    if kind != "none":
-        snr = rng.uniform(0, 30)
+    if rng.random() >= CLEAN_SHARE:
+        kind = str(rng.choice(NOISES))
+        snr = rng.uniform(*SNR_DB)
         mix = mix + noise.excerpt(kind, len(mix)) * (rms(x) / 10 ** (snr / 20))
     peak = float(np.max(np.abs(mix)))
     if peak > 0.99:
@@ -247,7 +282,8 @@ def _examples(job: tuple[Clip, int]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dataset(clips: list[Clip], copies: int, rng: np.random.Generator, jobs: int) -> tuple[np.ndarray, np.ndarray]:
-    work = [(clip, int(rng.integers(2**31))) for clip in clips for _ in range(copies)]
+    work = [(clip, int(rng.integers(2**31))) for clip in clips
+            for _ in range(copies * (NEURAL_COPY_FACTOR if ":" in clip.voice else 1))]
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
         parts = list(pool.map(_examples, work, chunksize=16))
     return np.concatenate([x for x, _ in parts]), np.concatenate([y for _, y in parts])
@@ -296,14 +332,14 @@ def train(x: np.ndarray, y: np.ndarray, weights: np.ndarray, rng: np.random.Gene
 def examples(rng: np.random.Generator, train_voices: list[str], test_voices: list[str], copies: int,
              jobs: int, t0: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     global _NOISE
-    pos, neg = make_clips(rng, train_voices + test_voices + list(TRAIN_VOICES), jobs)
+    pos, neg = make_clips(rng, train_voices + test_voices, jobs)
     print(f"synthesized {len(pos)} positive and {len(neg)} negative clips "
           f"({time.perf_counter() - t0:.0f} s)", flush=True)
-    babble_src = [c.audio for c in neg if c.voice in train_voices or c.voice in TRAIN_VOICES]
+    babble_src = [c.audio for c in neg if c.voice in train_voices]
     _NOISE = NoiseBank(rng, babble_src)
     _NOISE.bank["brown"] = _NOISE._unit(np.cumsum(rng.standard_normal(len(_NOISE.bank["white"]))))
     data = {}
-    for name, vs in (("train", set(train_voices) | set(TRAIN_VOICES)), ("held_out", set(test_voices))):
+    for name, vs in (("train", set(train_voices)), ("held_out", set(test_voices))):
         xp, yp = dataset([c for c in pos if c.voice in vs], copies, rng, jobs)
         xn, yn = dataset([c for c in neg if c.voice in vs], copies, rng, jobs)
         data[name] = (np.concatenate((xp, xn)), np.concatenate((yp, yn)))
@@ -320,18 +356,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache", type=Path, help="keep the computed examples here and reuse them")
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each of the two runs (default 40)")
+    parser.add_argument("--blends", type=int, default=24, help="random Kokoro blends besides TRAIN_VOICES (default 24)")
+    parser.add_argument("--hidden", type=int, default=64, help="hidden units (default 64)")
     args = parser.parse_args(argv)
     if not shutil.which("espeak-ng"):
         raise SystemExit("espeak-ng is needed (apt-get install espeak-ng)")
-    leaked = set(EVAL_VOICES) & set().union(*map(voice_names, TRAIN_VOICES))
-    if leaked:  # the held-out evaluation (scripts/wake_accuracy_heldout.py) must stay held out
-        raise SystemExit(f"evaluation voices in the training set: {sorted(leaked)}")
     t0 = time.perf_counter()
     rng = np.random.default_rng(args.seed)
+    neural = [*TRAIN_VOICES, *random_blends(rng, args.blends)]
+    leaked = set(EVAL_VOICES) & set().union(*map(voice_names, neural))
+    if leaked:  # the held-out evaluation (scripts/wake_accuracy_heldout.py) must stay held out
+        raise SystemExit(f"evaluation voices in the training set: {sorted(leaked)}")
     voices = [f"{a}+{v}" for a in ACCENTS for v in VARIANTS]
     rng.shuffle(voices)
     held = max(1, len(voices) // 5)
-    train_voices, test_voices = voices[held:], voices[:held]
+    # Neural voices all train (they are few); the espeak-ng ones are split, 20% held out.
+    train_voices, test_voices = voices[held:] + neural, voices[:held]
     if args.cache and args.cache.is_file():
         with np.load(args.cache) as cached:
             data = {name: (cached[f"{name}_x"], cached[f"{name}_y"]) for name in ("train", "held_out")}
@@ -343,11 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     # Positives count as much as all negatives together, but no frame more than POS_WEIGHT_CAP times
     # a negative one: false wakes cost more than a repeated wake word.
     weights = np.where(y == 1, min(POS_WEIGHT_CAP, float((y == 0).sum() / max((y == 1).sum(), 1))), 1.0)
-    model = train(x, y, weights, rng, epochs=args.epochs)
+    model = train(x, y, weights, rng, hidden=args.hidden, epochs=args.epochs)
     # Hard negatives: frames of other speech that the first model scores high count more in a second run.
     hard = (y == 0) & (EmbeddingVerifier(model).score_batch(x) >= 0.1)
     print(f"hard negatives: {int(hard.sum())} frames weighted x{HARD_NEGATIVE_WEIGHT}", flush=True)
-    model = train(x, y, np.where(hard, HARD_NEGATIVE_WEIGHT, weights), rng, epochs=args.epochs)
+    model = train(x, y, np.where(hard, HARD_NEGATIVE_WEIGHT, weights), rng, hidden=args.hidden, epochs=args.epochs)
     verifier = EmbeddingVerifier(model)
     xh, yh = data["held_out"]
     scores = verifier.score_batch(xh)
@@ -358,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"trained_by": "scripts/train_wake_verifier.py", "seed": args.seed, "copies": args.copies,
             "epochs": args.epochs,
             "train_voices": len(train_voices), "held_out_voices": len(test_voices),
-            "neural_train_voices": list(TRAIN_VOICES), "never_trained_on": list(EVAL_VOICES),
+            "neural_train_voices": neural, "never_trained_on": list(EVAL_VOICES), "hidden": args.hidden,
             "reverb": {"share": REVERB_SHARE, "rt60_s": list(RT60_S), "drr_db": list(DRR_DB)},
             "espeak_ng": subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.strip()}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -7,16 +7,20 @@ row, one wake per utterance, 2 s refractory) for each rule on a grid, with each 
 
     hit = (stock >= 0.5 and verifier >= veto) or (verifier >= alone and stock >= floor)
 
-(the appliance's rule is veto 0, alone 0.7, floor 0, confirm 3) and prints detection per condition and
-false wakes in the stream; the grid's rows are sorted by false wakes, then worst detection. Use it on
-the tuning (training) voices only: the evaluation voices are measured once, with the settings chosen here.
+(``appliance.triggers.verifier.VerifierRule``; veto > 1 leaves every wake to the verifier) and prints
+detection per condition and false wakes in the stream; the grid's rows are sorted by false wakes, then
+worst detection. Use it on the tuning (training) voices only: the evaluation voices are measured once,
+with the settings chosen here. ``--write`` stores the one ``--rule`` in the verifier file's meta, where
+the detector reads it.
 Run: python scripts/tune_wake_rule.py DUMP.npz VERIFIER.npz [VERIFIER.npz ...] [--rule VETO ALONE CONFIRM FLOOR]
+     [--write]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import sys
 from pathlib import Path
 
@@ -32,18 +36,26 @@ REFRACTORY_FRAMES = 25  # 2 s
 
 def wakes(stock: np.ndarray, verifier: np.ndarray, veto: float, alone: float, confirm: int,
           floor: float = 0.0) -> int:
+    """How many times the detector's state machine wakes on these frames (vectorized over runs)."""
     hit = ((stock >= 0.5) & (verifier >= veto)) | ((verifier >= alone) & (stock >= floor))
-    count, run, armed, last = 0, 0, True, -(10**9)
-    for t, h in enumerate(hit):
-        if not h:
-            armed, run = True, 0
-            continue
-        run += 1
-        if run < confirm or not armed or t - last < REFRACTORY_FRAMES:
-            continue
-        armed, last = False, t
-        count += 1
+    # Runs of hits: within one, the first frame that is confirm-deep and out of the refractory wakes.
+    edges = np.diff(np.concatenate(([0], hit.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)  # [start, end)
+    count, last = 0, -(10**9)
+    for a, b in zip(starts, ends, strict=True):
+        t = max(a + confirm - 1, last + REFRACTORY_FRAMES)
+        if t < b:
+            count, last = count + 1, t
     return count
+
+
+def write_rule(path: Path, veto: float, alone: float, confirm: float, floor: float) -> None:
+    with np.load(path, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
+    meta["rule"] = {"veto": veto, "alone": alone, "confirm": int(confirm), "floor": floor}
+    np.savez_compressed(path, **arrays, meta=np.array(json.dumps(meta)))
+    print(f"{path}: rule {meta['rule']}  ({EmbeddingVerifier.load(path).rule})")
 
 
 def load(path: Path) -> dict[str, dict[str, np.ndarray]]:
@@ -62,11 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--rule", type=float, nargs=4, metavar=("VETO", "ALONE", "CONFIRM", "FLOOR"),
                         help="replay this one rule (e.g. the chosen one on an evaluation dump) instead of the grid")
+    parser.add_argument("--write", action="store_true", help="store --rule in the verifier file(s)")
     args = parser.parse_args(argv)
+    if args.write:
+        if not args.rule:
+            parser.error("--write needs --rule")
+        for path in args.verifiers:
+            write_rule(path, *args.rule)
+        return 0
     dump = load(args.dump)
     conditions = [k for k in dump if k != "stream"]
-    grid = list(itertools.product((0.0, 0.02, 0.1, 0.3), (0.5, 0.7, 0.9, 0.98), (2, 3),
-                                  (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)))
+    grid = list(itertools.product((0.0, 0.02, 0.1, 0.3, 1.01), (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.98),
+                                  (1, 2, 3, 4), (0.0, 0.005, 0.02, 0.05)))
     if args.rule:
         grid = [(args.rule[0], args.rule[1], int(args.rule[2]), args.rule[3])]
     for path in args.verifiers:

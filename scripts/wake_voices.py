@@ -45,6 +45,18 @@ _IPA_MAP = (("d͡ʒ", "ʤ"), ("t͡ʃ", "ʧ"), ("dʒ", "ʤ"), ("tʃ", "ʧ"), ("e�
             ("aʊ", "W"), ("ɔɪ", "Y"), ("əʊ", "O"), ("ɝ", "ɜɹ"), ("r", "ɹ"), ("͡", ""), ("ɫ", "l"), ("ɬ", "l"))
 
 
+def random_blends(rng: np.random.Generator, n: int) -> list[str]:
+    """``n`` more Kokoro speakers made from the three training styles: two of them blended, sometimes
+    beyond either one (weight -0.35..1.35 extrapolates), so training hears a spread of timbres and
+    prosody rather than three points. Never an evaluation style."""
+    bases = ("jf_gongitsune", "jf_tebukuro", "jm_kumo")
+    out = []
+    for _ in range(n):
+        a, b = rng.choice(bases, 2, replace=False)
+        out.append(f"kokoro:{a}+{b}@{rng.uniform(-0.35, 1.35):.2f}")
+    return out
+
+
 def voice_names(spec: str) -> set[str]:
     """The package voices a spec uses (a blend uses two)."""
     kind, _, rest = spec.partition(":")

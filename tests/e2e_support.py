@@ -14,7 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from appliance.triggers.verifier import EmbeddingVerifier, VerifierRule, bundled_verifier
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+def bundled_rule() -> VerifierRule:
+    """How the shipped ``hey_jarvis`` verifier decides (a wake comes from the stock score, the verifier's
+    or both, per ``VerifierRule``)."""
+    path = bundled_verifier("hey_jarvis")
+    assert path is not None
+    return EmbeddingVerifier.load(path).rule
 
 
 def appliance_env(card_env: dict[str, str], server_url: str, **overrides: str) -> dict[str, str]:

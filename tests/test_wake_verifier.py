@@ -12,7 +12,7 @@ import pytest
 
 from appliance.audio.formats import WAKE_RATE
 from appliance.settings import Settings
-from appliance.triggers.verifier import EmbeddingVerifier, VerifierError, bundled_verifier
+from appliance.triggers.verifier import EmbeddingVerifier, VerifierError, VerifierRule, bundled_verifier
 from appliance.triggers.wake_scan import read_wav_16k
 from appliance.triggers.wakeword import FRAME_SAMPLES, WakeWordDetector
 
@@ -104,8 +104,9 @@ def test_folded_standardization_matches_the_plain_network() -> None:
 class ScriptedVerifier:
     """Stands in for the verifier with a fixed score per frame."""
 
-    def __init__(self, scores: list[float]) -> None:
+    def __init__(self, scores: list[float], rule: VerifierRule | None = None) -> None:
         self.scores = iter(scores)
+        self.rule = rule or VerifierRule()
 
     def score(self, window: np.ndarray) -> float:
         assert window.shape == (16, 96)
@@ -120,6 +121,34 @@ def test_a_verified_model_must_hold_its_decision_for_three_frames() -> None:
     found = [len(det.process(np.zeros(FRAME_SAMPLES, np.int16))) for _ in scores]
     assert found == [0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]  # two frames in a row never wake; the third does
     assert det.verifier_scores == {"hey_jarvis": 0.2}
+
+
+def test_the_rule_comes_with_the_verifier_file(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    params = {"mean": np.zeros(1536), "std": np.ones(1536), "w1": rng.normal(size=(1536, 4)), "b1": np.zeros(4),
+              "w2": np.ones((4, 1)), "b2": np.zeros(1)}
+    path = tmp_path / "ruled.npz"
+    np.savez(path, **params, meta=np.array('{"rule": {"alone": 0.4, "veto": 1.01, "confirm": 2}}'))
+    assert EmbeddingVerifier.load(path).rule == VerifierRule(alone=0.4, veto=1.01, floor=0.0, confirm=2)
+    np.savez(path, **params)
+    assert EmbeddingVerifier.load(path).rule == VerifierRule()  # files without one keep the first rule
+    for bad in ('{"rule": {"alone": 0}}', '{"rule": {"confirm": 0}}', '{"rule": {"loud": 1}}', '{"rule": 3}'):
+        np.savez(path, **params, meta=np.array(bad))
+        with pytest.raises(VerifierError, match="ruled.npz"):
+            EmbeddingVerifier.load(path)
+
+
+def test_a_rule_that_vetoes_leaves_the_decision_to_the_verifier() -> None:
+    det = WakeWordDetector(["hey_jarvis"], seed=0)
+    # Silence: stock ~0, so a verifier at 0.45 wakes only by a rule whose "alone" is below it.
+    rule = VerifierRule(alone=0.4, veto=1.01, confirm=2)
+    det._verifiers["hey_jarvis"] = ScriptedVerifier([0.45, 0.3, 0.45, 0.45, 0.45], rule)  # type: ignore[assignment]
+    found = [len(det.process(np.zeros(FRAME_SAMPLES, np.int16))) for _ in range(5)]
+    assert found == [0, 0, 0, 1, 0]
+    det.reset()
+    det._thresholds["hey_jarvis"] = 0.9  # a stricter threshold asks more of the verifier too
+    det._verifiers["hey_jarvis"] = ScriptedVerifier([0.8] * 4, rule)  # type: ignore[assignment]
+    assert [len(det.process(np.zeros(FRAME_SAMPLES, np.int16))) for _ in range(4)] == [0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("seed", range(3))

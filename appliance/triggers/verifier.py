@@ -7,20 +7,23 @@ and near misses (scripts/train_wake_verifier.py), so it keeps hearing the wake w
 the stock model's score collapses. The detector lets it add wakes, never veto the stock model's.
 
 File format (``.npz``): ``mean``/``std`` (input standardization, 1536), ``w1`` (1536 x H), ``b1``
-(H), ``w2`` (H x 1), ``b2`` (1), and ``meta`` (a JSON string saying how it was made).
+(H), ``w2`` (H x 1), ``b2`` (1), and ``meta`` (a JSON string saying how it was made). ``meta["rule"]``
+may say how the detector combines the verifier with the stock model (``VerifierRule``): the rule is
+chosen with the network it belongs to, so a retrained verifier ships with its own.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["FEATURE_FRAMES", "EmbeddingVerifier", "VerifierError", "bundled_verifier"]
+__all__ = ["FEATURE_FRAMES", "EmbeddingVerifier", "VerifierError", "VerifierRule", "bundled_verifier"]
 
 FEATURE_FRAMES = 16  # embedding frames per decision, as the stock openWakeWord models use
 EMBEDDING_DIM = 96
@@ -30,6 +33,45 @@ _DIR = Path(__file__).resolve().parents[1] / "defaults" / "models"
 
 class VerifierError(Exception):
     """A verifier file is missing or malformed. The message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class VerifierRule:
+    """When a model with a verifier wakes, per 80 ms frame (``s`` stock score, ``v`` verifier score):
+
+        (s >= threshold and v >= veto) or (v >= alone and s >= floor)
+
+    held for ``confirm`` frames in a row. The defaults are the rule of the first verifier, which only
+    added wakes to the stock model's; ``veto`` > 1 leaves every decision to the verifier.
+    """
+
+    alone: float = 0.7
+    veto: float = 0.0
+    floor: float = 0.0
+    confirm: int = 3
+
+    def hit(self, score: float, verifier_score: float, threshold: float = 0.5) -> bool:
+        """Does one frame count towards a wake? A threshold stricter than openWakeWord's default 0.5
+        asks more of the verifier too."""
+        alone = max(self.alone, threshold) if threshold > 0.5 else self.alone
+        return (score >= threshold and verifier_score >= self.veto) or (
+            verifier_score >= alone and score >= self.floor)
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> VerifierRule:
+        raw = meta.get("rule") or {}
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"rule must be a mapping, got {raw!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown rule keys {unknown}; known: {sorted(known)}")
+        default = cls()
+        rule = cls(alone=float(raw.get("alone", default.alone)), veto=float(raw.get("veto", default.veto)),
+                   floor=float(raw.get("floor", default.floor)), confirm=int(raw.get("confirm", default.confirm)))
+        if rule.confirm < 1 or not 0 < rule.alone <= 1 or rule.veto < 0 or not 0 <= rule.floor <= 1:
+            raise ValueError(f"rule out of range: {rule}")
+        return rule
 
 
 def bundled_verifier(model_name: str) -> Path | None:
@@ -56,6 +98,7 @@ class EmbeddingVerifier:
         self._w2 = arrays["w2"][:, 0].copy()
         self._b2 = float(arrays["b2"][0])
         self.meta = dict(meta or {})
+        self.rule = VerifierRule.from_meta(self.meta)
 
     @classmethod
     def load(cls, path: str | Path) -> EmbeddingVerifier:

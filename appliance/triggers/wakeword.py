@@ -4,8 +4,8 @@ Audio in: 16 kHz mono int16 blocks of any length. Internally openWakeWord is fed
 (80 ms) frames; each frame gives one score per model in [0, 1]. A model "wakes" when its score
 reaches its threshold, then stays quiet for ``refractory_s`` seconds *and* until its score has
 dropped below the threshold again, so one utterance wakes once. A bundled model that ships a
-verifier (``hey_jarvis``, see ``verifier.py``) wakes when its score reaches the threshold *or* the
-verifier's reaches ``VERIFIER_THRESHOLD``, for ``CONFIRM_FRAMES`` frames in a row.
+verifier (``hey_jarvis``, see ``verifier.py``) wakes by the rule that ships in the verifier's file
+(``VerifierRule``: the stock score, the verifier's, or both, held for a few frames in a row).
 
 Model files are resolved in ``wake_models.py``; WAV files and the ``appliance wakeword`` command
 are in ``wake_scan.py``.
@@ -43,12 +43,6 @@ __all__ = [
 
 FRAME_SAMPLES = 1280  # 80 ms: openWakeWord's step
 DEFAULT_THRESHOLD = 0.5
-# Models with a verifier (see _step) also wake when the verifier alone reaches VERIFIER_THRESHOLD; either
-# way the decision must hold for CONFIRM_FRAMES 80 ms frames in a row. Chosen with scripts/wake_accuracy.py
-# on two noise draws (--seed 1234 and --seed 99 --minutes 30): two frames let 6 near misses through in
-# 30 minutes, a verifier threshold of 0.75 or more missed more wake words in babble.
-VERIFIER_THRESHOLD = 0.7
-CONFIRM_FRAMES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,19 +273,18 @@ class WakeWordDetector:
             if verifier is None or window is None:
                 hit = score >= threshold
             else:
-                # The stock model as before, or the verifier on its own: in noise the stock score collapses
-                # while the verifier, trained in noise, still hears the wake word. It never overrules the
-                # stock model, which was trained on far more voices than the verifier.
+                # The rule ships with the verifier (see VerifierRule): in noise and rooms the stock score
+                # collapses where the verifier, trained there, still hears the wake word, and on near
+                # misses the stock model fires where the verifier, trained on them, does not.
                 verifier_score = verifier.score(window)
                 self._verifier_scores[name] = verifier_score
-                # (A stricter threshold asks more of the verifier too.)
-                hit = score >= threshold or verifier_score >= max(VERIFIER_THRESHOLD, threshold)
+                hit = verifier.rule.hit(score, verifier_score, threshold)
             if not hit:
                 self._armed[name] = True
                 self._above[name] = 0
                 continue
             self._above[name] += 1
-            if verifier is not None and self._above[name] < CONFIRM_FRAMES:
+            if verifier is not None and self._above[name] < verifier.rule.confirm:
                 continue
             last = self._last_wake[name]
             in_refractory = last is not None and self._samples_fed - last < self._refractory_samples
