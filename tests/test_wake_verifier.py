@@ -126,8 +126,8 @@ def test_a_verified_model_must_hold_its_decision_for_three_frames() -> None:
 
 def test_the_rule_comes_with_the_verifier_file(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
-    params: dict[str, Any] = {"mean": np.zeros(1536), "std": np.ones(1536), "w1": rng.normal(size=(1536, 4)), "b1": np.zeros(4),
-              "w2": np.ones((4, 1)), "b2": np.zeros(1)}
+    params: dict[str, Any] = {"mean": np.zeros(1536), "std": np.ones(1536), "w1": rng.normal(size=(1536, 4)),
+                              "b1": np.zeros(4), "w2": np.ones((4, 1)), "b2": np.zeros(1)}
     path = tmp_path / "ruled.npz"
     np.savez(path, **params, meta=np.array('{"rule": {"alone": 0.4, "veto": 1.01, "confirm": 2}}'))
     assert EmbeddingVerifier.load(path).rule == VerifierRule(alone=0.4, veto=1.01, floor=0.0, confirm=2)
