@@ -358,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each of the two runs (default 40)")
     parser.add_argument("--blends", type=int, default=24, help="random Kokoro blends besides TRAIN_VOICES (default 24)")
     parser.add_argument("--hidden", type=int, default=64, help="hidden units (default 64)")
+    parser.add_argument("--hard-weight", type=float, default=HARD_NEGATIVE_WEIGHT,
+                        help=f"weight of hard negatives in the second run (default {HARD_NEGATIVE_WEIGHT})")
     args = parser.parse_args(argv)
     if not shutil.which("espeak-ng"):
         raise SystemExit("espeak-ng is needed (apt-get install espeak-ng)")
@@ -386,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     model = train(x, y, weights, rng, hidden=args.hidden, epochs=args.epochs)
     # Hard negatives: frames of other speech that the first model scores high count more in a second run.
     hard = (y == 0) & (EmbeddingVerifier(model).score_batch(x) >= 0.1)
-    print(f"hard negatives: {int(hard.sum())} frames weighted x{HARD_NEGATIVE_WEIGHT}", flush=True)
-    model = train(x, y, np.where(hard, HARD_NEGATIVE_WEIGHT, weights), rng, hidden=args.hidden, epochs=args.epochs)
+    print(f"hard negatives: {int(hard.sum())} frames weighted x{args.hard_weight}", flush=True)
+    model = train(x, y, np.where(hard, args.hard_weight, weights), rng, hidden=args.hidden, epochs=args.epochs)
     verifier = EmbeddingVerifier(model)
     xh, yh = data["held_out"]
     scores = verifier.score_batch(xh)
@@ -396,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         fpr = float(np.mean(scores[yh == 0] >= t))
         print(f"held-out voices, threshold {t}: positive frames {tpr:.1%} >= t, negative frames {fpr:.3%}")
     meta = {"trained_by": "scripts/train_wake_verifier.py", "seed": args.seed, "copies": args.copies,
-            "epochs": args.epochs,
+            "epochs": args.epochs, "hard_negative_weight": args.hard_weight,
             "train_voices": len(train_voices), "held_out_voices": len(test_voices),
             "neural_train_voices": neural, "never_trained_on": list(EVAL_VOICES), "hidden": args.hidden,
             "reverb": {"share": REVERB_SHARE, "rt60_s": list(RT60_S), "drr_db": list(DRR_DB)},
