@@ -18,19 +18,23 @@ script refuses to run if a training voice uses one of them):
              "jarvis" ("hey Marvin", "hey Gervais", every other onset + "-arvis"), greetings ("hey
              there"). None of the evaluation sentences and none of its near-miss names ("Travis",
              "Davis", "Mycroft"); the words "jars" and "harvest" do occur, in other sentences.
-  neural     three Kokoro-82M styles (jf_gongitsune, jf_tebukuro, jm_kumo) and five blends of them,
-             speaking English; each says the wake word 12 times and 38 negatives (more than one espeak-ng
-             voice does: they are few). All of them train; none is held out.
+  neural     three Kokoro-82M styles (jf_gongitsune, jf_tebukuro, jm_kumo), five fixed blends of them and
+             --blends random ones (weights -0.35..1.35, wake_voices.random_blends), speaking English; each
+             says the wake word 12 times and 39 near misses and sentences, and gets NEURAL_COPY_FACTOR
+             times more augmented copies than an espeak-ng voice (they are few). All of them train.
 Each clip is played in a synthetic room (REVERB_SHARE of the copies: RT60 0.15-1.0 s, direct-to-
 reverberant ratio -4..+10 dB) and mixed with white, pink, brown or babble noise (babble from the
-training sentences, never the evaluation clips) at 0-30 dB SNR or left clean, at random gain.
+training sentences, never the evaluation clips) at SNR_DB or left clean (CLEAN_SHARE), at random gain.
 
-Training: numpy only: mini-batch Adam on a weighted logistic loss (positives weigh at most
-POS_WEIGHT_CAP negatives), then a second run in which the negatives the first one scored >= 0.1 weigh
-HARD_NEGATIVE_WEIGHT times more. A random 20% of the voices are held out and reported, not trained on.
+Training: numpy only: a 1536 -> --hidden -> 1 network, mini-batch Adam on a weighted logistic loss
+(positives weigh at most POS_WEIGHT_CAP negatives), then a second run in which the negatives the first
+one scored >= 0.1 weigh --hard-weight times more. A random 20% of the espeak-ng voices are held out
+and reported, not trained on.
+The output has no rule yet: choose one with scripts/tune_wake_rule.py on the tuning voices and store it
+with --write (the detector reads it from the file).
 Deterministic for a given seed and espeak-ng version. Needs espeak-ng and the ``wake-eval`` extra.
 Run: python scripts/train_wake_verifier.py [--out PATH] [--seed 7] [--cache FILE]
-(about 40 minutes on 2 idle cores; 100 minutes when they are shared)
+(about 65 minutes on 2 cores: 15 to synthesize, 30 for the features, 20 to train)
 """
 
 from __future__ import annotations
@@ -355,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--copies", type=int, default=3, help="noisy copies of each clip (default 3)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--cache", type=Path, help="keep the computed examples here and reuse them")
-    parser.add_argument("--epochs", type=int, default=40, help="epochs of each of the two runs (default 40)")
+    parser.add_argument("--epochs", type=int, default=15, help="epochs of each of the two runs (default 15)")
     parser.add_argument("--blends", type=int, default=24, help="random Kokoro blends besides TRAIN_VOICES (default 24)")
     parser.add_argument("--hidden", type=int, default=64, help="hidden units (default 64)")
     parser.add_argument("--hard-weight", type=float, default=HARD_NEGATIVE_WEIGHT,
