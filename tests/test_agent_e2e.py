@@ -124,13 +124,15 @@ async def test_a_failing_tool_still_ends_in_spoken_audio(
     assert got["fly_to_the_moon"].output == "Tool fly_to_the_moon not found"
     assert got["get_weather"].output.startswith("TOOL ERROR: the weather service cannot be reached")
     assert got["slow"].output.startswith("TOOL ERROR: it timed out")
-    assert "Error executing tool boom" in got["boom"].output
+    assert got["boom"].output.startswith("TOOL ERROR: the house server reported an error: Error executing tool boom"), \
+        got["boom"].output
     # Each got a response.create (the unknown tool's from the appliance: the SDK sends none).
     assert all(o.response_requested for o in got.values()), got
     errors = {e["tool"]: e.get("error") for e in log.events("tool")}
     assert errors["fly_to_the_moon"] == "unknown tool"
     assert errors["get_weather"] == "the weather service cannot be reached"
     assert errors["slow"] == "it timed out"
+    assert errors["boom"] == "the house server reported an error: Error executing tool boom"
     assert [e["server"] for e in log.events("mcp") if e["action"] == "failed"][:1] == ["gone"]
     assert np.abs(card.speaker_audio()).max() > 1000
 

@@ -139,8 +139,10 @@ async def test_tool_failures_and_timeouts_reach_the_model_as_error_results() -> 
             return str(await tools[name].on_invoke_tool(ctx, text))  # type: ignore[union-attr]
 
         assert "2 flour" in await call("pantry_count", {"item": "flour"})
-        # A tool that raises on the server: the server's own error result (isError) goes to the model.
-        assert "Error executing tool boom" in await call("boom", {})
+        # A tool that raises on the server: its error result (isError) is a failed call, with the server's text.
+        boom = await call("boom", {})
+        assert is_error_result(boom), boom
+        assert "the house server reported an error: Error executing tool boom" in boom
         slow = await call("slow", {"seconds": 3})
         assert is_error_result(slow) and "timed out" in slow
 

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
+from mcp.types import CallToolResult
 
 from ..events import EventBus, McpServerChanged
 from .tools import BUILTIN_TOOL_NAMES
-from .tools.errors import tool_failure
+from .tools.errors import ToolFailed, tool_failure
 
 log = logging.getLogger("appliance.mcp")
 
@@ -41,6 +42,7 @@ log = logging.getLogger("appliance.mcp")
 for _noisy in ("httpx", "httpx2"):
     logging.getLogger(_noisy).setLevel(logging.WARNING)
 
+ERROR_TEXT_CHARS = 160  # a server's own error text, as far as the model and the log get it
 PING_INTERVAL_S = 5.0
 FIRST_RETRY_S = 1.0
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -161,6 +163,35 @@ def load_servers_file(path: Path, environ: Mapping[str, str] | None = None) -> l
     return [parse_server(str(name), entry, environ) for name, entry in servers.items()]
 
 
+def _error_text(result: CallToolResult) -> str:
+    texts = [str(getattr(item, "text", "")) for item in result.content]
+    text = " ".join(" ".join(texts).split())
+    return (text[: ERROR_TEXT_CHARS - 1] + "…") if len(text) > ERROR_TEXT_CHARS else (text or "no details")
+
+
+class _FlaggedErrorsFail:
+    """A result the server flags ``isError`` fails the call, so the model is told the way it is for any
+    broken tool (``TOOL_ERROR``) and the log marks the call as an error, not as a result."""
+
+    name: str
+
+    async def call_tool(self, tool_name: str, arguments: dict[str, Any] | None,
+                        meta: dict[str, Any] | None = None) -> CallToolResult:
+        result: CallToolResult = await super().call_tool(tool_name, arguments, meta)  # type: ignore[misc]
+        # mcp 2 calls the flag is_error, mcp 1 isError.
+        if getattr(result, "is_error", None) or getattr(result, "isError", None):
+            raise ToolFailed(f"the {self.name} server reported an error: {_error_text(result)}")
+        return result
+
+
+class _StdioServer(_FlaggedErrorsFail, MCPServerStdio):
+    pass
+
+
+class _HttpServer(_FlaggedErrorsFail, MCPServerStreamableHttp):
+    pass
+
+
 def make_server(spec: McpServerSpec, timeout_s: float) -> MCPServer:
     """The SDK's client for one server; its session timeout is the tool-call timeout."""
     common: dict[str, Any] = {
@@ -175,8 +206,8 @@ def make_server(spec: McpServerSpec, timeout_s: float) -> MCPServer:
             params["env"] = dict(spec.env)
         if spec.cwd:
             params["cwd"] = spec.cwd
-        return MCPServerStdio(params, **common)  # type: ignore[arg-type]
-    return MCPServerStreamableHttp(
+        return _StdioServer(params, **common)  # type: ignore[arg-type]
+    return _HttpServer(
         {"url": spec.url or "", "headers": dict(spec.headers), "timeout": timeout_s,
          "sse_read_timeout": 300},
         **common,

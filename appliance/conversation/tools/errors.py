@@ -28,9 +28,9 @@ def describe_failure(error: BaseException) -> str:
     """A short reason without the exception's arguments (they may hold URLs with tokens)."""
     if isinstance(error, TimeoutError | asyncio.TimeoutError):
         return "it timed out"
-    if isinstance(error, ToolFailed):
-        return str(error)
     cause = error.__cause__ or error
+    if isinstance(error, ToolFailed) or isinstance(cause, ToolFailed):  # the SDK wraps what an MCP call raises
+        return str(cause if isinstance(cause, ToolFailed) else error)
     if "timed out" in str(cause).lower():  # an MCP request that hit the session timeout
         return "it timed out"
     return f"it failed ({type(cause).__name__})"
