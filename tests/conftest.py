@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from appliance.testing.fifo_soundcard import FifoSoundCard
+from tests.pulse_harness import PulseSoundServer, available
 
 _CARD: FifoSoundCard | None = None
 _ROOT = Path(tempfile.mkdtemp(prefix="appliance-tests-"))
@@ -76,3 +77,12 @@ def spi_pins() -> Iterator[object]:
     yield factory
     factory.reset()
     Device.pin_factory = previous
+
+
+@pytest.fixture
+def pulse(tmp_path: Path) -> Iterator[PulseSoundServer]:
+    """A private PulseAudio server with two null sinks, microphone and speaker (appliance/testing/pulse_server.py)."""
+    assert available(), "PulseAudio is missing: run scripts/setup.sh --test"
+    server = PulseSoundServer(tmp_path).start()
+    yield server
+    server.stop()

@@ -5,8 +5,6 @@ the test itself: reached through ALSA's `pulse` plugin (the `sounddevice` backen
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import soxr
@@ -14,17 +12,9 @@ import soxr
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
 from tests.e2e_support import ApplianceProcess, appliance_env
-from tests.pulse_harness import PulseSoundServer, available
+from tests.pulse_harness import PulseSoundServer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def pulse(tmp_path: Path) -> Iterator[PulseSoundServer]:
-    assert available(), "PulseAudio is missing: run scripts/setup.sh --test"
-    server = PulseSoundServer(tmp_path).start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.parametrize("backend", ["sounddevice", "pulse"])

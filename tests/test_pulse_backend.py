@@ -7,22 +7,13 @@ import asyncio
 import os
 import sys
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.e2e_support import REPO
-from tests.pulse_harness import RATE, PulseSoundServer, available
-
-
-@pytest.fixture
-def pulse(tmp_path: Path) -> Iterator[PulseSoundServer]:
-    assert available(), "PulseAudio is missing: run scripts/setup.sh --test"
-    server = PulseSoundServer(tmp_path).start()
-    yield server
-    server.stop()
+from tests.pulse_harness import RATE, PulseSoundServer
 
 
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
