@@ -230,21 +230,26 @@ def transcript_lines(data_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in files[-1].read_text().splitlines()]
 
 
-async def test_a_guardrail_stops_the_answer_and_the_agent_refuses(
-    card: FifoSoundCard, server: FakeRealtimeServer
-) -> None:
-    server.script_responses(
-        ScriptedResponse.saying("The alarm code is one two three four, and the door is open."),
-        ScriptedResponse.saying("Sorry, I can't help with that."),
-    )
-    settings = make_settings(realtime={"url": server.url}, session={"idle_timeout_s": 20},
-                             agent={"guardrail_phrases": "alarm code, password"})
+async def answer_until_refused(card: FifoSoundCard, server: FakeRealtimeServer, answer: str,
+                               **guardrail: str) -> EventLog:
+    """One conversation whose first answer is ``answer`` (for a guardrail to stop) and whose second is the
+    refusal; returns the log once the refusal has played."""
+    server.script_responses(ScriptedResponse.saying(answer), ScriptedResponse.saying("Sorry, I can't help with that."))
+    settings = make_settings(realtime={"url": server.url}, session={"idle_timeout_s": 20}, agent=guardrail)
     app = Appliance(settings, "sk-test", None)
     async with running(app) as log:
         await converse(app, log, card, lambda: bool(log.events("guardrail")), "the guardrail")
         await wait_until(lambda: server.scripted_responses_left == 0 and log.states()[-1] == "listening", 30,
                          "the refusal", log)
         app.stop_conversation()
+    return log
+
+
+async def test_a_guardrail_stops_the_answer_and_the_agent_refuses(
+    card: FifoSoundCard, server: FakeRealtimeServer
+) -> None:
+    log = await answer_until_refused(card, server, "The alarm code is one two three four, and the door is open.",
+                                     guardrail_phrases="alarm code, password")
     tripped = log.events("guardrail")
     assert tripped[0]["guardrail"] == "never_say" and tripped[0]["phrase"] == "alarm code"
     # The SDK told the model, and the refusal was asked for.
@@ -343,18 +348,8 @@ def classifier() -> Iterator[str]:
 async def test_a_topic_classifier_guardrail_trips(
     card: FifoSoundCard, server: FakeRealtimeServer, classifier: str
 ) -> None:
-    server.script_responses(
-        ScriptedResponse.saying("Sure. To switch off the alarm system, enter the code at the door."),
-        ScriptedResponse.saying("Sorry, I can't help with that."),
-    )
-    settings = make_settings(realtime={"url": server.url}, session={"idle_timeout_s": 20},
-                             agent={"guardrail_topics": "home security, alarm codes", "guardrail_url": classifier})
-    app = Appliance(settings, "sk-test", None)
-    async with running(app) as log:
-        await converse(app, log, card, lambda: bool(log.events("guardrail")), "the guardrail")
-        await wait_until(lambda: server.scripted_responses_left == 0 and log.states()[-1] == "listening", 30,
-                         "the refusal", log)
-        app.stop_conversation()
+    log = await answer_until_refused(card, server, "Sure. To switch off the alarm system, enter the code at the door.",
+                                     guardrail_topics="home security, alarm codes", guardrail_url=classifier)
     assert log.events("guardrail")[0]["guardrail"] == "topics"
     asked = Classifier.requests
     assert asked and asked[0]["path"] == "/v1/chat/completions" and asked[0]["model"] == "gpt-4o-mini"
