@@ -10,6 +10,7 @@ import os
 import select
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -25,6 +26,25 @@ HOST_UID = 1000
 KEY = "sk-proj-KeyFileSecret0123456789"
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as other users and drop to one")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def code_reachable_by_the_container_user() -> Iterator[None]:
+    """In the image the code and Python are readable by uid 10001. A checkout (and its venv) under a private
+    directory, such as one from `mktemp -d` (mode 0700), or a Python under /root is not, and the child could
+    not read the packaged files or import the standard library. Give the directories above them search
+    permission (nothing more) for these tests, and take it back after."""
+    changed: list[tuple[Path, int]] = []
+    tops = {Path(__file__).resolve().parents[1], Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    for top in sorted(tops):
+        for directory in (top, *top.parents):
+            mode = directory.stat().st_mode
+            if not mode & stat.S_IXOTH and (directory, mode) not in changed:
+                directory.chmod(mode | stat.S_IXOTH)
+                changed.append((directory, mode))
+    yield
+    for directory, mode in changed:
+        directory.chmod(stat.S_IMODE(mode))
 
 
 @pytest.fixture
