@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,6 +20,12 @@ from .backends import AudioBackend, Stream, get_backend
 from .devices import AudioDeviceError, DeviceInfo, close_stream, stream_active
 
 log = logging.getLogger("appliance.audio.capture")
+
+
+class CapturedBlock(NamedTuple):
+    captured_at: float  # monotonic time the callback got it
+    samples: np.ndarray  # the configured channel, int16, at the stream's rate
+    reference: np.ndarray | None  # what the speaker was playing meanwhile (echo = "aec"), else None
 
 
 @dataclass
@@ -47,8 +54,9 @@ class MicStream:
         self.rate = rate
         self.channel = channel
         self.block_frames = max(1, rate * block_ms // 1000)
-        # (monotonic capture time, mono samples)
-        self.blocks: queue.Queue[tuple[float, np.ndarray]] = queue.Queue(maxsize=queue_blocks)
+        self.blocks: queue.Queue[CapturedBlock] = queue.Queue(maxsize=queue_blocks)
+        # Set by the echo canceller's owner: reads what the speaker played during `frames` samples.
+        self.read_reference: Callable[[int], np.ndarray] | None = None
         self.stats = CaptureStats()
         self.last_block_at = 0.0
         self._backend = backend  # resolved when the stream opens: building one touches no device
@@ -59,8 +67,12 @@ class MicStream:
             self.stats.overflows += 1
         now = time.monotonic()
         self.last_block_at = now
+        read_reference = self.read_reference
+        # Read here, not on the consumer's thread: see reference.CaptureReferenceReader. A dropped
+        # block drops its reference too, so the two stay paired.
+        reference = read_reference(frames) if read_reference is not None else None
         try:
-            self.blocks.put_nowait((now, indata[:, self.channel].copy()))
+            self.blocks.put_nowait(CapturedBlock(now, indata[:, self.channel].copy(), reference))
             self.stats.blocks += 1
         except queue.Full:
             self.stats.dropped_blocks += 1
@@ -95,7 +107,7 @@ class MicStream:
         stream, self._stream = self._stream, None
         close_stream(stream, "input")
 
-    def read(self, timeout: float) -> tuple[float, np.ndarray] | None:
+    def read(self, timeout: float) -> CapturedBlock | None:
         try:
             return self.blocks.get(timeout=timeout)
         except queue.Empty:

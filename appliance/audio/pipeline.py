@@ -29,7 +29,7 @@ from ..triggers.self_wake import PlayedWakeFilter
 from .aec import EchoCanceller
 from .capture import MicStream
 from .formats import MODEL_RATE, WAKE_RATE
-from .reference import ReferenceBuffer
+from .reference import CaptureReferenceReader, ReferenceBuffer
 from .resample import StreamResampler
 
 log = logging.getLogger("appliance.audio.pipeline")
@@ -119,14 +119,16 @@ class MicPipeline:
         self._reference = reference
         self._reference_rate = reference_rate
         self._ref_to_model = StreamResampler(reference_rate, MODEL_RATE)
+        self.mic.read_reference = CaptureReferenceReader(reference, reference_rate, self.mic.rate).read_for
 
     def ignore_played_wakes(self, played: PlayedWakeFilter) -> None:
         """Ignore wake-word detections that what the speaker played explains. Call before `start`."""
         self._played_wakes = played
 
-    def _cancel(self, block: np.ndarray, samples24: np.ndarray) -> np.ndarray:
+    def _cancel(self, block: np.ndarray, samples24: np.ndarray, ref: np.ndarray | None) -> np.ndarray:
         assert self._aec is not None and self._reference is not None and self._ref_to_model is not None
-        ref = self._reference.read(round(block.size * self._reference_rate / self.mic.rate))
+        if ref is None:  # a block handed in directly, not captured by the stream (bench, tests)
+            ref = self._reference.read(round(block.size * self._reference_rate / self.mic.rate))
         # The two resamplers release samples in different bursts: pair them up sample for sample.
         self._mic_pending = np.concatenate([self._mic_pending, samples24])
         self._ref_pending = np.concatenate([self._ref_pending, self._ref_to_model.process(ref)])
@@ -207,9 +209,8 @@ class MicPipeline:
                     self._report(reason)
                 continue
             stalled_reported = False
-            captured_at, block = item
             try:
-                self.process_block(block, captured_at)
+                self.process_block(item.samples, item.captured_at, item.reference)
             except Exception as exc:
                 failures += 1
                 good_since_failure = 0
@@ -225,7 +226,10 @@ class MicPipeline:
             if good_since_failure >= MAX_FAILED_BLOCKS:  # a second of good blocks ends the spell
                 failures = 0
 
-    def process_block(self, block: np.ndarray, captured_at: float | None = None) -> None:
+    def process_block(self, block: np.ndarray, captured_at: float | None = None,
+                      reference: np.ndarray | None = None) -> None:
+        """Wake word on `block`; its 24 kHz copy (echo-cancelled against `reference`, what the
+        speaker played while it was captured) to the conversation."""
         captured_at = time.monotonic() if captured_at is None else captured_at
         self.processed_blocks += 1
         if self._detector is not None:
@@ -244,6 +248,6 @@ class MicPipeline:
                 self._loop.call_soon_threadsafe(self._on_wake, detection)
         samples24 = self._to_model.process(block)
         if self._aec is not None:
-            samples24 = self._cancel(block, samples24)
+            samples24 = self._cancel(block, samples24, reference)
         if samples24.size:
             self._loop.call_soon_threadsafe(self._deliver, samples24.tobytes(), captured_at)

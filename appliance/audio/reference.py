@@ -137,3 +137,27 @@ class ReferenceBuffer:
     @property
     def written(self) -> int:
         return self._written
+
+
+class CaptureReferenceReader:
+    """Reads the reference for each microphone block *in the capture callback*, as it is captured.
+
+    Reading it later, on the worker thread that cancels the echo, would pair a block with whatever
+    the speaker was playing when the worker got to it: behind a backlog of blocks (a slow wake-word
+    frame, a busy CPU) the reference would be newer than the echo in the block, which the canceller
+    cannot model (the echo may lag the reference, never lead it), so it stops cancelling for good.
+    The sample counts are kept exact across rates (e.g. a 44.1 kHz mic, a 48 kHz speaker).
+    """
+
+    def __init__(self, buffer: ReferenceBuffer, reference_rate: int, mic_rate: int) -> None:
+        self.buffer = buffer
+        self._ratio = reference_rate / mic_rate
+        self._captured = 0
+        self._read = 0
+
+    def read_for(self, frames: int) -> Int16Array:
+        """The reference samples matching `frames` microphone samples captured just now."""
+        self._captured += frames
+        want = round(self._captured * self._ratio) - self._read
+        self._read += want
+        return self.buffer.read(want)

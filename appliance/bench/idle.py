@@ -40,7 +40,8 @@ def idle_path_runner(seconds: float, rate: int = 48_000) -> Callable[[], float]:
     def feed(chunk: np.ndarray) -> None:
         for block in chunk:
             mic._callback(block, block.shape[0], None, _Flags())  # type: ignore[arg-type]
-            pipeline.process_block(*reversed(mic.blocks.get_nowait()))
+            captured = mic.blocks.get_nowait()
+            pipeline.process_block(captured.samples, captured.captured_at)
         loop._ready.clear()  # type: ignore[attr-defined]
 
     feed(audio[:25])  # warm-up: first allocations, XNNPACK set-up

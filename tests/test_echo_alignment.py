@@ -1,0 +1,84 @@
+"""The echo canceller gets, for each microphone block, what the speaker played while it was captured,
+however far behind the worker that cancels the echo runs.
+
+Blocks are played and captured in real-time order (the player writes a block, the microphone
+captures one), while the worker processes them `backlog` blocks late, as it does behind a slow
+wake-word frame on a busy CPU. Reading the reference on the worker paired each block with audio
+played `backlog` blocks later: an echo that leads its reference, which the canceller cannot model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from appliance.audio.aec import EchoCanceller, speexdsp_available
+from appliance.audio.capture import MicStream
+from appliance.audio.devices import DeviceInfo
+from appliance.audio.pipeline import MicPipeline
+from appliance.audio.reference import CaptureReferenceReader, ReferenceBuffer
+from appliance.bench.echo_metrics import erle_db, make_echo_path, read_wav_int16, to_int16
+from tests.test_aec import FIXTURES
+
+RATE = 24000
+BLOCK = 480  # 20 ms
+
+pytestmark = pytest.mark.skipif(not speexdsp_available(), reason="libspeexdsp not loadable")
+
+
+class _Flags:
+    input_overflow = False
+
+
+def _model_audio(backlog: int) -> tuple[np.ndarray, np.ndarray]:
+    """Play the agent's speech three times over an echo path; return (mic, what reached the model)."""
+    far, rate = read_wav_int16(FIXTURES / "far_agent.wav")
+    assert rate == RATE
+    played = np.concatenate([far] * 3)
+    played = played[: played.size // BLOCK * BLOCK]
+    mic_audio = to_int16(make_echo_path(RATE, seed=3).apply(played, np.random.default_rng(4)))
+
+    mic = MicStream(DeviceInfo(0, "test mic", "none", 1, 0, RATE), RATE, queue_blocks=10_000)
+    loop = asyncio.new_event_loop()
+    pipeline = MicPipeline(mic, loop, None, on_wake=lambda d: None, on_stalled=lambda r: None, lookback_ms=0)
+    reference = ReferenceBuffer(capacity=RATE * 2)
+    pipeline.cancel_echo(EchoCanceller(RATE), reference, RATE)
+    sink = pipeline.open_sink(max_seconds=60)
+
+    def work_one() -> None:
+        item = mic.read(0)
+        assert item is not None
+        pipeline.process_block(item.samples, item.captured_at, item.reference)
+
+    for i in range(played.size // BLOCK):
+        reference.write(played[i * BLOCK:(i + 1) * BLOCK])  # the speaker plays a block...
+        mic._callback(mic_audio[i * BLOCK:(i + 1) * BLOCK, None], BLOCK, None, _Flags())  # ...the mic hears one
+        if i >= backlog:
+            work_one()
+    while not mic.blocks.empty():
+        work_one()
+    loop.run_until_complete(asyncio.sleep(0))  # deliver the blocks the worker handed to the loop
+    out = b"".join(sink.queue.get_nowait()[1] for _ in range(sink.queue.qsize()))
+    loop.close()
+    return mic_audio, np.frombuffer(out, dtype=np.int16)
+
+
+@pytest.mark.parametrize("backlog", [0, 10])
+def test_the_canceller_converges_however_late_the_worker_runs(backlog: int) -> None:
+    mic, out = _model_audio(backlog)
+    assert out.size >= mic.size - 2 * BLOCK
+    # The last 4 s: long past the warm-up mute and the canceller's convergence.
+    start, stop = mic.size - 4 * RATE, mic.size - 2 * BLOCK
+    erle = erle_db(mic, out, start, stop)
+    assert erle >= 20.0, f"echo only {erle:.1f} dB down with the worker {backlog} blocks behind"
+
+
+def test_reference_reads_keep_exact_counts_across_rates() -> None:
+    buffer = ReferenceBuffer(capacity=48000 * 2)
+    buffer.write(np.arange(48000, dtype=np.int16))
+    reader = CaptureReferenceReader(buffer, 48000, 44100)
+    sizes = [reader.read_for(882).size for _ in range(50)]  # 20 ms at 44.1 kHz
+    assert set(sizes) <= {960, 959, 961}
+    assert sum(sizes) == 48000 * 50 * 882 // 44100  # 1 s of mic audio is 1 s of reference, exactly
