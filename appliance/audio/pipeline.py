@@ -43,6 +43,7 @@ class WakeDetection(Protocol):
     model: str
     score: float
     verifier_score: float | None
+    stock_fired: bool
 
 
 class WakeDetector(Protocol):
@@ -240,7 +241,7 @@ class MicPipeline:
                 self._played_wakes.update()  # score what the speaker played before the mic heard it
             self.wake_cpu_s += time.process_time() - started
             for detection in detections:
-                if self._played_wakes is not None and self._played_wakes.explains(captured_at):
+                if self._played_wakes is not None and self._played_wakes.explains(captured_at, detection.stock_fired):
                     self.ignored_wakes += 1
                     log_event(log, "wake_ignored", "wake word in what the speaker played: ignored",
                               model=detection.model, score=round(float(detection.score), 3), reason="played_audio")

@@ -4,10 +4,11 @@ With a speaker next to the microphone, an answer that says the wake word ("just 
 reaches the wake-word detector through the room. In ``gate`` and ``aec`` modes the detector hears
 the raw microphone, so a second scorer (a twin of the detector: same models, its own streaming state)
 runs on what the speaker played, and a microphone detection is ignored when the played audio scored
-for the wake word shortly before it (the echo comes back a few tens of ms after the sound left the
-speaker). A person saying the wake word over an answer that does not say it still wakes it: the
-played audio scores near 0 then. The same covers earcons and anything else the player plays. The
-price: a person saying the wake word at the very moment the answer says it is ignored too.
+for the wake word, on the score that fired (stock or verifier), shortly before it (the echo comes
+back a few tens of ms after the sound left the speaker). A person saying the wake word over an
+answer that does not say it still wakes it: the played audio scores near 0 then. The same covers
+earcons and anything else the player plays. The price: a person saying the wake word at the very
+moment the answer says it is ignored too.
 
 Threads: ``PlayedAudioTap.write`` runs in the PortAudio output callback (an append under a lock,
 only while something plays and for a short tail after it); ``PlayedWakeFilter.update`` and
@@ -103,7 +104,8 @@ class PlayedWakeFilter:
         self._frame = frame_samples
         self._tap: PlayedAudioTap | None = None
         self._resampler: StreamResampler | None = None
-        self._hits: deque[float] = deque(maxlen=64)  # when played frames that scored left the speaker
+        # When played frames that scored left the speaker, and whether the stock score did it.
+        self._hits: deque[tuple[float, bool]] = deque(maxlen=64)
         self.played_s = 0.0  # played audio scored so far (bench and tests)
 
     def listen_to(self, rate: int) -> PlayedAudioTap:
@@ -133,11 +135,15 @@ class PlayedWakeFilter:
         stock = max(self._twin.scores.values(), default=0.0)
         verifier = max(self._twin.verifier_scores.values(), default=0.0)
         if stock >= EXPLAINS_SCORE or verifier >= EXPLAINS_VERIFIER_SCORE:
-            self._hits.append(ended_at)
+            self._hits.append((ended_at, stock >= EXPLAINS_SCORE))
 
-    def explains(self, detected_at: float) -> bool:
-        """Did the played audio score for the wake word around ``detected_at`` (capture time)?"""
-        return any(detected_at - LOOKBACK_S <= t <= detected_at + LOOKAHEAD_S for t in self._hits)
+    def explains(self, detected_at: float, stock_fired: bool) -> bool:
+        """Did the played audio score for the wake word around ``detected_at`` (capture time), on the
+        score that fired? A detection the stock score made needs the played audio's stock score: the
+        verifier also scores tones and their silent tails (the timer's ring reached 0.96), which must
+        not explain away a person's wake word said just after the ring."""
+        return any(detected_at - LOOKBACK_S <= t <= detected_at + LOOKAHEAD_S and (stock or not stock_fired)
+                   for t, stock in self._hits)
 
 
 def played_wake_filter(detector: object) -> PlayedWakeFilter | None:

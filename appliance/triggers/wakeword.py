@@ -57,6 +57,7 @@ class Detection:
     score: float
     at_sample: int
     verifier_score: float | None = None  # the verifier's score, for models that have one
+    stock_fired: bool = True  # the stock score alone reached the threshold (else the verifier decided)
 
     @property
     def at_s(self) -> float:
@@ -292,7 +293,7 @@ class WakeWordDetector:
                 continue
             self._armed[name] = False
             self._last_wake[name] = self._samples_fed
-            found.append(Detection(name, score, self._samples_fed, verifier_score))
+            found.append(Detection(name, score, self._samples_fed, verifier_score, stock_fired=score >= threshold))
         return found
 
     def reset(self) -> None:
