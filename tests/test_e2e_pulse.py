@@ -23,7 +23,12 @@ async def test_conversation_on_a_paced_sound_server(pulse: PulseSoundServer, bac
     async with FakeRealtimeServer(handshake_delay_s=1.0, reply_audio=reply.tobytes()) as server:
         # The same device names work on both: "mic" and "speaker" are ALSA PCMs for the first and
         # substrings of the sound server's own names (mic_sink.monitor, speaker_sink) for the second.
-        env = appliance_env(pulse.env, server.url, APPLIANCE_AUDIO__BACKEND=backend)
+        # A 100 ms server-side buffer, not the default 40: the shared CI machine stalls a process for
+        # longer than 40 ms now and then, and an underrun mid-reply leaves a gap the last check sees
+        # (one CI run in five scored 0.72, most likely that). Glitch resistance is a deployment
+        # setting (README, "Hardware"); this test checks the path.
+        env = appliance_env(pulse.env, server.url, APPLIANCE_AUDIO__BACKEND=backend,
+                            APPLIANCE_AUDIO__PULSE_LATENCY_MS="100")
         app = await ApplianceProcess(env).start()
         try:
             await app.wait_ready()
@@ -43,4 +48,5 @@ async def test_conversation_on_a_paced_sound_server(pulse: PulseSoundServer, bac
     assert score >= 0.8, score
     heard = soxr.resample(pulse.speaker_audio(), 48000, 24000)
     score, _ = best_match(heard, reply)
-    assert score >= 0.9, score
+    assert score >= 0.9, f"reply on the speaker: corr {score:.2f}; cancels {server.cancels}, " \
+                         f"truncations {server.truncations}\n{app.dump()}"
