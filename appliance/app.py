@@ -147,7 +147,7 @@ class Appliance:
         self._released_early = False
         self._tasks: set[asyncio.Future[None]] = set()
         self._control = AudioControl()
-        self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0}
+        self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0, "output_underflows": 0}
         self._audio_opened_at = 0.0
         # A speaker next to the mic (gate, aec): a twin of the detector scores what the speaker plays, so
         # the wake word ignores the appliance's own voice (triggers/self_wake.py). Made once, kept across reopens.
@@ -428,6 +428,7 @@ class Appliance:
             "overruns": mic.stats.overflows if mic is not None else 0,
             "dropped_blocks": mic.stats.dropped_blocks if mic is not None else 0,
             "underruns": player.stats.underruns if player is not None else 0,
+            "output_underflows": player.stats.device_underflows if player is not None else 0,
         }
 
     def audio_stats(self) -> dict[str, int]:

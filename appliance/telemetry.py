@@ -32,6 +32,7 @@ class _AudioStatsCollector(Collector):
             ("overruns", "Capture overflows reported by the input device"),
             ("underruns", "Playback buffer ran dry while an answer was streaming"),
             ("dropped_blocks", "Microphone blocks dropped because a consumer fell behind"),
+            ("output_underflows", "Output device ran dry before the playback callback filled it (xruns)"),
         ):
             yield CounterMetricFamily(f"appliance_audio_{name}", help_text, value=stats.get(name, 0))
 

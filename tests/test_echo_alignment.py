@@ -32,13 +32,23 @@ class _Flags:
     input_overflow = False
 
 
-def _model_audio(backlog: int) -> tuple[np.ndarray, np.ndarray]:
-    """Play the agent's speech three times over an echo path; return (mic, what reached the model)."""
+def _model_audio(backlog: int, repeats: int = 3, xrun: str | None = None, xrun_at: int = 0,
+                 xrun_ms: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Play the agent's speech `repeats` times over an echo path; return (mic, what reached the model).
+
+    `xrun` at block `xrun_at`: "underflow", the speaker plays `xrun_ms` of silence the reference never
+    saw, and says so; "overflow", the microphone loses `xrun_ms` of samples, and says so."""
     far, rate = read_wav_int16(FIXTURES / "far_agent.wav")
     assert rate == RATE
-    played = np.concatenate([far] * 3)
+    played = np.concatenate([far] * repeats)
     played = played[: played.size // BLOCK * BLOCK]
-    mic_audio = to_int16(make_echo_path(RATE, seed=3).apply(played, np.random.default_rng(4)))
+    gap, at = RATE * xrun_ms // 1000, xrun_at * BLOCK
+    emitted = played
+    if xrun == "underflow":
+        emitted = np.concatenate([played[:at], np.zeros(gap, np.int16), played[at:]])[: played.size]
+    mic_audio = to_int16(make_echo_path(RATE, seed=3).apply(emitted, np.random.default_rng(4)))
+    if xrun == "overflow":
+        mic_audio = np.concatenate([mic_audio[:at], mic_audio[at + gap:], np.zeros(gap, np.int16)])
 
     mic = MicStream(DeviceInfo(0, "test mic", "none", 1, 0, RATE), RATE, queue_blocks=10_000)
     loop = asyncio.new_event_loop()
@@ -53,8 +63,12 @@ def _model_audio(backlog: int) -> tuple[np.ndarray, np.ndarray]:
         pipeline.process_block(item.samples, item.captured_at, item.reference)
 
     for i in range(played.size // BLOCK):
+        if xrun == "underflow" and i == xrun_at:
+            reference.mark_break()  # what the player does when its callback reports the underflow
         reference.write(played[i * BLOCK:(i + 1) * BLOCK])  # the speaker plays a block...
-        mic._callback(mic_audio[i * BLOCK:(i + 1) * BLOCK, None], BLOCK, None, _Flags())  # ...the mic hears one
+        flags = _Flags()
+        flags.input_overflow = xrun == "overflow" and i == xrun_at
+        mic._callback(mic_audio[i * BLOCK:(i + 1) * BLOCK, None], BLOCK, None, flags)  # ...the mic hears one
         if i >= backlog:
             work_one()
     while not mic.blocks.empty():
@@ -73,6 +87,37 @@ def test_the_canceller_converges_however_late_the_worker_runs(backlog: int) -> N
     start, stop = mic.size - 4 * RATE, mic.size - 2 * BLOCK
     erle = erle_db(mic, out, start, stop)
     assert erle >= 20.0, f"echo only {erle:.1f} dB down with the worker {backlog} blocks behind"
+
+
+@pytest.mark.parametrize("xrun", ["underflow", "overflow"])
+def test_after_an_xrun_the_model_does_not_hear_the_agent_while_the_canceller_relearns(xrun: str) -> None:
+    """20 ms of xrun 8 s in: the echo moves against the reference and the canceller cancels nothing
+    for seconds (about 1-7 dB), so the model-bound audio is muted again until it has re-learned."""
+    at = 8 * RATE // BLOCK
+    mic, out = _model_audio(0, repeats=4, xrun=xrun, xrun_at=at)
+    start = at * BLOCK
+    assert erle_db(mic, out, start - 2 * RATE, start) >= 20.0  # converged before
+    after = erle_db(mic, out, start, start + 2 * RATE)
+    assert after >= 20.0, f"the echo reached the model after the {xrun}: only {after:.1f} dB down"
+    end = mic.size - 2 * BLOCK
+    assert erle_db(mic, out, end - 2 * RATE, end) >= 20.0  # and it cancels again afterwards
+
+
+def test_the_player_reports_an_underflow_to_the_reference() -> None:
+    from appliance.audio.playback import Player
+
+    player = Player(DeviceInfo(0, "test speaker", "none", 0, 1, 48000.0), 48000, start_ms=0)
+    player.reference = ReferenceBuffer(capacity=48000)
+
+    class Underflow:
+        output_underflow = True
+        input_overflow = False
+
+    out = np.zeros((960, 1), np.int16)
+    player._callback(out, 960, None, _Flags())
+    assert player.reference.breaks == 0
+    player._callback(out, 960, None, Underflow())
+    assert player.reference.breaks == 1 and player.stats.device_underflows == 1
 
 
 def test_reference_reads_keep_exact_counts_across_rates() -> None:

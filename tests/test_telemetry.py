@@ -28,7 +28,7 @@ def health_server(telemetry: Telemetry) -> WebServer:
 async def test_metrics_and_health_over_http() -> None:
     t = Telemetry()
     healthy = {"ok": True}
-    t.bind(lambda: {"overruns": 2, "underruns": 5, "dropped_blocks": 0},
+    t.bind(lambda: {"overruns": 2, "underruns": 5, "dropped_blocks": 0, "output_underflows": 3},
            lambda: (healthy["ok"], "ok" if healthy["ok"] else "audio streams are not open"))
     server = health_server(t)
     await server.start()
@@ -47,6 +47,7 @@ async def test_metrics_and_health_over_http() -> None:
         assert 'appliance_state{appliance_state="listening"} 1.0' in body
         assert 'appliance_state{appliance_state="idle"} 0.0' in body
         assert "appliance_audio_underruns_total 5.0" in body
+        assert "appliance_audio_output_underflows_total 3.0" in body
         assert 'appliance_session_connect_seconds_bucket{le="1.5"} 1.0' in body
         assert 'appliance_session_connect_seconds_bucket{le="1.0"} 0.0' in body
         status, body = await http_get(server.port, "/healthz")

@@ -105,6 +105,8 @@ class MicPipeline:
         self._mic_pending = np.zeros(0, dtype=np.int16)
         self._ref_pending = np.zeros(0, dtype=np.int16)
         self.aec_learned_s = 0.0
+        self.aec_relearns = 0  # times an xrun moved the echo path and the canceller had to re-learn
+        self._echo_breaks_seen = 0
         self.processed_blocks = 0
         self.last_tick = time.monotonic()
         self.wake_cpu_s = 0.0
@@ -137,6 +139,7 @@ class MicPipeline:
         ref_part = self._ref_pending[:n]
         cleaned = self._aec.process(self._mic_pending[:n], ref_part)
         self._mic_pending, self._ref_pending = self._mic_pending[n:], self._ref_pending[n:]
+        self._notice_echo_breaks()
         # Until the canceller has adapted to the room (about 2 s of the agent's speech; it keeps
         # what it learned across conversations), it would let echo through: mute it meanwhile.
         far_active = n > 0 and float(np.sqrt(np.mean(ref_part.astype(np.float64) ** 2))) > FAR_END_ACTIVE_RMS
@@ -144,6 +147,21 @@ class MicPipeline:
             self.aec_learned_s += n / MODEL_RATE
             return np.zeros_like(cleaned)
         return cleaned
+
+    def _notice_echo_breaks(self) -> None:
+        """An xrun (the speaker ran dry, the microphone lost samples) moves the echo against the
+        reference by the gap; even 20 ms leaves the canceller cancelling nothing for seconds, and
+        the model would hear the agent. Mute again, as at start, until it has re-learned."""
+        assert self._reference is not None
+        breaks = self._reference.breaks + self.mic.stats.overflows
+        if breaks == self._echo_breaks_seen:
+            return
+        self._echo_breaks_seen = breaks
+        if self.aec_learned_s >= AEC_WARMUP_S:  # one line per re-learning, however many xruns
+            self.aec_relearns += 1
+            log_event(log, "aec_relearn", "the echo path moved (audio xrun): the echo canceller re-learns",
+                      overflows=self.mic.stats.overflows, reference_breaks=self._reference.breaks)
+        self.aec_learned_s = 0.0
 
     def open_sink(self, max_seconds: float = 30.0) -> AudioSink:
         """Start collecting model audio for a conversation, beginning with the look-back ring."""

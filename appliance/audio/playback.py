@@ -74,6 +74,7 @@ class PlaybackStats:
     # Per answer item, the most recent ITEMS_KEPT only (a months-long run must not keep them all).
     item_played_ms: OrderedDict[str, float] = field(default_factory=OrderedDict)
     abandoned_answers: int = 0  # answers that stopped without an end-of-audio (a server went quiet)
+    device_underflows: int = 0  # the device ran dry before a callback filled it (an xrun)
 
 
 class Player:
@@ -269,7 +270,12 @@ class Player:
                 else:
                     self._spans.append([now, self.audible_until])
         outdata[:] = out.reshape(-1, 1) if self._channels == 1 else np.repeat(out[:, None], self._channels, 1)
+        underflow = bool(getattr(status, "output_underflow", False))
+        if underflow:
+            self.stats.device_underflows += 1
         if self.reference is not None:
+            if underflow:  # the device played silence the reference never saw: the echo moved
+                self.reference.mark_break()
             self.reference.write(out)
         if self.played is not None:
             self.played.write(out, n > 0, called_at + self._latency())

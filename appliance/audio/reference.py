@@ -62,6 +62,7 @@ class ReferenceBuffer:
         self._read: int | None = None  # absolute index of the next sample to read
         self.resyncs = 0
         self.underrun_samples = 0  # samples read as silence because they were not written yet
+        self.breaks = 0  # times the echo path moved against the reference (xruns, big drift)
 
     # -- producer --------------------------------------------------------------------------------
 
@@ -105,6 +106,8 @@ class ReferenceBuffer:
             elif abs(self._read - nominal) > self.max_drift or (self._read + n > self._written > 0):
                 # Drifted, or about to read samples not played yet (the player writes in bursts):
                 # reading the future would hand the canceller silence for what the speaker emits.
+                if abs(self._read - nominal) > self.max_drift:
+                    self.breaks += 1
                 self._read = nominal
                 self.resyncs += 1
             r0 = self._read
@@ -121,6 +124,12 @@ class ReferenceBuffer:
                 self.underrun_samples += r0 + n - max(r0, self._written)
             self._read = r0 + n
         return out
+
+    def mark_break(self) -> None:
+        """The output device ran dry (an underflow): from here the echo lags the reference by the
+        silence it played, and the echo canceller must re-learn (the consumer watches `breaks`)."""
+        with self._lock:
+            self.breaks += 1
 
     def resync(self) -> None:
         """Re-align the reader on its next read (after a stream restart)."""
