@@ -116,3 +116,17 @@ def test_the_tap_keeps_a_short_tail_after_playback_and_nothing_at_idle() -> None
     assert kept[0][0] == 10.0 and 0.98 <= kept[-1][0] - 10.0 <= 1.0
     tap.write(silence, False, 13.0)
     assert tap.take() == []
+
+
+def test_the_verifier_bar_follows_the_verifier_rule() -> None:
+    """A verifier that wakes alone at 0.4 is explained by played frames from 0.3, not only from 0.6."""
+    from appliance.triggers.self_wake import EXPLAINS_VERIFIER_SCORE, played_wake_filter
+    from appliance.triggers.verifier import VerifierRule
+
+    detector = WakeWordDetector(["hey_jarvis"], 0.5, seed=0)
+    assert detector.verifier_rules == {"hey_jarvis": VerifierRule()}
+    default = played_wake_filter(detector)
+    assert default is not None and default._verifier_bar == EXPLAINS_VERIFIER_SCORE
+    detector._verifiers["hey_jarvis"].rule = VerifierRule(alone=0.4, veto=1.01)  # as a retrained file ships it
+    lowered = played_wake_filter(detector)
+    assert lowered is not None and lowered._verifier_bar == pytest.approx(0.3)

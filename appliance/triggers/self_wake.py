@@ -27,8 +27,8 @@ import numpy as np
 from appliance.audio.formats import WAKE_RATE
 from appliance.audio.resample import StreamResampler
 
-__all__ = ["EXPLAINS_SCORE", "EXPLAINS_VERIFIER_SCORE", "PlayedAudioTap", "PlayedWakeFilter", "WakeScorer",
-           "played_wake_filter"]
+__all__ = ["EXPLAINS_SCORE", "EXPLAINS_VERIFIER_MARGIN", "EXPLAINS_VERIFIER_SCORE", "PlayedAudioTap",
+           "PlayedWakeFilter", "WakeScorer", "played_wake_filter"]
 
 EXPLAINS_SCORE = 0.3
 """A played 80 ms frame whose stock score reaches this explains a microphone detection. Below the
@@ -36,9 +36,13 @@ detection threshold (0.5) on purpose: the room colours the echo, so the clean pl
 a little differently from what the microphone heard. Ordinary speech scores near 0."""
 
 EXPLAINS_VERIFIER_SCORE = 0.6
-"""...or whose verifier score reaches this (the verifier wakes at 0.7). The verifier is noisier on
-ordinary speech (single frames of "it is ten past three" reached 0.3), so it needs a higher bar,
-or a person's real wake word over an ordinary answer could be ignored."""
+"""...or whose verifier score reaches this, for the first verifier (it wakes alone at 0.7); another
+verifier's bar is its own rule's ``alone`` less ``EXPLAINS_VERIFIER_MARGIN`` (``played_wake_filter``).
+The verifier is noisier on ordinary speech (single frames of "it is ten past three" reached 0.3), so
+it needs a higher bar than the stock score, or a person's real wake word over an ordinary answer
+could be ignored."""
+
+EXPLAINS_VERIFIER_MARGIN = 0.1
 
 LOOKBACK_S = 1.5
 """How long before a microphone detection the played audio may have scored (echo delay, the
@@ -99,9 +103,11 @@ class PlayedAudioTap:
 class PlayedWakeFilter:
     """Scores what the speaker played and says whether it explains a microphone detection."""
 
-    def __init__(self, twin: WakeScorer, frame_samples: int) -> None:
+    def __init__(self, twin: WakeScorer, frame_samples: int,
+                 verifier_bar: float = EXPLAINS_VERIFIER_SCORE) -> None:
         self._twin = twin
         self._frame = frame_samples
+        self._verifier_bar = verifier_bar
         self._tap: PlayedAudioTap | None = None
         self._resampler: StreamResampler | None = None
         # When played frames that scored left the speaker, and whether the stock score did it.
@@ -134,7 +140,7 @@ class PlayedWakeFilter:
     def _note_frame(self, ended_at: float) -> None:
         stock = max(self._twin.scores.values(), default=0.0)
         verifier = max(self._twin.verifier_scores.values(), default=0.0)
-        if stock >= EXPLAINS_SCORE or verifier >= EXPLAINS_VERIFIER_SCORE:
+        if stock >= EXPLAINS_SCORE or verifier >= self._verifier_bar:
             self._hits.append((ended_at, stock >= EXPLAINS_SCORE))
 
     def explains(self, detected_at: float, stock_fired: bool) -> bool:
@@ -152,4 +158,7 @@ def played_wake_filter(detector: object) -> PlayedWakeFilter | None:
 
     if not isinstance(detector, WakeWordDetector):
         return None
-    return PlayedWakeFilter(detector.twin(), FRAME_SAMPLES)
+    # A verifier shipped with a lower `alone` (it wakes on lower scores) needs a lower bar here too.
+    alone = [rule.alone for rule in detector.verifier_rules.values()]
+    bar = min([EXPLAINS_VERIFIER_SCORE, *(a - EXPLAINS_VERIFIER_MARGIN for a in alone)])
+    return PlayedWakeFilter(detector.twin(), FRAME_SAMPLES, verifier_bar=bar)

@@ -31,7 +31,13 @@ from appliance.audio.formats import WAKE_RATE
 from appliance.triggers.native_stderr import litert_info_dropped
 from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir, load_model_class
 from appliance.triggers.oww_memory import compact_streaming_memory
-from appliance.triggers.verifier import FEATURE_FRAMES, EmbeddingVerifier, VerifierError, bundled_verifier
+from appliance.triggers.verifier import (
+    FEATURE_FRAMES,
+    EmbeddingVerifier,
+    VerifierError,
+    VerifierRule,
+    bundled_verifier,
+)
 from appliance.triggers.wake_models import DEFAULT_MODEL, WakeWordModelError, add_onnx_model, resolve_model
 
 __all__ = [
@@ -208,6 +214,11 @@ class WakeWordDetector:
             seed=self._seed,
             verify=bool(self._verifiers),
         )
+
+    @property
+    def verifier_rules(self) -> dict[str, VerifierRule]:
+        """Each verified model's wake rule (as its verifier file ships it)."""
+        return {name: verifier.rule for name, verifier in self._verifiers.items()}
 
     @property
     def verified(self) -> tuple[str, ...]:
