@@ -107,13 +107,16 @@ def test_two_utterances_apart_wake_twice_close_wake_once(detector: WakeWordDetec
 
 
 def test_per_model_thresholds(detector: WakeWordDetector) -> None:
-    strict = WakeWordDetector(["hey_jarvis", "alexa"], thresholds={"hey_jarvis": 1.0}, seed=0)
-    assert strict.thresholds == {"hey_jarvis": 1.0, "alexa": 0.5}
+    strict = WakeWordDetector(["hey_jarvis", "alexa"], thresholds={"hey_jarvis": 0.9999}, seed=0, verify=False)
+    assert strict.thresholds == {"hey_jarvis": 0.9999, "alexa": 0.5}
     audio = np.concatenate((silence(1), read_wav_16k(POSITIVE), silence(1)))
     assert feed(strict, audio) == []
     assert set(strict.scores) == {"hey_jarvis", "alexa"}
     with pytest.raises(ValueError, match="unknown"):
         WakeWordDetector(["hey_jarvis"], thresholds={"hey_mycroft": 0.5})
+    for bad in (0.0, 1.0, 1.5):  # the same range the settings accept
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            WakeWordDetector(["hey_jarvis"], thresholds={"hey_jarvis": bad})
 
 
 def test_reset_clears_state(detector: WakeWordDetector) -> None:

@@ -152,8 +152,8 @@ class WakeWordDetector:
                 for name, spec in spec_of.items()
             }
         for name, value in out.items():
-            if not 0.0 < value <= 1.0:
-                raise ValueError(f"threshold for {name!r} must be in (0, 1], got {value}")
+            if not 0.0 < value < 1.0:  # as the settings say: a score of 1 is never reached
+                raise ValueError(f"threshold for {name!r} must be between 0 and 1, got {value}")
         return out
 
     def _load(self, paths: Mapping[str, Path]) -> Any:
