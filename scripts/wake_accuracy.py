@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from appliance.audio.formats import WAKE_RATE  # noqa: E402
 from appliance.triggers.wake_scan import read_wav_16k  # noqa: E402
-from appliance.triggers.wakeword import WakeWordDetector  # noqa: E402
+from appliance.triggers.wakeword import FRAME_SAMPLES, WakeWordDetector  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "wake"
 SPEECH_RMS = 0.05  # speech normalized to about -26 dBFS before noise is added
@@ -137,6 +138,26 @@ class Condition:
     def rate(self) -> float:
         return self.detected / self.trials if self.trials else 0.0
 
+    def trial(self, det: WakeWordDetector, audio: np.ndarray, name: str,
+              on_frame: Callable[[WakeWordDetector], None] | None = None) -> None:
+        """Feed one clip (after the caller has seeded and reset `det`) frame by frame and record it;
+        `on_frame` sees the detector after every whole frame."""
+        model = det.models[0]
+        woke = False
+        best = best_verifier = 0.0
+        for start in range(0, len(audio), FRAME_SAMPLES):
+            woke |= bool(det.process(audio[start : start + FRAME_SAMPLES]))
+            if on_frame is not None and start + FRAME_SAMPLES <= len(audio):
+                on_frame(det)
+            best = max(best, det.scores[model])
+            best_verifier = max(best_verifier, det.verifier_scores.get(model, 0.0))
+        self.trials += 1
+        self.detected += woke
+        self.scores.append(best)
+        self.verifier_scores.append(best_verifier)
+        if not woke:
+            self.missed.append(name)
+
 
 def detection_rates(
     det: WakeWordDetector, positives: dict[str, np.ndarray], noise: NoiseBank, rng: np.random.Generator
@@ -145,7 +166,6 @@ def detection_rates(
     conditions: list[tuple[str, str | None, float | None]] = [("clean", None, None)]
     conditions += [(f"{kind} {snr:g} dB", kind, snr) for snr in SNRS_DB for kind in NOISES]
     results = []
-    model = det.models[0]
     for label, kind, snr in conditions:
         cond = Condition(label)
         for i, (name, clip) in enumerate(positives.items()):
@@ -155,19 +175,7 @@ def detection_rates(
                 mix = mix + noise.excerpt(kind, len(mix)) * (SPEECH_RMS / 10 ** (snr / 20))
             np.random.seed(int(rng.integers(2**31)) + i)
             det.reset()
-            audio = to_int16(mix)
-            best = best_verifier = 0.0
-            woke = False
-            for start in range(0, len(audio), 1280):
-                woke |= bool(det.process(audio[start : start + 1280]))
-                best = max(best, det.scores[model])
-                best_verifier = max(best_verifier, det.verifier_scores.get(model, 0.0))
-            cond.trials += 1
-            cond.detected += woke
-            cond.scores.append(best)
-            cond.verifier_scores.append(best_verifier)
-            if not woke:
-                cond.missed.append(name)
+            cond.trial(det, to_int16(mix), name)
         results.append(cond)
     return results
 

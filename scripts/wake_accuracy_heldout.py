@@ -126,7 +126,6 @@ def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noi
     conditions: list[tuple[str, str | None, bool]] = [("clean", None, False)]
     conditions += [(f"{kind} {SNR_DB:g} dB", kind, False) for kind in NOISES]
     conditions += [("room", None, True)] + [(f"room + {kind} {SNR_DB:g} dB", kind, True) for kind in NOISES]
-    model = det.models[0]
     results = []
     for label, kind, reverb in conditions:
         cond = Condition(label)
@@ -141,23 +140,9 @@ def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noi
                 mix = mix + noise.excerpt(kind, len(mix)) * (SPEECH_RMS / 10 ** (SNR_DB / 20))
             np.random.seed(int(rng.integers(2**31)) + i)
             det.reset()
-            audio = to_int16(mix)
-            woke = False
-            best = best_verifier = 0.0
             if trace is not None:
                 trace.begin()
-            for start in range(0, len(audio), FRAME_SAMPLES):
-                woke |= bool(det.process(audio[start : start + FRAME_SAMPLES]))
-                if trace is not None and start + FRAME_SAMPLES <= len(audio):
-                    trace.add(det)
-                best = max(best, det.scores[model])
-                best_verifier = max(best_verifier, det.verifier_scores.get(model, 0.0))
-            cond.trials += 1
-            cond.detected += woke
-            cond.scores.append(best)
-            cond.verifier_scores.append(best_verifier)
-            if not woke:
-                cond.missed.append(name)
+            cond.trial(det, to_int16(mix), name, trace.add if trace is not None else None)
         results.append(cond)
     return results
 
