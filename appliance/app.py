@@ -47,6 +47,7 @@ from .events import (
 )
 from .indicators.earcons import Earcons
 from .indicators.lights import StatusLights, build_status_lights
+from .logs import log_event
 from .redaction import register_secret
 from .ringing import TimerRinger
 from .settings import Settings
@@ -350,8 +351,11 @@ class Appliance:
         if self.state.state != State.IDLE:
             return
         source = event.source
+        if self.pipeline is None:  # the audio is being reopened (a fault was just seen): nothing to hear with
+            log_event(log, "wake_ignored", f"wake by {source} ignored: the audio devices are reopening",
+                      source=source, reason="audio_reopening")
+            return
         self.events.publish(event)
-        assert self.pipeline is not None
         # Start keeping the model audio now, so speech right after the wake word is not lost.
         sink = self.pipeline.open_sink()
         self._released_early = False

@@ -76,3 +76,19 @@ async def test_instructions_file_that_vanishes_uses_the_last_good_text(
     warnings = log.events("instructions_unreadable")
     assert len(warnings) == 1, warnings  # logged once, not per conversation
     assert str(instructions) in warnings[0]["message"] and "last good" in warnings[0]["message"]
+
+
+def test_a_button_press_while_the_audio_reopens_is_ignored_with_a_log_line(
+    mock_pins: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """CI saw `assert self.pipeline is not None` raise in the press callback: the audio had just
+    failed and was being reopened (no pipeline yet) while the state was still idle."""
+    from appliance.events import Wake
+
+    app = Appliance(make_settings(), "sk-test", detector=None)
+    assert app.pipeline is None and app.state.state.value == "idle"
+    with caplog.at_level("INFO", logger="appliance"):
+        app._trigger(Wake(source="button"))
+    assert app.state.state.value == "idle"
+    assert any(getattr(r, "event", None) == "wake_ignored" and getattr(r, "reason", None) == "audio_reopening"
+               for r in caplog.records)

@@ -10,7 +10,6 @@ import wave
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from tests.e2e_support import REPO
 from tests.pulse_harness import RATE, PulseSoundServer
@@ -67,15 +66,29 @@ async def test_no_server_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot reach a PulseAudio/PipeWire server" in out
 
 
-def test_a_missing_source_is_a_device_error(pulse: PulseSoundServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from appliance.audio.backends import AudioDeviceError, DeviceInfo
-    from appliance.audio.backends.pulse import PulseBackend
-    from appliance.audio.capture import MicStream
+MISSING_SOURCE = """
+from appliance.audio.backends import AudioDeviceError, DeviceInfo
+from appliance.audio.backends.pulse import PulseBackend
+from appliance.audio.capture import MicStream
+mic = MicStream(DeviceInfo(0, "gone", "PulseAudio", 1, 0, 48000.0, key="no_such_source"), 48000,
+                backend=PulseBackend())
+try:
+    mic.start()
+except AudioDeviceError as exc:
+    print("AudioDeviceError:", exc)
+print("active:", mic.active)
+"""
 
-    for name, value in pulse.env.items():
-        monkeypatch.setenv(name, value)
-    ghost = DeviceInfo(0, "gone", "PulseAudio", 1, 0, 48000.0, key="no_such_source")
-    mic = MicStream(ghost, 48000, backend=PulseBackend())
-    with pytest.raises(AudioDeviceError, match="no_such_source"):
-        mic.start()
-    assert not mic.active
+
+async def test_a_missing_source_is_a_device_error(pulse: PulseSoundServer) -> None:
+    # In a child process: libpulse's connection thread must not outlive the test server inside the
+    # test process, which runs the FIFO sound card for every later test (a CI run whose card went
+    # silent right after this test ran it in-process).
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "OPENAI_"))}
+    full.update(pulse.env)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", MISSING_SOURCE, cwd=REPO, env=full,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
+    assert proc.returncode == 0, out
+    assert "AudioDeviceError:" in out and "no_such_source" in out, out
+    assert "active: False" in out, out
