@@ -50,6 +50,10 @@ def card() -> Iterator[FifoSoundCard]:
     _CARD.reset()
     yield _CARD
     _CARD.reset()
+    # One card serves the whole run: if its feeding threads died, every later test would fail for
+    # that, far from the cause. Say so here, at the test that was running.
+    dead = [t.name for t in _CARD.threads if not t.is_alive()]
+    assert not dead, f"the FIFO test card's threads died: {dead}"
 
 
 @pytest.fixture

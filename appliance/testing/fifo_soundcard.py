@@ -210,6 +210,11 @@ class FifoSoundCard:
             elif delay < -0.2:  # we fell behind (idle reader): restart the clock, no catch-up burst
                 started, received = time.monotonic(), 0
 
+    @property
+    def threads(self) -> list[threading.Thread]:
+        """The threads that feed the microphone and drain the speaker in real time."""
+        return list(self._threads)
+
     def speaker_audio(self) -> np.ndarray:
         with self._lock:
             data = bytes(self._speaker)
