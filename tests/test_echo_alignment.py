@@ -17,9 +17,10 @@ import pytest
 from appliance.audio.aec import EchoCanceller, speexdsp_available
 from appliance.audio.capture import MicStream
 from appliance.audio.devices import DeviceInfo
+from appliance.audio.formats import to_int16
 from appliance.audio.pipeline import MicPipeline
 from appliance.audio.reference import CaptureReferenceReader, ReferenceBuffer
-from appliance.bench.echo_metrics import erle_db, make_echo_path, read_wav_int16, to_int16
+from appliance.bench.echo_metrics import erle_db, make_echo_path, read_wav_int16
 from tests.test_aec import FIXTURES
 
 RATE = 24000

@@ -6,6 +6,9 @@ these are the rates on the two fixed sides.
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
+
 MODEL_RATE = 24_000
 """The Realtime API's audio rate, both ways (pcm16 mono)."""
 
@@ -32,3 +35,11 @@ def ms_for_samples(samples: int, rate: int) -> float:
 def bytes_for_ms(ms: float, rate: int = MODEL_RATE) -> int:
     """pcm16 bytes for `ms` milliseconds at `rate`."""
     return samples_for_ms(ms, rate) * SAMPLE_BYTES
+
+
+def to_int16(x: npt.ArrayLike) -> npt.NDArray[np.int16]:
+    """Round and saturate a float signal at int16 scale to pcm16 samples."""
+    a = np.asarray(x)
+    if not np.issubdtype(a.dtype, np.floating):  # float32 stays float32: the resampler's hot path
+        a = a.astype(np.float64)
+    return np.clip(np.rint(a), -32768, 32767).astype(np.int16)

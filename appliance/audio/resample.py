@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import soxr
 
+from .formats import to_int16
+
 
 class StreamResampler:
     """Mono int16 in, mono int16 out; keeps filter state between blocks."""
@@ -29,7 +31,7 @@ class StreamResampler:
         block = np.ascontiguousarray(block, dtype=np.int16)
         if self._stream is None:
             return block
-        return _to_int16(self._stream.resample_chunk(block.astype(np.float32)))
+        return to_int16(self._stream.resample_chunk(block.astype(np.float32)))
 
     def flush(self) -> np.ndarray:
         """Drain what the filter still holds (end of a stream of audio), then start afresh."""
@@ -37,12 +39,8 @@ class StreamResampler:
             return np.zeros(0, dtype=np.int16)
         tail = self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
         self._stream = self._new_stream()
-        return _to_int16(tail)
+        return to_int16(tail)
 
     def reset(self) -> None:
         """Forget everything held (e.g. after an interruption)."""
         self._stream = self._new_stream()
-
-
-def _to_int16(samples: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(samples), -32768, 32767).astype(np.int16)

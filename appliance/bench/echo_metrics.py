@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ..audio.formats import MODEL_RATE
+from ..audio.formats import MODEL_RATE, to_int16
 from ..audio.wavfile import read_wav
 
 Int16Array = npt.NDArray[np.int16]
@@ -37,11 +37,6 @@ FloatArray = npt.NDArray[np.float64]
 def read_wav_int16(path: str | Path) -> tuple[Int16Array, int]:
     """Read a WAV file as mono int16; returns ``(samples, sample_rate)``."""
     return read_wav(path)
-
-
-def to_int16(x: npt.ArrayLike) -> Int16Array:
-    """Round and saturate a float signal (int16 scale) to int16."""
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64)), -32768, 32767).astype(np.int16)
 
 
 @dataclass(frozen=True)
