@@ -160,6 +160,7 @@ def test_reference_buffer_delay_and_continuity() -> None:
     # canceller silence for what the speaker emits breaks it, so the reader re-aligns instead.
     np.testing.assert_array_equal(rb.read(20), np.arange(50, 70))
     assert rb.resyncs == 1 and rb.underrun_samples == 0
+    assert rb.breaks == 0  # a burst of the player's, not a moved echo
     rb.write(np.arange(100, 200, dtype=np.int16))
     np.testing.assert_array_equal(rb.read(10), np.arange(70, 80))  # continues from there
 
@@ -185,7 +186,7 @@ def test_reference_buffer_resyncs_after_drift() -> None:
     rb.read(480)
     rb.write(np.ones(4000, np.int16))  # the reader fell far behind
     assert rb.read(480).all()
-    assert rb.resyncs == 1
+    assert rb.resyncs == 1 and rb.breaks == 1  # a drift moves the echo: the canceller must re-learn
 
 
 def test_reference_buffer_threaded_spsc() -> None:

@@ -130,7 +130,7 @@ class MicPipeline:
 
     def _cancel(self, block: np.ndarray, samples24: np.ndarray, ref: np.ndarray | None) -> np.ndarray:
         assert self._aec is not None and self._reference is not None and self._ref_to_model is not None
-        if ref is None:  # a block handed in directly, not captured by the stream (bench, tests)
+        if ref is None:  # captured before cancel_echo attached the reader, or handed in directly (bench)
             ref = self._reference.read(round(block.size * self._reference_rate / self.mic.rate))
         # The two resamplers release samples in different bursts: pair them up sample for sample.
         self._mic_pending = np.concatenate([self._mic_pending, samples24])

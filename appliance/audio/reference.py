@@ -103,11 +103,10 @@ class ReferenceBuffer:
             nominal = self._written - self.delay - n
             if self._read is None:
                 self._read = nominal
-            elif abs(self._read - nominal) > self.max_drift or (self._read + n > self._written > 0):
+            elif (drifted := abs(self._read - nominal) > self.max_drift) or (self._read + n > self._written > 0):
                 # Drifted, or about to read samples not played yet (the player writes in bursts):
                 # reading the future would hand the canceller silence for what the speaker emits.
-                if abs(self._read - nominal) > self.max_drift:
-                    self.breaks += 1
+                self.breaks += drifted
                 self._read = nominal
                 self.resyncs += 1
             r0 = self._read

@@ -140,8 +140,9 @@ class PlayedWakeFilter:
     def _note_frame(self, ended_at: float) -> None:
         stock = max(self._twin.scores.values(), default=0.0)
         verifier = max(self._twin.verifier_scores.values(), default=0.0)
-        if stock >= EXPLAINS_SCORE or verifier >= self._verifier_bar:
-            self._hits.append((ended_at, stock >= EXPLAINS_SCORE))
+        by_stock = stock >= EXPLAINS_SCORE
+        if by_stock or verifier >= self._verifier_bar:
+            self._hits.append((ended_at, by_stock))
 
     def explains(self, detected_at: float, stock_fired: bool) -> bool:
         """Did the played audio score for the wake word around ``detected_at`` (capture time), on the

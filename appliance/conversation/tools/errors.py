@@ -29,8 +29,9 @@ def describe_failure(error: BaseException) -> str:
     if isinstance(error, TimeoutError | asyncio.TimeoutError):
         return "it timed out"
     cause = error.__cause__ or error
-    if isinstance(error, ToolFailed) or isinstance(cause, ToolFailed):  # the SDK wraps what an MCP call raises
-        return str(cause if isinstance(cause, ToolFailed) else error)
+    failed = cause if isinstance(cause, ToolFailed) else error  # the SDK wraps what an MCP call raises
+    if isinstance(failed, ToolFailed):
+        return str(failed)
     if "timed out" in str(cause).lower():  # an MCP request that hit the session timeout
         return "it timed out"
     return f"it failed ({type(cause).__name__})"
