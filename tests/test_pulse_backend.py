@@ -15,14 +15,19 @@ from tests.e2e_support import REPO
 from tests.pulse_harness import RATE, PulseSoundServer
 
 
-async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
+async def run_python(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """A child Python in the repository with `env` over a clean environment: (exit code, output)."""
     full = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "OPENAI_"))}
     full.update(env)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "appliance", *args, cwd=REPO, env=full,
+    proc = await asyncio.create_subprocess_exec(sys.executable, *args, cwd=REPO, env=full,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode is not None
     return proc.returncode, out.decode()
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    return await run_python("-m", "appliance", *args, env=env)
 
 
 async def test_devices_lists_sources_and_sinks(pulse: PulseSoundServer) -> None:
@@ -84,11 +89,7 @@ async def test_a_missing_source_is_a_device_error(pulse: PulseSoundServer) -> No
     # In a child process: libpulse's connection thread must not outlive the test server inside the
     # test process, which runs the FIFO sound card for every later test (a CI run whose card went
     # silent right after this test ran it in-process).
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "OPENAI_"))}
-    full.update(pulse.env)
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", MISSING_SOURCE, cwd=REPO, env=full,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    out = (await asyncio.wait_for(proc.communicate(), 60))[0].decode()
-    assert proc.returncode == 0, out
+    rc, out = await run_python("-c", MISSING_SOURCE, env=pulse.env)
+    assert rc == 0, out
     assert "AudioDeviceError:" in out and "no_such_source" in out, out
     assert "active: False" in out, out
