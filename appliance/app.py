@@ -43,11 +43,11 @@ from .events import (
     TriggerSource,
     VolumeChanged,
     Wake,
+    WakeIgnored,
     log_subscriber,
 )
 from .indicators.earcons import Earcons
 from .indicators.lights import StatusLights, build_status_lights
-from .logs import log_event
 from .redaction import register_secret
 from .ringing import TimerRinger
 from .settings import Settings
@@ -195,6 +195,7 @@ class Appliance:
             on_wake=self._on_wake,
             on_stalled=self._on_audio_stalled,
             lookback_ms=self.settings.wake.preroll_lookback_ms,
+            publish=self.events.publish,
         )
         if a.echo == "aec":
             # Reference: what the speaker played, read back aligned with the microphone.
@@ -352,8 +353,7 @@ class Appliance:
             return
         source = event.source
         if self.pipeline is None:  # the audio is being reopened (a fault was just seen): nothing to hear with
-            log_event(log, "wake_ignored", f"wake by {source} ignored: the audio devices are reopening",
-                      source=source, reason="audio_reopening")
+            self.events.publish(WakeIgnored(reason="audio_reopening", source=source))
             return
         self.events.publish(event)
         # Start keeping the model audio now, so speech right after the wake word is not lost.

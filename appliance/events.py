@@ -79,6 +79,23 @@ class Wake(ApplianceEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WakeIgnored(ApplianceEvent):
+    """A wake not acted on: the speaker's own audio explains it (`played_audio`), or a press or wake
+    word came while the audio devices reopen after a fault (`audio_reopening`)."""
+
+    name: ClassVar[str] = "wake_ignored"
+    reason: Literal["played_audio", "audio_reopening"]
+    source: TriggerSource | None = None
+    model: str | None = None
+    score: float | None = None
+
+    def message(self) -> str:
+        if self.reason == "played_audio":
+            return "wake word in what the speaker played: ignored"
+        return f"wake by {self.source} ignored: the audio devices are reopening"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ButtonPressed(ApplianceEvent):
     """What a button press did during a conversation (a press that starts one is a `Wake`)."""
 
@@ -246,6 +263,36 @@ class ErrorRaised(ApplianceEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MicBlockFailed(ApplianceEvent):
+    """Processing a microphone block raised (LiteRT, soxr, AEC, memory): the block is skipped. Published
+    once per spell of failures; a spell that goes on becomes an `audio_device` error."""
+
+    name: ClassVar[str] = "pipeline_error"
+    logger: ClassVar[str] = "appliance.audio.pipeline"
+    level: ClassVar[int] = logging.ERROR
+    not_fields: ClassVar[frozenset[str]] = frozenset({"text"})
+    error: str  # the exception's type
+    text: str = ""
+
+    def message(self) -> str:
+        return f"microphone processing failed: {self.error}: {self.text}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EchoRelearning(ApplianceEvent):
+    """An xrun moved the echo against the speaker reference: the model-bound audio is muted again until
+    the echo canceller has re-learned (once per re-learning, however many xruns)."""
+
+    name: ClassVar[str] = "aec_relearn"
+    logger: ClassVar[str] = "appliance.audio.pipeline"
+    overflows: int
+    reference_breaks: int
+
+    def message(self) -> str:
+        return "the echo path moved (audio xrun): the echo canceller re-learns"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recovered(ApplianceEvent):
     name: ClassVar[str] = "recovered"
 
@@ -306,9 +353,12 @@ class EventBus:
 
     def publish(self, event: ApplianceEvent) -> None:
         if self._loop is not None and self._loop_thread != threading.get_ident() and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._deliver, event)
-        else:
-            self._deliver(event)
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, event)
+                return
+            except RuntimeError:  # the loop closed just now (shutdown): deliver here rather than lose it
+                pass
+        self._deliver(event)
 
     def _deliver(self, event: ApplianceEvent) -> None:
         for subscriber in list(self._subscribers):

@@ -16,7 +16,16 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
-from .events import ApplianceEvent, ConversationEnded, ErrorRaised, StateChanged, Wake
+from .events import (
+    ApplianceEvent,
+    ConversationEnded,
+    EchoRelearning,
+    ErrorRaised,
+    MicBlockFailed,
+    StateChanged,
+    Wake,
+    WakeIgnored,
+)
 from .state import State
 
 log = logging.getLogger("appliance.telemetry")
@@ -45,6 +54,12 @@ class Telemetry:
         )
         self.wakes = Counter("appliance_wakes", "Wake events by source", ["source"], registry=self.registry)
         self.errors = Counter("appliance_errors", "Errors by kind", ["kind"], registry=self.registry)
+        self.wakes_ignored = Counter("appliance_wakes_ignored", "Wakes not acted on, by reason (played_audio: "
+                                     "the speaker's own audio)", ["reason"], registry=self.registry)
+        self.mic_block_failures = Counter("appliance_mic_block_failures", "Spells of failing microphone blocks",
+                                          registry=self.registry)
+        self.aec_relearns = Counter("appliance_aec_relearns", "Echo canceller re-learnings after an audio xrun",
+                                    registry=self.registry)
         self.state = Enum(
             "appliance_state", "Current appliance state", states=[s.value for s in State], registry=self.registry
         )
@@ -78,6 +93,12 @@ class Telemetry:
             self.connect_seconds.observe(event.wake_to_open_ms / 1000)
         elif isinstance(event, ErrorRaised):
             self.errors.labels(event.kind).inc()
+        elif isinstance(event, WakeIgnored):
+            self.wakes_ignored.labels(event.reason).inc()
+        elif isinstance(event, MicBlockFailed):
+            self.mic_block_failures.inc()
+        elif isinstance(event, EchoRelearning):
+            self.aec_relearns.inc()
 
     def metrics_text(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,7 @@ played `backlog` blocks later: an echo that leads its reference, which the cance
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from appliance.audio.formats import to_int16
 from appliance.audio.pipeline import MicPipeline
 from appliance.audio.reference import CaptureReferenceReader, ReferenceBuffer
 from appliance.bench.echo_metrics import erle_db, make_echo_path, read_wav_int16
+from appliance.events import ApplianceEvent
 from tests.test_aec import FIXTURES
 
 RATE = 24000
@@ -34,7 +36,8 @@ class _Flags:
 
 
 def _model_audio(backlog: int, repeats: int = 3, xrun: str | None = None, xrun_at: int = 0,
-                 xrun_ms: int = 20) -> tuple[np.ndarray, np.ndarray]:
+                 xrun_ms: int = 20, publish: Callable[[ApplianceEvent], None] | None = None,
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Play the agent's speech `repeats` times over an echo path; return (mic, what reached the model).
 
     `xrun` at block `xrun_at`: "underflow", the speaker plays `xrun_ms` of silence the reference never
@@ -53,7 +56,8 @@ def _model_audio(backlog: int, repeats: int = 3, xrun: str | None = None, xrun_a
 
     mic = MicStream(DeviceInfo(0, "test mic", "none", 1, 0, RATE), RATE, queue_blocks=10_000)
     loop = asyncio.new_event_loop()
-    pipeline = MicPipeline(mic, loop, None, on_wake=lambda d: None, on_stalled=lambda r: None, lookback_ms=0)
+    pipeline = MicPipeline(mic, loop, None, on_wake=lambda d: None, on_stalled=lambda r: None, lookback_ms=0,
+                           publish=publish or (lambda event: None))
     reference = ReferenceBuffer(capacity=RATE * 2)
     pipeline.cancel_echo(EchoCanceller(RATE), reference, RATE)
     sink = pipeline.open_sink(max_seconds=60)
@@ -95,7 +99,11 @@ def test_after_an_xrun_the_model_does_not_hear_the_agent_while_the_canceller_rel
     """20 ms of xrun 8 s in: the echo moves against the reference and the canceller cancels nothing
     for seconds (about 1-7 dB), so the model-bound audio is muted again until it has re-learned."""
     at = 8 * RATE // BLOCK
-    mic, out = _model_audio(0, repeats=4, xrun=xrun, xrun_at=at)
+    events: list[ApplianceEvent] = []
+    mic, out = _model_audio(0, repeats=4, xrun=xrun, xrun_at=at, publish=events.append)
+    # One event (the log line, the metric, the device API's) for the one re-learning.
+    assert [(e.name, e.fields()) for e in events] == [
+        ("aec_relearn", {"overflows": int(xrun == "overflow"), "reference_breaks": int(xrun == "underflow")})]
     start = at * BLOCK
     assert erle_db(mic, out, start - 2 * RATE, start) >= 20.0  # converged before
     after = erle_db(mic, out, start, start + 2 * RATE)

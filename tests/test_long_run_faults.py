@@ -43,6 +43,8 @@ async def test_a_failing_block_is_skipped_and_the_worker_keeps_running(card: Fif
         await wait_until(lambda: detector.calls > 20, 10, "the worker to go on after the failures", log)
         assert app.pipeline is not None and app.pipeline.alive and app.pipeline.failed_blocks == 3
         assert len(log.events("pipeline_error")) == 1  # one line, not one per failed block
+        assert log.events("pipeline_error")[0]["error"] == "MemoryError"
+        assert app.telemetry.registry.get_sample_value("appliance_mic_block_failures_total") == 1
         assert app.health() == (True, "ok")
         assert not log.events("error")
 

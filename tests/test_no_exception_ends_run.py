@@ -92,3 +92,5 @@ def test_a_button_press_while_the_audio_reopens_is_ignored_with_a_log_line(
     assert app.state.state.value == "idle"
     assert any(getattr(r, "event", None) == "wake_ignored" and getattr(r, "reason", None) == "audio_reopening"
                for r in caplog.records)
+    # An event like any other: counted for the fleet's dashboards (and sent to device API clients).
+    assert app.telemetry.registry.get_sample_value("appliance_wakes_ignored_total", {"reason": "audio_reopening"}) == 1

@@ -75,6 +75,9 @@ async def test_an_answer_that_says_the_wake_word_plays_to_the_end(
     assert played_ms >= reply_ms - 50, (played_ms, reply_ms)
     # The wake word heard the answer's wake word through the room (so the test can fail), and ignored it.
     assert log.events("wake_ignored"), "the echo never woke the wake word: the test proves nothing"
+    assert {e["reason"] for e in log.events("wake_ignored")} == {"played_audio"}
+    assert app.telemetry.registry.get_sample_value(
+        "appliance_wakes_ignored_total", {"reason": "played_audio"}) == len(log.events("wake_ignored"))
 
 
 @pytest.mark.parametrize("mode", ["gate", "aec"])

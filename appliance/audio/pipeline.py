@@ -24,7 +24,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..logs import log_event
+from ..events import ApplianceEvent, EchoRelearning, MicBlockFailed, WakeIgnored, log_subscriber
 from ..triggers.self_wake import PlayedWakeFilter
 from .aec import EchoCanceller
 from .capture import MicStream
@@ -83,8 +83,10 @@ class MicPipeline:
         on_stalled: Callable[[str], None],
         lookback_ms: int = 300,
         stall_after_s: float = 2.0,
+        publish: Callable[[ApplianceEvent], None] = log_subscriber,
     ) -> None:
         self.mic = mic
+        self._publish = publish  # the appliance's EventBus.publish (safe from this worker thread)
         self._loop = loop
         self._detector = detector
         self._on_wake = on_wake
@@ -159,8 +161,7 @@ class MicPipeline:
         self._echo_breaks_seen = breaks
         if self.aec_learned_s >= AEC_WARMUP_S:  # one line per re-learning, however many xruns
             self.aec_relearns += 1
-            log_event(log, "aec_relearn", "the echo path moved (audio xrun): the echo canceller re-learns",
-                      overflows=self.mic.stats.overflows, reference_breaks=self._reference.breaks)
+            self._publish(EchoRelearning(overflows=self.mic.stats.overflows, reference_breaks=self._reference.breaks))
         self.aec_learned_s = 0.0
 
     def open_sink(self, max_seconds: float = 30.0) -> AudioSink:
@@ -235,8 +236,7 @@ class MicPipeline:
                 good_since_failure = 0
                 self.failed_blocks += 1
                 if failures == 1:  # one log line per spell of failures, not one per block
-                    log.error("microphone processing failed: %s: %s", type(exc).__name__, exc,
-                              extra={"event": "pipeline_error", "error": type(exc).__name__})
+                    self._publish(MicBlockFailed(error=type(exc).__name__, text=str(exc)))
                 if failures >= MAX_FAILED_BLOCKS:
                     self._report(f"microphone processing keeps failing: {type(exc).__name__}: {exc}")
                     return
@@ -261,8 +261,8 @@ class MicPipeline:
             for detection in detections:
                 if self._played_wakes is not None and self._played_wakes.explains(captured_at, detection.stock_fired):
                     self.ignored_wakes += 1
-                    log_event(log, "wake_ignored", "wake word in what the speaker played: ignored",
-                              model=detection.model, score=round(float(detection.score), 3), reason="played_audio")
+                    self._publish(WakeIgnored(reason="played_audio", model=detection.model,
+                                              score=round(float(detection.score), 3)))
                     continue
                 self._loop.call_soon_threadsafe(self._on_wake, detection)
         samples24 = self._to_model.process(block)
