@@ -8,7 +8,16 @@ import threading
 
 import pytest
 
-from appliance.events import ApplianceEvent, ErrorRaised, EventBus, ToolCalled, Wake, log_subscriber
+from appliance.events import (
+    ApplianceEvent,
+    ErrorRaised,
+    EventBus,
+    MicBlockFailed,
+    ToolCalled,
+    Wake,
+    WakeIgnored,
+    log_subscriber,
+)
 from appliance.logs import JsonFormatter
 
 
@@ -51,3 +60,36 @@ async def test_publish_from_another_thread_is_delivered_on_the_loop_thread() -> 
     assert delivered_on == []  # not run on the worker thread
     await asyncio.sleep(0.01)
     assert delivered_on == [threading.get_ident()]
+
+
+def test_an_event_published_while_the_loop_closes_is_still_delivered() -> None:
+    """The microphone worker can publish in the instant the loop closes (shutdown): `is_closed()` still
+    said no, `call_soon_threadsafe` raises. The event is delivered in place, not lost, not raised."""
+
+    class ClosingLoop:
+        def is_closed(self) -> bool:
+            return False
+
+        def call_soon_threadsafe(self, *args: object) -> None:
+            raise RuntimeError("Event loop is closed")
+
+    bus = EventBus()
+    bus.bind_loop(ClosingLoop())  # type: ignore[arg-type]
+    got: list[ApplianceEvent] = []
+    bus.subscribe(got.append)
+    event = MicBlockFailed(error="MemoryError", text="simulated")
+    worker = threading.Thread(target=bus.publish, args=(event,))
+    worker.start()
+    worker.join()
+    assert got == [event]
+
+
+def test_pipeline_events_keep_their_log_lines(caplog: pytest.LogCaptureFixture) -> None:
+    line = logged(MicBlockFailed(error="MemoryError", text="simulated"), caplog)
+    assert line == {"level": "error", "logger": "appliance.audio.pipeline", "event": "pipeline_error",
+                    "error": "MemoryError", "msg": "microphone processing failed: MemoryError: simulated"}
+    assert MicBlockFailed(error="MemoryError", text="/secret/path").as_dict() == {
+        "event": "pipeline_error", "error": "MemoryError"}  # the exception's text stays in the log
+    line = logged(WakeIgnored(reason="played_audio", model="hey_jarvis", score=0.91), caplog)
+    assert line == {"level": "info", "logger": "appliance", "event": "wake_ignored", "reason": "played_audio",
+                    "model": "hey_jarvis", "score": 0.91, "msg": "wake word in what the speaker played: ignored"}
