@@ -33,6 +33,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,7 @@ SENTENCES = (
 NOISES = ("white", "pink", "babble")
 SNR_DB = 10.0
 RT60_S = (0.4, 0.8)
+FrontEnd = Callable[[np.ndarray], np.ndarray]  # int16 16 kHz audio in, the audio the wake word hears out
 DRR_DB = (-2.0, 6.0)
 
 
@@ -121,14 +123,20 @@ class Trace:
 
 
 def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noise: NoiseBank,
-                    rng: np.random.Generator, traces: dict[str, Trace] | None = None) -> list[Condition]:
+                    rng: np.random.Generator, traces: dict[str, Trace] | None = None,
+                    front_ends: dict[str, FrontEnd] | None = None) -> dict[str, list[Condition]]:
+    """Per front end (default: none), the detection rate in every condition. Every front end hears the
+    same mixes: each trial's room, noise and detector seed are drawn once."""
+    front_ends = front_ends or {"none": lambda audio: audio}
+    if traces is not None and len(front_ends) > 1:
+        raise ValueError("a frame dump records one front end")
     lead, tail = WAKE_RATE, WAKE_RATE * 3 // 2
     conditions: list[tuple[str, str | None, bool]] = [("clean", None, False)]
     conditions += [(f"{kind} {SNR_DB:g} dB", kind, False) for kind in NOISES]
     conditions += [("room", None, True)] + [(f"room + {kind} {SNR_DB:g} dB", kind, True) for kind in NOISES]
-    results = []
+    results: dict[str, list[Condition]] = {fe: [] for fe in front_ends}
     for label, kind, reverb in conditions:
-        cond = Condition(label)
+        conds = {fe: Condition(label) for fe in front_ends}
         trace = traces.setdefault(label, Trace()) if traces is not None else None
         for i, (name, clip) in enumerate(positives.items()):
             speech = clip * (SPEECH_RMS / max(rms(clip), 1e-9))
@@ -138,12 +146,15 @@ def detection_rates(det: WakeWordDetector, positives: dict[str, np.ndarray], noi
                 mix *= SPEECH_RMS / max(rms(mix[lead : lead + len(speech)]), 1e-9)
             if kind is not None:
                 mix = mix + noise.excerpt(kind, len(mix)) * (SPEECH_RMS / 10 ** (SNR_DB / 20))
-            np.random.seed(int(rng.integers(2**31)) + i)
-            det.reset()
-            if trace is not None:
-                trace.begin()
-            cond.trial(det, to_int16(mix), name, trace.add if trace is not None else None)
-        results.append(cond)
+            det_seed = int(rng.integers(2**31)) + i
+            for fe, front_end in front_ends.items():
+                np.random.seed(det_seed)
+                det.reset()
+                if trace is not None:
+                    trace.begin()
+                conds[fe].trial(det, front_end(to_int16(mix)), name, trace.add if trace is not None else None)
+        for fe, cond in conds.items():
+            results[fe].append(cond)
     return results
 
 
@@ -204,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     noise = NoiseBank(rng, list(negatives.values()))
     det = WakeWordDetector(["hey_jarvis"], thresholds=args.threshold, seed=args.seed, verify=not args.no_verifier)
     traces: dict[str, Trace] | None = {} if args.dump else None
-    rates = detection_rates(det, positives, noise, rng, traces)
+    rates = detection_rates(det, positives, noise, rng, traces)["none"]
     stream, labels, placed = false_wake_stream(negatives, noise, rng, args.minutes)
     np.random.seed(args.seed)
     det.reset()
