@@ -21,7 +21,7 @@ from .audio.capture import MicStream
 from .audio.control import AudioControl
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.formats import MODEL_RATE
-from .audio.pipeline import AEC_WARMUP_S, AudioSink, MicPipeline, WakeDetection, WakeDetector
+from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
 from .audio.playback import Player
 from .audio.reference import ReferenceBuffer
 from .conversation.agent import AgentSetup
@@ -558,7 +558,7 @@ class Appliance:
             self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt, agents=self.agents
         )
         pipeline = self.pipeline
-        self.conversation.echo_canceller_ready = lambda: pipeline.aec_learned_s >= AEC_WARMUP_S
+        self.conversation.echo_canceller_ready = lambda: pipeline.echo_learning.ready
         if ptt and self._released_early:  # let go before the session was even created
             self.conversation.release()
         if self.settings.audio.echo != "aec":

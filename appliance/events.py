@@ -293,6 +293,25 @@ class EchoRelearning(ApplianceEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EchoNotConverging(ApplianceEvent):
+    """The echo canceller has heard `learned_s` of the agent's speech and still does not cancel it
+    (once per learning): `aec` keeps gating the microphone while the agent speaks, like `gate`."""
+
+    name: ClassVar[str] = "aec_not_converging"
+    logger: ClassVar[str] = "appliance.audio.pipeline"
+    level: ClassVar[int] = logging.WARNING
+    learned_s: float
+    erle_db: float
+    residual_rms: int
+
+    def message(self) -> str:
+        return (f"the echo canceller has not converged after {self.learned_s:g} s of the agent's speech "
+                f"(echo only {self.erle_db:g} dB down): the microphone stays gated while the agent speaks. "
+                "If the echo lags the speaker by more than APPLIANCE_AUDIO__AEC_TAIL_MS, raise it or set "
+                "APPLIANCE_AUDIO__AEC_REFERENCE_DELAY_MS")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recovered(ApplianceEvent):
     name: ClassVar[str] = "recovered"
 

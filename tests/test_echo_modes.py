@@ -48,3 +48,35 @@ async def test_speaker_echo(card: FifoSoundCard, mock_pins: object, mode: str, i
                                               server.cancels, turns)
     if not interrupts_itself:
         assert turns == 1, "the played answer came back as a new user turn"
+
+
+async def test_aec_with_an_echo_longer_than_its_tail_gates_instead_of_hearing_itself(
+    card: FifoSoundCard, mock_pins: object
+) -> None:
+    """The speaker's sound comes back 300 ms late: past the canceller's 200 ms tail, it can never
+    cancel it. A fixed warm-up trusted it after 2 s of the answer and the answer interrupted itself
+    (seen on CI when the card's playback path ran long); now `aec` keeps gating until the canceller
+    is seen to cancel, so the whole answer plays."""
+    reply = np.tile(read_wav(FIXTURES / "reply_24k.wav", 24000), 2)
+    card.set_echo(ECHO_GAIN, delay_ms=300)
+    async with FakeRealtimeServer(reply_audio=reply.tobytes(), tool_name=None, vad_threshold=VAD_THRESHOLD,
+                                  reply_chunk_interval_s=None) as server:
+        settings = make_settings(
+            realtime={"url": server.url},
+            audio={"echo": "aec"},
+            button={"pin": 17, "bounce_s": 0},
+            earcons={"wake": False, "done": False, "error": False},
+            session={"idle_timeout_s": 30},
+        )
+        app = Appliance(settings, "sk-test", detector=None)
+        button = mock_pins.pin(17)  # type: ignore[attr-defined]
+        async with running(app) as log:
+            await start_and_ask(app, log, card, button, read_wav(FIXTURES / "what_time_only.wav", card.rate))
+            await wait_until(lambda: log.states()[-1] == "listening" and not app.player.busy, 15,  # type: ignore[union-attr]
+                             "the answer to end", log)
+            await asyncio.sleep(0.6)
+            assert app.pipeline is not None
+            learning = app.pipeline.echo_learning
+            assert not learning.ready and learning.learned_s > 2.0, (learning.learned_s, learning.erle_db)
+    assert not log.events("interrupted") and not server.cancels and not server.truncations, server.truncations
+    assert len(server.user_turns) == 1, "the played answer came back as a new user turn"

@@ -24,17 +24,17 @@ from typing import Protocol
 
 import numpy as np
 
-from ..events import ApplianceEvent, EchoRelearning, MicBlockFailed, WakeIgnored, log_subscriber
+from ..events import ApplianceEvent, EchoNotConverging, EchoRelearning, MicBlockFailed, WakeIgnored, log_subscriber
 from ..triggers.self_wake import PlayedWakeFilter
 from .aec import EchoCanceller
 from .capture import MicStream
+from .echo_learning import EchoLearning
 from .formats import MODEL_RATE, WAKE_RATE
 from .reference import CaptureReferenceReader, ReferenceBuffer
 from .resample import StreamResampler
 
 log = logging.getLogger("appliance.audio.pipeline")
 
-AEC_WARMUP_S = 2.0  # far-end speech the echo canceller needs before it is trusted
 FAR_END_ACTIVE_RMS = 100.0
 MAX_FAILED_BLOCKS = 50  # blocks failing without a good second between them: give up and reopen the audio
 
@@ -106,7 +106,7 @@ class MicPipeline:
         self._ref_to_model: StreamResampler | None = None
         self._mic_pending = np.zeros(0, dtype=np.int16)
         self._ref_pending = np.zeros(0, dtype=np.int16)
-        self.aec_learned_s = 0.0
+        self.echo_learning = EchoLearning()  # may the canceller's output reach the model yet?
         self.aec_relearns = 0  # times an xrun moved the echo path and the canceller had to re-learn
         self._echo_breaks_seen = 0
         self.processed_blocks = 0
@@ -138,16 +138,22 @@ class MicPipeline:
         self._mic_pending = np.concatenate([self._mic_pending, samples24])
         self._ref_pending = np.concatenate([self._ref_pending, self._ref_to_model.process(ref)])
         n = min(self._mic_pending.size, self._ref_pending.size)
-        ref_part = self._ref_pending[:n]
-        cleaned = self._aec.process(self._mic_pending[:n], ref_part)
+        mic_part, ref_part = self._mic_pending[:n], self._ref_pending[:n]
+        cleaned = self._aec.process(mic_part, ref_part)
         self._mic_pending, self._ref_pending = self._mic_pending[n:], self._ref_pending[n:]
         self._notice_echo_breaks()
-        # Until the canceller has adapted to the room (about 2 s of the agent's speech; it keeps
-        # what it learned across conversations), it would let echo through: mute it meanwhile.
+        # Until the canceller is seen to cancel the room's echo (it keeps what it learned across
+        # conversations), it would let the agent's voice through: mute it while the agent speaks.
+        learning = self.echo_learning
         far_active = n > 0 and float(np.sqrt(np.mean(ref_part.astype(np.float64) ** 2))) > FAR_END_ACTIVE_RMS
-        if far_active and self.aec_learned_s < AEC_WARMUP_S:
-            self.aec_learned_s += n / MODEL_RATE
-            return np.zeros_like(cleaned)
+        if far_active and not learning.ready:
+            learning.observe(mic_part, cleaned)
+            if learning.too_slow():
+                self._publish(EchoNotConverging(learned_s=round(learning.learned_s, 1),
+                                                erle_db=round(learning.erle_db, 1),
+                                                residual_rms=round(learning.residual_rms)))
+            if not learning.ready:
+                return np.zeros_like(cleaned)
         return cleaned
 
     def _notice_echo_breaks(self) -> None:
@@ -159,10 +165,10 @@ class MicPipeline:
         if breaks == self._echo_breaks_seen:
             return
         self._echo_breaks_seen = breaks
-        if self.aec_learned_s >= AEC_WARMUP_S:  # one line per re-learning, however many xruns
+        if self.echo_learning.ready:  # one line per re-learning, however many xruns
             self.aec_relearns += 1
             self._publish(EchoRelearning(overflows=self.mic.stats.overflows, reference_breaks=self._reference.breaks))
-        self.aec_learned_s = 0.0
+        self.echo_learning.restart()
 
     def open_sink(self, max_seconds: float = 30.0) -> AudioSink:
         """Start collecting model audio for a conversation, beginning with the look-back ring."""

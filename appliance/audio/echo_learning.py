@@ -1,0 +1,88 @@
+"""When may the echo canceller's output reach the model? Only once it has been seen to cancel.
+
+A fixed warm-up (2 s of the agent's speech) was not enough: when the echo lags the speaker reference
+by more than the canceller's tail (a device whose output latency is longer than expected, a playback
+path that buffers more on one open than on another), the canceller never converges, and the agent's
+own voice reached the model right after the warm-up, and interrupted the answer.
+
+So the model-bound audio stays muted while the agent speaks until both hold: the warm-up has passed,
+and over the last second of the agent's speech the canceller either took the echo down by
+`CONVERGED_ERLE_DB` or left only a quiet residual without adding to it (a weak echo has little to
+cancel; a canceller that cannot model the echo makes the signal louder, not quieter). Until then
+`echo = "aec"` behaves like `gate` (the conversation gates on `ready`); the wake word and the button
+still interrupt. Still not converged after `SLOW_WARN_S` of the agent's speech: one warning, with
+the settings that fix a long echo lag.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from .formats import MODEL_RATE
+
+WARMUP_S = 2.0  # far-end speech the canceller needs, at least, before it is trusted
+CONVERGED_ERLE_DB = 10.0  # echo return loss enhancement that counts as cancelling
+QUIET_RESIDUAL_RMS = 150.0  # a residual this quiet is harmless whatever the ERLE (well under speech)
+WINDOW_S = 1.0  # how much of the agent's most recent speech the verdict is taken over
+NOT_WORSE_DB = -3.0  # a quiet residual counts only if the canceller is not adding to it (diverged)
+SLOW_WARN_S = 10.0
+
+
+class EchoLearning:
+    """Per block of agent speech (the reference is active): the microphone before and after the
+    canceller. Used by the microphone worker thread only."""
+
+    def __init__(self) -> None:
+        self.learned_s = 0.0  # agent speech the canceller has learned from since the last (re)start
+        self.ready = False
+        self.slow_reported = False
+        self._window: deque[tuple[float, float, int]] = deque()  # (mic energy, residual energy, samples)
+        self._window_samples = 0
+
+    def restart(self) -> None:
+        """The echo path moved (an xrun): learn again from scratch."""
+        self.learned_s = 0.0
+        self.ready = False
+        self.slow_reported = False
+        self._window.clear()
+        self._window_samples = 0
+
+    def observe(self, mic: np.ndarray, residual: np.ndarray) -> None:
+        """One block captured while the agent spoke: `mic` before the canceller, `residual` after."""
+        if self.ready or mic.size == 0:
+            return
+        self.learned_s += mic.size / MODEL_RATE
+        self._window.append((_energy(mic), _energy(residual), mic.size))
+        self._window_samples += mic.size
+        while self._window_samples - self._window[0][2] >= WINDOW_S * MODEL_RATE:
+            self._window_samples -= self._window.popleft()[2]
+        if self.learned_s >= WARMUP_S and self._cancelling():
+            self.ready = True
+
+    def _cancelling(self) -> bool:
+        erle = self.erle_db
+        return erle >= CONVERGED_ERLE_DB or (self.residual_rms <= QUIET_RESIDUAL_RMS and erle >= NOT_WORSE_DB)
+
+    @property
+    def erle_db(self) -> float:
+        """How far the canceller took the echo down over the window (dB)."""
+        mic = sum(e[0] for e in self._window)
+        residual = sum(e[1] for e in self._window)
+        return float(10 * np.log10(max(mic, 1.0) / max(residual, 1.0)))
+
+    @property
+    def residual_rms(self) -> float:
+        return float(np.sqrt(sum(e[1] for e in self._window) / max(self._window_samples, 1)))
+
+    def too_slow(self) -> bool:
+        """True once per learning, when it has taken `SLOW_WARN_S` of agent speech without converging."""
+        if self.ready or self.slow_reported or self.learned_s < SLOW_WARN_S:
+            return False
+        self.slow_reported = True
+        return True
+
+
+def _energy(x: np.ndarray) -> float:
+    return float(np.sum(x.astype(np.float64) ** 2))
