@@ -107,14 +107,12 @@ class MicPipeline:
         self._mic_pending = np.zeros(0, dtype=np.int16)
         self._ref_pending = np.zeros(0, dtype=np.int16)
         self.echo_learning = EchoLearning()  # may the canceller's output reach the model yet?
-        self.aec_relearns = 0  # times an xrun moved the echo path and the canceller had to re-learn
         self._echo_breaks_seen = 0
         self.processed_blocks = 0
         self.last_tick = time.monotonic()
         self.wake_cpu_s = 0.0
         self.failed_blocks = 0
         self._played_wakes: PlayedWakeFilter | None = None
-        self.ignored_wakes = 0
 
     # -- event-loop side ------------------------------------------------------------------------
     def cancel_echo(self, canceller: EchoCanceller, reference: ReferenceBuffer, reference_rate: int) -> None:
@@ -145,8 +143,9 @@ class MicPipeline:
         # Until the canceller is seen to cancel the room's echo (it keeps what it learned across
         # conversations), it would let the agent's voice through: mute it while the agent speaks.
         learning = self.echo_learning
-        far_active = n > 0 and float(np.sqrt(np.mean(ref_part.astype(np.float64) ** 2))) > FAR_END_ACTIVE_RMS
-        if far_active and not learning.ready:
+        if learning.ready or n == 0:  # trusted: nothing more to measure on this hot path
+            return cleaned
+        if float(np.sqrt(np.mean(ref_part.astype(np.float64) ** 2))) > FAR_END_ACTIVE_RMS:  # the agent speaks
             learning.observe(mic_part, cleaned)
             if learning.too_slow():
                 self._publish(EchoNotConverging(learned_s=round(learning.learned_s, 1),
@@ -166,7 +165,6 @@ class MicPipeline:
             return
         self._echo_breaks_seen = breaks
         if self.echo_learning.ready:  # one line per re-learning, however many xruns
-            self.aec_relearns += 1
             self._publish(EchoRelearning(overflows=self.mic.stats.overflows, reference_breaks=self._reference.breaks))
         self.echo_learning.restart()
 
@@ -266,7 +264,6 @@ class MicPipeline:
             self.wake_cpu_s += time.process_time() - started
             for detection in detections:
                 if self._played_wakes is not None and self._played_wakes.explains(captured_at, detection.stock_fired):
-                    self.ignored_wakes += 1
                     self._publish(WakeIgnored(reason="played_audio", model=detection.model,
                                               score=round(float(detection.score), 3)))
                     continue
