@@ -49,6 +49,14 @@ def wakes(stock: np.ndarray, verifier: np.ndarray, veto: float, alone: float, co
     return count
 
 
+def detection_rate(stock: np.ndarray, verifier: np.ndarray, starts: np.ndarray, veto: float, alone: float,
+                   confirm: int, floor: float = 0.0) -> float:
+    """The share of trials (each starting at a frame in `starts`) in which the detector wakes."""
+    bounds = [*starts[1:], len(stock)]
+    return float(np.mean([wakes(stock[a:b], verifier[a:b], veto, alone, confirm, floor) > 0
+                          for a, b in zip(starts, bounds, strict=True)]))
+
+
 def write_rule(path: Path, veto: float, alone: float, confirm: float, floor: float) -> None:
     with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
@@ -96,11 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         for veto, alone, confirm, floor in grid:
             rates = []
             for cond in conditions:
-                stock, ver, starts = scored[cond]
-                bounds = [*starts[1:], len(stock)]
-                hits = [wakes(stock[a:b], ver[a:b], veto, alone, confirm, floor) > 0
-                        for a, b in zip(starts, bounds, strict=True)]
-                rates.append(float(np.mean(hits)))
+                rates.append(detection_rate(*scored[cond], veto, alone, confirm, floor))
             stock, ver, _ = scored["stream"]
             rows.append((wakes(stock, ver, veto, alone, confirm, floor), -min(rates), veto, alone, confirm, floor,
                          rates))

@@ -77,8 +77,8 @@ SENTENCES = (
 NOISES = ("white", "pink", "babble")
 SNR_DB = 10.0
 RT60_S = (0.4, 0.8)
-FrontEnd = Callable[[np.ndarray], np.ndarray]  # int16 16 kHz audio in, the audio the wake word hears out
 DRR_DB = (-2.0, 6.0)
+FrontEnd = Callable[[np.ndarray], np.ndarray]  # int16 16 kHz audio in, the audio the wake word hears out
 
 
 def slug(voice: str) -> str:

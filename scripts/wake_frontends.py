@@ -36,13 +36,16 @@ from wake_accuracy import NoiseBank  # noqa: E402
 from wake_accuracy_heldout import NEAR_MISSES, SENTENCES, WAKE_TEXTS, FrontEnd, corpus, detection_rates  # noqa: E402
 from wake_voices import EVAL_VOICES  # noqa: E402
 
-from appliance.audio.aec import load_speexdsp  # noqa: E402
+from appliance.audio.aec import (  # noqa: E402
+    _SPEEX_PREPROCESS_SET_DENOISE,
+    _SPEEX_PREPROCESS_SET_DEREVERB,
+    _SPEEX_PREPROCESS_SET_NOISE_SUPPRESS,
+    load_speexdsp,
+)
 from appliance.audio.formats import WAKE_RATE, to_int16  # noqa: E402
 from appliance.triggers.wakeword import WakeWordDetector  # noqa: E402
 
 SPEEX_FRAME = WAKE_RATE // 100  # 10 ms
-# speex_preprocess.h request codes
-_DENOISE, _DEREVERB, _NOISE_SUPPRESS = 0, 8, 18
 
 
 def speex_preprocess(suppress_db: int, dereverb: bool) -> FrontEnd:
@@ -50,7 +53,8 @@ def speex_preprocess(suppress_db: int, dereverb: bool) -> FrontEnd:
 
     def run(audio: np.ndarray) -> np.ndarray:
         state = lib.speex_preprocess_state_init(SPEEX_FRAME, WAKE_RATE)
-        for request, value in ((_DENOISE, 1), (_NOISE_SUPPRESS, suppress_db), (_DEREVERB, int(dereverb))):
+        for request, value in ((_SPEEX_PREPROCESS_SET_DENOISE, 1), (_SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, suppress_db),
+                               (_SPEEX_PREPROCESS_SET_DEREVERB, int(dereverb))):
             lib.speex_preprocess_ctl(state, request, ctypes.byref(ctypes.c_int(value)))
         out = np.array(audio, np.int16)
         try:

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from tune_wake_rule import load, wakes  # noqa: E402
+from tune_wake_rule import detection_rate, load, wakes  # noqa: E402
 
 from appliance.triggers.verifier import EmbeddingVerifier  # noqa: E402
 from appliance.triggers.wake_models import resolve_model  # noqa: E402
@@ -80,9 +80,7 @@ def replay(dump: dict[str, dict[str, np.ndarray]], score: Callable[[np.ndarray],
         if cond == "stream":
             false_wakes = wakes(s, g, veto, 2.0, confirm)
             continue
-        bounds = [*d["starts"][1:], len(s)]
-        rates[cond] = float(np.mean([wakes(s[a:b], g[a:b], veto, 2.0, confirm) > 0
-                                     for a, b in zip(d["starts"], bounds, strict=True)]))
+        rates[cond] = detection_rate(s, g, d["starts"], veto, 2.0, confirm)
     return rates, false_wakes
 
 
