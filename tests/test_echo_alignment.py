@@ -151,7 +151,7 @@ def test_an_echo_the_canceller_cannot_model_never_reaches_the_model() -> None:
     trusted (the conversation keeps gating, as `gate` does), and one warning says what to set."""
     events: list[ApplianceEvent] = []
     keep: list[MicPipeline] = []
-    mic, out = _model_audio(0, repeats=4, lag_ms=350, publish=events.append, keep=keep)
+    _model_audio(0, repeats=4, lag_ms=350, publish=events.append, keep=keep)
     learning = keep[0].echo_learning
     assert not learning.ready, f"trusted after {learning.learned_s:.1f} s at {learning.erle_db:.1f} dB"
     assert learning.learned_s > 10.0
