@@ -58,18 +58,20 @@ Deliberate simplifications (see ``FakeRealtimeServer`` for the knobs):
   (the SDK does not do that on ``send_audio(commit=True)``). ``respond_on_commit=True``
   makes the fake answer on commit anyway.
 
-Layout: ``server`` (the class, its recordings and controls, the WebSocket plumbing),
-``connection`` (per-connection state and the energy VAD), ``handlers`` (one function per
-client event type), ``responses`` (the scripted responses), ``auth`` (keys, subprotocols, client
-secrets), ``http_front`` (plain HTTP POSTs on the WebSocket port), ``records`` (typed
-recordings), ``wire`` (event validation, the initial session, the reply audio).
+Layout, each module importing only those before it: ``wire`` (event validation, the initial
+session, the reply audio), ``records`` (typed recordings), ``script`` (what a scripted response
+contains), ``auth`` (keys, subprotocols, client secrets), ``core`` (the options, recordings and
+validated send every connection shares), ``responses`` (streaming the scripted responses),
+``connection`` (per-connection state and the energy VAD), ``handlers`` (one function per client
+event type), ``http_front`` (plain HTTP POSTs on the WebSocket port), ``server`` (the class:
+lifecycle, controls, the WebSocket plumbing). ``tests/test_fake_realtime_layout.py`` keeps it so.
 """
 
 from appliance.audio.formats import MODEL_RATE
 
 from .auth import CLIENT_SECRETS_PATH, KEY_SUBPROTOCOL_PREFIX, REALTIME_SUBPROTOCOL
 from .records import ClientSecretRequest, FunctionCallOutput
-from .responses import FunctionCall, ScriptedResponse
+from .script import FunctionCall, ScriptedResponse
 from .server import FakeRealtimeServer
 from .wire import DEFAULT_REPLY_WAV, JsonDict, load_reply_audio
 

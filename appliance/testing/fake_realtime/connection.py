@@ -4,17 +4,14 @@ that audio into user turns (speech_started/stopped, committed items, canned tran
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 import numpy as np
 from websockets.asyncio.server import ServerConnection
 
+from .core import FakeServerCore
 from .records import FunctionCallOutput
 from .responses import ActiveResponse, cancel_response, start_response
 from .wire import JsonDict, bytes_of, client_error, initial_session, ms_of
-
-if TYPE_CHECKING:
-    from .server import FakeRealtimeServer
 
 VAD_FRAME_MS = 10
 """The energy detector's frame: one RMS decision per 10 ms."""
@@ -23,7 +20,7 @@ VAD_FRAME_MS = 10
 class Connection:
     """Per-connection protocol state."""
 
-    def __init__(self, server: FakeRealtimeServer, ws: ServerConnection, info: JsonDict, *, index: int) -> None:
+    def __init__(self, server: FakeServerCore, ws: ServerConnection, info: JsonDict, *, index: int) -> None:
         self.server = server
         self.ws = ws
         self.info = info
@@ -65,7 +62,7 @@ class Connection:
         return self.server.silence_ms_to_end_turn
 
     async def send(self, event: JsonDict) -> None:
-        await self.server._send_event(self, event)
+        await self.server._send_event(self.ws, event)
 
     async def send_client_error(self, message: str, code: str, event_id: object) -> None:
         await self.send(client_error(message, code, event_id))

@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
@@ -30,11 +29,9 @@ from .auth import (
     parse_secret_request,
     secret_session,
 )
+from .core import FakeServerCore
 from .records import ClientSecretRequest
 from .wire import JsonDict
-
-if TYPE_CHECKING:
-    from .server import FakeRealtimeServer
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +100,7 @@ class HttpAwareConnection(ServerConnection):
         super().data_received(data)
 
 
-def answer_http(server: FakeRealtimeServer, front: HttpAwareConnection, request: Request) -> Response:
+def answer_http(server: FakeServerCore, front: HttpAwareConnection, request: Request) -> Response:
     """Plain HTTP on the WebSocket port: only ``POST /v1/realtime/client_secrets``."""
     path = urlsplit(request.path).path
     if path != CLIENT_SECRETS_PATH:
@@ -125,7 +122,7 @@ def answer_http(server: FakeRealtimeServer, front: HttpAwareConnection, request:
 
 
 def grant_client_secret(
-    server: FakeRealtimeServer, front: HttpAwareConnection, request: Request
+    server: FakeServerCore, front: HttpAwareConnection, request: Request
 ) -> tuple[HTTPStatus, JsonDict, str | None]:
     """(status, body, issued secret) for a client-secrets request: any key but an ephemeral one
     when the server has no ``api_key``, else exactly it."""

@@ -1,6 +1,6 @@
-"""Scripted model responses: function calls (any name, any arguments), a streamed spoken answer
-with its transcript, or a failure; one response at a time per connection, cancellable mid-stream
-like the real server's."""
+"""Streaming the scripted model responses: function calls (any name, any arguments), a spoken
+answer with its transcript, or a failure; one response at a time per connection, cancellable
+mid-stream like the real server's."""
 
 from __future__ import annotations
 
@@ -8,15 +8,11 @@ import asyncio
 import base64
 import contextlib
 import copy
-import json
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
+from .core import FakeServerCore
+from .script import FunctionCall, ScriptedResponse
 from .wire import JsonDict, bytes_of, pcm_format
-
-if TYPE_CHECKING:
-    from .connection import Connection
 
 
 class ActiveResponse:
@@ -29,64 +25,21 @@ class ActiveResponse:
         self.finished = False
 
 
-@dataclass(frozen=True)
-class FunctionCall:
-    """A function call the scripted model makes (any name, whether or not the client offers it)."""
+class ResponseTarget(Protocol):
+    """What a response needs of the connection it streams on (``Connection`` is one): declared
+    here so this module needs nothing above it."""
 
-    name: str
-    arguments: str | Mapping[str, Any] = "{}"
-    """JSON text, or a mapping sent as its JSON dump."""
-    call_id: str | None = None
-    """None: a fresh ``call_fake…`` id."""
+    server: FakeServerCore
+    response: ActiveResponse | None
+    tool_called_this_turn: bool
+    call_ids: dict[str, str]
 
-    @property
-    def arguments_json(self) -> str:
-        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+    def add_item(self, item: JsonDict) -> str | None: ...
 
-
-@dataclass(frozen=True)
-class ScriptedResponse:
-    """What one model response contains, in order: function calls, then a spoken answer.
-
-    ``audio``/``transcript`` None: the server's ``reply_audio``/``reply_transcript``.
-    ``speak`` None: speak only when there are no calls. ``chunk_interval_s`` None: the server's
-    ``reply_chunk_interval_s``. ``fail_code``: instead of any output, the response ends
-    ``failed`` with this error code (e.g. ``rate_limit_exceeded``), as the API reports a
-    response it could not generate.
-    """
-
-    calls: tuple[FunctionCall, ...] = ()
-    audio: bytes | None = None
-    transcript: str | None = None
-    speak: bool | None = None
-    chunk_interval_s: float | None = None
-    fail_code: str | None = None
-
-    @classmethod
-    def calling(
-        cls, name: str, arguments: str | Mapping[str, Any] = "{}", *, call_id: str | None = None
-    ) -> ScriptedResponse:
-        """A response that only calls ``name`` with ``arguments``."""
-        return cls(calls=(FunctionCall(name, arguments, call_id),))
-
-    @classmethod
-    def saying(
-        cls, transcript: str, audio: bytes | None = None, *, chunk_interval_s: float | None = None
-    ) -> ScriptedResponse:
-        """A spoken answer with this transcript (and this audio, or the server's reply audio)."""
-        return cls(transcript=transcript, audio=audio, chunk_interval_s=chunk_interval_s)
-
-    @classmethod
-    def failing(cls, code: str = "rate_limit_exceeded") -> ScriptedResponse:
-        """A response that ends ``failed`` with this error code and no output."""
-        return cls(fail_code=code)
-
-    @property
-    def speaks(self) -> bool:
-        return self.fail_code is None and (not self.calls if self.speak is None else self.speak)
+    async def send(self, event: JsonDict) -> None: ...
 
 
-def default_response(conn: Connection) -> ScriptedResponse:
+def default_response(conn: ResponseTarget) -> ScriptedResponse:
     """What the fake answers when nothing is scripted: the server's ``tool_name`` call first in
     each user turn (when set), then the spoken reply."""
     server = conn.server
@@ -95,7 +48,7 @@ def default_response(conn: Connection) -> ScriptedResponse:
     return ScriptedResponse()
 
 
-async def start_response(conn: Connection) -> None:
+async def start_response(conn: ResponseTarget) -> None:
     """Begin the next response on ``conn`` (after the current one, if one is still streaming):
     the next scripted one, or the default."""
     server = conn.server
@@ -114,7 +67,7 @@ async def start_response(conn: Connection) -> None:
     response.task.add_done_callback(server._log_task_failure)
 
 
-async def stream_response(conn: Connection, response: ActiveResponse, script: ScriptedResponse) -> None:
+async def stream_response(conn: ResponseTarget, response: ActiveResponse, script: ScriptedResponse) -> None:
     if script.fail_code is not None:
         await finish_response(conn, response, "failed", error_code=script.fail_code)
         return
@@ -156,7 +109,7 @@ def response_object(
 
 
 async def finish_response(
-    conn: Connection,
+    conn: ResponseTarget,
     response: ActiveResponse,
     status: str,
     reason: str | None = None,
@@ -171,7 +124,7 @@ async def finish_response(
     await conn.send({"type": "response.done", "response": final})
 
 
-async def cancel_response(conn: Connection, reason: str) -> None:
+async def cancel_response(conn: ResponseTarget, reason: str) -> None:
     """Stop the active response: its unfinished items become incomplete, status ``cancelled``."""
     response = conn.response
     if response is None or response.finished:
@@ -186,7 +139,7 @@ async def cancel_response(conn: Connection, reason: str) -> None:
     await finish_response(conn, response, "cancelled", reason)
 
 
-async def stream_function_call(conn: Connection, response: ActiveResponse, call: FunctionCall) -> None:
+async def stream_function_call(conn: ResponseTarget, response: ActiveResponse, call: FunctionCall) -> None:
     """One completed ``function_call`` output item, its arguments in one delta."""
     server = conn.server
     item_id = server._new_id("item")
@@ -234,7 +187,7 @@ def transcript_deltas(transcript: str, chunks: int) -> list[list[str]]:
     return spread
 
 
-async def stream_spoken_answer(conn: Connection, response: ActiveResponse, script: ScriptedResponse) -> None:
+async def stream_spoken_answer(conn: ResponseTarget, response: ActiveResponse, script: ScriptedResponse) -> None:
     """An assistant message: audio in chunks, the transcript's words spread over them."""
     server = conn.server
     audio = server.reply_audio if script.audio is None else script.audio

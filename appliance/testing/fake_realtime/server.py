@@ -1,5 +1,6 @@
-"""The fake server itself: configuration, recordings, the controls a test drives, and the
-WebSocket plumbing (handshake, one ``Connection`` per client, validated sends)."""
+"""The fake server itself: its lifecycle, the controls a test drives, and the WebSocket plumbing
+(handshake, key checks, one ``Connection`` per client). Options, recordings and the validated
+send are ``FakeServerCore``'s, below every other module of the package."""
 
 from __future__ import annotations
 
@@ -7,12 +8,9 @@ import asyncio
 import base64
 import contextlib
 import copy
-import itertools
-import json
-import logging
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
@@ -27,145 +25,32 @@ from .auth import (
     EPHEMERAL_PREFIX,
     REALTIME_SUBPROTOCOL,
     ClientSecret,
-    ClientSecretStore,
     Credentials,
     error_body,
     invalid_key_body,
     presented_credentials,
-    response_validator,
     secret_session,
 )
 from .connection import Connection
+from .core import FakeServerCore
 from .handlers import handle_message
 from .http_front import HttpAwareConnection, answer_http, json_response
-from .records import ClientSecretRequest, FunctionCallOutput
-from .responses import FunctionCall, ScriptedResponse, cancel_response
-from .wire import JsonDict, load_reply_audio, server_event_validator
-
-logger = logging.getLogger(__name__)
+from .responses import cancel_response
+from .script import ScriptedResponse
+from .wire import JsonDict
 
 
-class FakeRealtimeServer:
-    """Fake OpenAI Realtime server on 127.0.0.1 (see module docstring).
+class FakeRealtimeServer(FakeServerCore):
+    """Fake OpenAI Realtime server on 127.0.0.1 (see the package docstring; its options are
+    ``FakeServerCore.__init__``'s)."""
 
-    Args:
-        handshake_delay_s: sleep before completing each WebSocket opening handshake, so
-            the client really waits as with a distant server.
-        reply_audio: pcm16 24 kHz mono bytes streamed as the answer (default: the
-            ``appliance/defaults/samples/reply_24k.wav``, see ``load_reply_audio``).
-        reply_transcript: the answer's transcript (sent as transcript deltas per word).
-        user_transcript: transcription reported for every committed user turn.
-        tool_name: when set and nothing is scripted, the first response of each user turn is
-            a completed ``function_call`` to this tool (arguments ``tool_arguments``); the audio
-            answer comes after the client sends the ``function_call_output`` and
-            ``response.create``. ``None``: answer each turn with audio directly.
-        vad_threshold: RMS (int16 scale) of a 10 ms frame above which it counts as speech.
-        silence_ms_to_end_turn: trailing silence that ends a VAD turn.
-        min_speech_ms: speech shorter than this when silence comes is dropped (no turn).
-        reply_chunk_ms: milliseconds of audio per ``response.output_audio.delta``.
-        reply_chunk_interval_s: sleep between audio deltas (``None``: real time, i.e.
-            ``reply_chunk_ms / 1000``; default 0: as fast as possible).
-        respond_on_commit: in push-to-talk mode (turn_detection null) also create a response
-            when the client commits (the real API waits for ``response.create``).
-        api_key: the key clients must present (``Authorization: Bearer`` or the
-            ``openai-insecure-api-key.`` subprotocol), or an unexpired ``ek_…`` secret this server
-            issued. ``None``: any key, or none, is accepted on the WebSocket (issued ``ek_`` keys
-            must still be live) and the client-secrets endpoint wants any non-ephemeral bearer key.
-        script: responses to give, in order, before falling back to the default behaviour
-            (see ``script_responses``).
-        host, port: where to listen (port 0: ephemeral).
-    """
+    _server: Server | None = None
+    _reject_status: int | None = None
 
-    def __init__(
-        self,
-        *,
-        handshake_delay_s: float = 0.0,
-        reply_audio: bytes | None = None,
-        reply_transcript: str = "It is ten past three.",
-        user_transcript: str = "what time is it",
-        tool_name: str | None = "get_current_time",
-        tool_arguments: str = "{}",
-        vad_threshold: float = 300.0,
-        silence_ms_to_end_turn: int = 500,
-        min_speech_ms: int = 100,
-        reply_chunk_ms: int = 100,
-        reply_chunk_interval_s: float | None = 0.0,
-        respond_on_commit: bool = False,
-        api_key: str | None = None,
-        script: Sequence[ScriptedResponse] = (),
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        self.handshake_delay_s = handshake_delay_s
-        self.reply_audio: bytes = load_reply_audio() if reply_audio is None else bytes(reply_audio)
-        if len(self.reply_audio) % 2:
-            raise ValueError("reply_audio must be whole pcm16 samples")
-        self.reply_transcript = reply_transcript
-        self.user_transcript = user_transcript
-        self.tool_name = tool_name
-        self.tool_arguments = tool_arguments
-        self.vad_threshold = vad_threshold
-        self.silence_ms_to_end_turn = silence_ms_to_end_turn
-        self.min_speech_ms = min_speech_ms
-        self.reply_chunk_ms = reply_chunk_ms
-        self.reply_chunk_interval_s = (
-            reply_chunk_ms / 1000 if reply_chunk_interval_s is None else reply_chunk_interval_s
-        )
-        self.respond_on_commit = respond_on_commit
-        self.api_key = api_key
-        self.host = host
-        self.port = port
-
-        # ------------------------------------------------------------ recordings
-        self.connections: list[JsonDict] = []
-        """Per accepted connection: path, query (dict), model, headers (dict, lower-case
-        names), authorization (header value or None), auth ("header", "subprotocol" or None:
-        how the client authenticated), key_kind ("api_key", "client_secret" or None),
-        client_secret (the ``ek_…`` used, or None), subprotocol (the one the server chose, or
-        None), connected_at, handshake_started_at (time.monotonic())."""
-        self.refused_connections: list[JsonDict] = []
-        """Opening handshakes answered with an HTTP error: path, status, auth, reason."""
-        self.client_events: list[JsonDict] = []
-        """Every JSON event received from clients, in order (all connections)."""
-        self.received_audio = bytearray()
-        """Concatenated pcm16 24 kHz audio from every input_audio_buffer.append."""
-        self.tool_outputs: list[JsonDict] = []
-        """``function_call_output`` items the clients created (raw items)."""
-        self.function_call_outputs: list[FunctionCallOutput] = []
-        """The same outputs with the call's name and whether/when a response.create followed."""
-        self.function_calls: list[FunctionCall] = []
-        """Every function call the fake made (default or scripted), call_id filled in."""
-        self.client_secret_requests: list[ClientSecretRequest] = []
-        """Every ``POST /v1/realtime/client_secrets`` (granted or refused)."""
-        self.session_updates: list[JsonDict] = []
-        """The ``session`` object of every session.update received."""
-        self.truncations: list[JsonDict] = []
-        """Every conversation.item.truncate event received."""
-        self.cancels: list[JsonDict] = []
-        """Every response.cancel event received."""
-        self.responses: list[JsonDict] = []
-        """Final ``response`` object of every response.done sent (status, output, ...)."""
-        self.user_turns: list[JsonDict] = []
-        """Committed user turns: item_id, audio (pcm16 bytes of the turn), start/end ms."""
-        self.server_events: list[JsonDict] = []
-        """Every event sent (including raw ones as {"raw": text})."""
-        self.sent_at: list[float] = []
-        """time.monotonic() at which each entry of ``server_events`` was sent (same order)."""
-        self.invalid_events_sent: list[tuple[JsonDict, str]] = []
-        """(event, error) for sent events the openai types reject: should stay empty."""
-        self.errors: list[BaseException] = []
-        """Exceptions raised inside the fake's own tasks: should stay empty."""
-
-        self._reject_status: int | None = None
-        self._silent = False
-        self._script: deque[ScriptedResponse] = deque(script)
-        self._secrets = ClientSecretStore()
-        self._validate_secret_response = response_validator()
-        self._server: Server | None = None
-        self._conns: list[Connection] = []
-        self._changed = asyncio.Event()
-        self._ids = itertools.count(1)
-        self._validate = server_event_validator()
+    @cached_property
+    def _conns(self) -> list[Connection]:
+        """The live connections (made on first use: the core knows nothing of ``Connection``)."""
+        return []
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -273,7 +158,7 @@ class FakeRealtimeServer:
         """Send a server event on every connection (``event_id`` added when missing).
         ``validate=False``: skip the openai type check, e.g. for an unknown event type."""
         for conn in list(self._conns):
-            await self._send_event(conn, dict(event), control=True, validate=validate)
+            await self._send_event(conn.ws, dict(event), control=True, validate=validate)
 
     async def send_error(
         self,
@@ -350,7 +235,7 @@ class FakeRealtimeServer:
         for conn in list(self._conns):
             response = conn.response
             await self._send_event(
-                conn,
+                conn.ws,
                 {
                     "type": "response.output_audio.delta",
                     "response_id": response.id if response is not None else self._new_id("resp"),
@@ -362,47 +247,7 @@ class FakeRealtimeServer:
                 control=True,
             )
 
-    # ------------------------------------------------------------------ session.update views
-    @property
-    def instructions_sent(self) -> list[str]:
-        """``instructions`` of every session.update that set them, in order."""
-        return [u["instructions"] for u in self.session_updates if isinstance(u.get("instructions"), str)]
-
-    @property
-    def tools_offered(self) -> list[list[str]]:
-        """Tool names of every session.update that set ``tools``, in order."""
-        return [
-            [str(tool.get("name")) for tool in u["tools"] if isinstance(tool, dict)]
-            for u in self.session_updates
-            if isinstance(u.get("tools"), list)
-        ]
-
-    @property
-    def voices_sent(self) -> list[str]:
-        """``audio.output.voice`` of every session.update that set it, in order."""
-        voices = []
-        for update in self.session_updates:
-            output = (update.get("audio") or {}).get("output") if isinstance(update.get("audio"), dict) else None
-            if isinstance(output, dict) and isinstance(output.get("voice"), str):
-                voices.append(output["voice"])
-        return voices
-
     # ------------------------------------------------------------------ plumbing
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}_fake{next(self._ids):06d}"
-
-    def _notify(self) -> None:
-        self._changed.set()
-
-    def _log_task_failure(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            assert exc is not None
-            if not isinstance(exc, ConnectionClosed):
-                logger.error("fake realtime server task failed", exc_info=exc)
-                self.errors.append(exc)
-                self._notify()
-
     def _front(self, connection: ServerConnection) -> HttpAwareConnection:
         assert isinstance(connection, HttpAwareConnection)  # start() makes only these
         return connection
@@ -494,23 +339,3 @@ class FakeRealtimeServer:
             conn.cancel_tasks()
             self._conns.remove(conn)
             self._notify()
-
-    async def _send_event(
-        self, conn: Connection, event: JsonDict, *, control: bool = False, validate: bool = True
-    ) -> None:
-        """Send one event. While ``never_answer`` is on only ``control`` sends (the test's own
-        ``send_event``/``send_error``/``send_audio_delta``) go out."""
-        if self._silent and not control:
-            return
-        event.setdefault("event_id", self._new_id("event"))
-        if validate and self._validate is not None:
-            try:
-                self._validate(event)
-            except Exception as exc:  # pydantic.ValidationError
-                logger.error("fake realtime server sent an invalid event: %s", exc)
-                self.invalid_events_sent.append((event, str(exc)))
-        self.server_events.append(event)
-        self.sent_at.append(time.monotonic())
-        self._notify()
-        with contextlib.suppress(ConnectionClosed):
-            await conn.ws.send(json.dumps(event))
