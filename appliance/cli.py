@@ -324,8 +324,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args.only)
 
 
+class _PrintVersion(argparse.Action):
+    """`--version`: the version line is made only when asked (the revision may run git)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any) -> None:
+        from .version import version_line
+
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="appliance", description="Headless voice appliance")
+    parser.add_argument("--version", action=_PrintVersion, help="print the version and git revision, then exit")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the appliance").set_defaults(func=cmd_run)
     sub.add_parser("config", help="print the effective settings (secrets masked)").set_defaults(func=cmd_config)

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
@@ -27,6 +27,7 @@ from .events import (
     WakeIgnored,
 )
 from .state import State
+from .version import build_info
 
 log = logging.getLogger("appliance.telemetry")
 
@@ -49,6 +50,9 @@ class _AudioStatsCollector(Collector):
 class Telemetry:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # appliance_build_info{version, revision, python} 1: what each device of a fleet runs.
+        Info("appliance_build", "Version, git revision and Python of the running appliance",
+             registry=self.registry).info(build_info())
         self.conversations = Counter(
             "appliance_conversations", "Conversations by how they ended", ["reason"], registry=self.registry
         )

@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..telemetry import Telemetry
+from ..version import revision
 from . import auth
 from .client_secret import ClientSecretError, create_client_secret
 from .commands import MAX_COMMAND_BYTES, run_command
@@ -83,6 +84,7 @@ class DeviceApi:
             "muted": self.device.muted,
             "volume": self.device.volume,
             "version": version(),
+            "revision": revision(),
             "wake_models": list(s.wake.models),
             "realtime_model": s.realtime.model,
             "voice": s.realtime.voice,
