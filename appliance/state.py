@@ -4,6 +4,8 @@ on the event stream as `StateChanged` events."""
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from .events import EventBus, StateChanged
 
@@ -35,6 +37,9 @@ _ALLOWED: dict[State, frozenset[State]] = {
     # A ring ends where the appliance rests (idle or muted); a timer rings even when muted.
     State.RINGING: frozenset({State.IDLE, State.MUTED, State.ERROR}),
 }
+TRANSITIONS: Mapping[State, frozenset[State]] = MappingProxyType(_ALLOWED)
+"""The allowed transitions, read-only (scripts/state_diagram.py draws docs/states.md from them)."""
+
 
 class InvalidTransition(RuntimeError):
     pass

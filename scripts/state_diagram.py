@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""Write docs/states.md: the appliance's states, their transitions and their LED colours, as a
+Mermaid diagram (GitHub renders it) and a table.
+
+Everything comes from the code: the transitions from ``appliance.state.TRANSITIONS``, the status
+LED of each state from ``appliance.indicators.leds.PATTERNS``, the pixel ring's animation from
+``appliance.indicators.pixels`` (its colour read off rendered frames). Run it again after changing
+any of them: ``python scripts/state_diagram.py`` (``--check``: exit 1 if docs/states.md is stale).
+tests/test_state_diagram.py fails when the committed file differs from this script's output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from appliance.indicators import leds, pixels
+from appliance.state import CONVERSATION_STATES, TRANSITIONS, State, StateMachine
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "states.md"
+GROUP = "conversation"
+"""The composite drawn round ``CONVERSATION_STATES``; their shared exits are drawn once, from it."""
+
+# Names for the colours a person would say; any other colour is named by the nearest of these.
+COLOUR_NAMES: dict[str, tuple[float, float, float]] = {
+    "white": (1.0, 1.0, 1.0),
+    "red": (1.0, 0.0, 0.0),
+    "green": (0.0, 1.0, 0.0),
+    "blue": (0.0, 0.0, 1.0),
+    "yellow": (1.0, 1.0, 0.0),
+    "amber": (1.0, 0.6, 0.0),
+    "orange": (1.0, 0.5, 0.0),
+    "cyan": (0.0, 1.0, 1.0),
+    "magenta": (1.0, 0.0, 1.0),
+}
+OFF_FILL = "#333333"
+PIXEL_RING = 12  # pixels rendered to find an animation's colour
+PIXEL_TIMES = [i / 20 for i in range(80)]  # 4 s of frames, every 50 ms
+
+
+def colour_name(rgb: tuple[float, float, float]) -> str:
+    return min(COLOUR_NAMES, key=lambda name: sum((a - b) ** 2 for a, b in zip(COLOUR_NAMES[name], rgb, strict=True)))
+
+
+def hex_colour(rgb: tuple[float, float, float]) -> str:
+    return "#" + "".join(f"{round(max(0.0, min(1.0, c)) * 255):02x}" for c in rgb)
+
+
+def text_colour(rgb: tuple[float, float, float]) -> str:
+    """Black on light fills, white on dark ones (relative luminance)."""
+    return "#000000" if 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2] > 0.5 else "#ffffff"
+
+
+def describe(pattern: leds.Pattern) -> str:
+    """``solid blue``, ``white, blinks 0.1 s on / 0.1 s off``, ``amber, pulses 0.5 s up / 0.5 s down``."""
+    colour = colour_name(pattern.colour)
+    if pattern.kind == "off":
+        return "LED off"
+    if pattern.kind == "on":
+        return f"solid {colour}"
+    if pattern.kind == "blink":
+        return f"{colour}, blinks {pattern.on_s:g} s on / {pattern.off_s:g} s off"
+    return f"{colour}, pulses {pattern.on_s:g} s up / {pattern.off_s:g} s down"
+
+
+def pixel_animation(state: State) -> str:
+    """The pixel ring's animation for ``state`` and its colour, read off its frames."""
+    name = pixels.pattern_for(state)
+    lit = [
+        pixel
+        for t in PIXEL_TIMES
+        for pixel in pixels.render(name, t, PIXEL_RING, level=1.0)
+        if pixel != pixels.OFF
+    ]
+    if not lit:
+        return f"`{name}`: dark"
+    brightest = max(lit, key=sum)
+    return f"`{name}`: {colour_name(tuple(c / 255 for c in brightest))}"  # type: ignore[arg-type]
+
+
+def node_id(state: State) -> str:
+    return state.value
+
+
+def mermaid() -> list[str]:
+    group = [s for s in State if s in CONVERSATION_STATES]
+    # An exit every member of the group shares is drawn once, from the group.
+    shared = [t for t in State if t not in CONVERSATION_STATES and all(t in TRANSITIONS[s] for s in group)]
+    lines = ["stateDiagram-v2", f"    [*] --> {node_id(StateMachine().state)}"]
+    # Each state is declared where it lives: a state first named outside the group would not be in it.
+    for state in State:
+        if state not in CONVERSATION_STATES:
+            lines.append(f"    {node_id(state)}: {describe(leds.PATTERNS[state])}")
+    lines.append(f"    state {GROUP} {{")
+    for state in group:
+        lines.append(f"        {node_id(state)}: {describe(leds.PATTERNS[state])}")
+    for source in group:
+        for target in State:
+            if target in TRANSITIONS[source] and target in CONVERSATION_STATES:
+                lines.append(f"        {node_id(source)} --> {node_id(target)}")
+    lines.append("    }")
+    for source in State:
+        for target in State:
+            if target not in TRANSITIONS[source]:
+                continue
+            if source in CONVERSATION_STATES and (target in CONVERSATION_STATES or target in shared):
+                continue  # drawn inside the group, or once from it
+            lines.append(f"    {node_id(source)} --> {node_id(target)}")
+    for target in shared:
+        lines.append(f"    {GROUP} --> {node_id(target)}")
+    for state in State:
+        pattern = leds.PATTERNS[state]
+        fill = OFF_FILL if pattern.kind == "off" else hex_colour(pattern.colour)
+        ink = "#ffffff" if pattern.kind == "off" else text_colour(pattern.colour)
+        lines.append(f"    classDef led_{state.value} fill:{fill},color:{ink}")
+        lines.append(f"    class {node_id(state)} led_{state.value}")
+    return lines
+
+
+def table() -> list[str]:
+    rows = [
+        "| State | Status LED (GPIO) | Pixel ring (APA102) | Goes to |",
+        "|---|---|---|---|",
+    ]
+    for state in State:
+        targets = ", ".join(f"`{t.value}`" for t in State if t in TRANSITIONS[state])
+        rows.append(
+            f"| `{state.value}` | {describe(leds.PATTERNS[state])} | {pixel_animation(state)} | {targets} |"
+        )
+    return rows
+
+
+def render() -> str:
+    named = "; ".join(f"`{name}`: {describe(pattern)}" for name, pattern in sorted(leds.NAMED.items()))
+    lines = [
+        "# States and LEDs",
+        "",
+        "<!-- Generated by scripts/state_diagram.py from appliance/state.py and appliance/indicators/;",
+        "     do not edit: run `python scripts/state_diagram.py`. tests/test_state_diagram.py checks it. -->",
+        "",
+        "The appliance is always in exactly one of these states. The arrows are the transitions its",
+        "state machine allows (`appliance/state.py`); any other change is refused. Each box is",
+        "coloured like the status LED in that state (`appliance/indicators/leds.py`). The",
+        f"`{GROUP}` box holds the states of a conversation: an arrow from its edge leaves",
+        "from any of them.",
+        "",
+        "```mermaid",
+        *mermaid(),
+        "```",
+        "",
+        *table(),
+        "",
+        "Without PWM, a pulse is a slow blink and a colour is each channel fully on or off. A single",
+        "LED shows the pattern without the colour. The pixel ring's idle animation is `breath` with",
+        "`APPLIANCE_LEDS__IDLE=breath`.",
+        "",
+        f"Patterns shown by name over the state's: {named}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/states.md is not the current output")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = OUT.read_text() if OUT.exists() else ""
+        if current != text:
+            print(f"{OUT} is stale: run python scripts/state_diagram.py", file=sys.stderr)
+            return 1
+        return 0
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(text)
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
