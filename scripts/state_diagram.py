@@ -83,6 +83,11 @@ def node_id(state: State) -> str:
     return state.value
 
 
+def declare(state: State) -> str:
+    """The state's box: its name over its LED pattern."""
+    return f'state "{state.value}<br/>{describe(leds.PATTERNS[state])}" as {node_id(state)}'
+
+
 def mermaid() -> list[str]:
     group = [s for s in State if s in CONVERSATION_STATES]
     # An exit every member of the group shares is drawn once, from the group.
@@ -91,10 +96,10 @@ def mermaid() -> list[str]:
     # Each state is declared where it lives: a state first named outside the group would not be in it.
     for state in State:
         if state not in CONVERSATION_STATES:
-            lines.append(f"    {node_id(state)}: {describe(leds.PATTERNS[state])}")
+            lines.append(f"    {declare(state)}")
     lines.append(f"    state {GROUP} {{")
     for state in group:
-        lines.append(f"        {node_id(state)}: {describe(leds.PATTERNS[state])}")
+        lines.append(f"        {declare(state)}")
     for source in group:
         for target in State:
             if target in TRANSITIONS[source] and target in CONVERSATION_STATES:
