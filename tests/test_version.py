@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+import appliance
 from appliance import version as version_module
 from appliance.cli import main
 from appliance.telemetry import Telemetry
@@ -49,7 +50,7 @@ def test_the_changelogs_newest_release_is_the_package_version() -> None:
 
 
 def test_the_installed_version_is_pyprojects() -> None:
-    assert metadata.version("appliance") == package_version() == pyproject_version(), (
+    assert metadata.version("appliance") == package_version() == appliance.__version__ == pyproject_version(), (
         "the installed metadata is stale: reinstall (scripts/setup.sh, or pip install -e .)"
     )
 
