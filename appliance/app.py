@@ -21,9 +21,11 @@ from .audio.capture import MicStream
 from .audio.control import AudioControl
 from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
 from .audio.formats import MODEL_RATE
-from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
+from .audio.pipeline import AudioSink, MicPipeline, WakeDetector
 from .audio.playback import Player
 from .audio.reference import ReferenceBuffer
+from .button_actions import ButtonActions
+from .controls import Controls
 from .conversation.agent import AgentSetup
 from .conversation.agents import load_agents
 from .conversation.mcp import McpManager, load_servers_file
@@ -34,14 +36,11 @@ from .conversation.tools.memory import MemoryBook
 from .conversation.tools.timers import TimerBook
 from .conversation.transcripts import TranscriptWriter
 from .events import (
-    ButtonPressed,
     ConversationEnded,
     ErrorRaised,
     EventBus,
-    MuteChanged,
     Recovered,
     TriggerSource,
-    VolumeChanged,
     Wake,
     WakeIgnored,
     log_subscriber,
@@ -51,7 +50,7 @@ from .indicators.lights import StatusLights, build_status_lights
 from .redaction import register_secret
 from .ringing import TimerRinger
 from .settings import Settings
-from .state import CONVERSATION_STATES, State, StateMachine
+from .state import State, StateMachine
 from .store import Store
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
@@ -86,18 +85,6 @@ def volume_gain(percent: int) -> float:
     return (max(0, min(100, percent)) / 100) ** 2
 
 
-def wake_event(detection: WakeDetection, *, barge_in: bool = False) -> Wake:
-    """A wake word's event: the stock model's score and, where one ran, the verifier's."""
-    verifier = detection.verifier_score
-    return Wake(
-        source="wakeword",
-        model=detection.model,
-        score=round(float(detection.score), 3),
-        verifier_score=None if verifier is None else round(float(verifier), 3),
-        barge_in=True if barge_in else None,
-    )
-
-
 @dataclass
 class Trigger:
     source: TriggerSource
@@ -109,8 +96,9 @@ class Appliance:
 
     Threads: every method runs on the asyncio event-loop thread. The microphone pipeline's worker
     thread and the PortAudio callbacks reach it only through `loop.call_soon_threadsafe`
-    (`_on_wake`, `_on_audio_stalled`); gpiozero's button thread likewise (`PushButton`). Only this
-    class (and the `Conversation` it runs) changes the state machine.
+    (`controls.wake_word`, `_on_audio_stalled`); gpiozero's button thread likewise (`PushButton`). Commands
+    (button, page and API, tools, wake word) go through `self.controls`; this class keeps the
+    lifecycle. Only it, `controls`, the ringer and the running `Conversation` change the state machine.
     """
 
     def __init__(
@@ -121,12 +109,13 @@ class Appliance:
         register_secret(api_key)
         self.detector = detector
         self.store = store if store is not None else Store(settings.data_dir)
-        # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
-        self._muted = bool(self.store.get("muted", False))
-        self._volume = int(self.store.get("volume", settings.audio.volume))
         self.events = EventBus()
         self.events.subscribe(log_subscriber)  # first: the log line is written before anything reacts
         self.state = StateMachine(self.events)
+        self.conversation: Conversation | None = None
+        self.released_early = False
+        self.controls = Controls(self.state, self.events, self.store, self, settings.audio.volume)
+        self.buttons = ButtonActions(self.controls, settings.button)
         self.telemetry = Telemetry()
         self.events.subscribe(self.telemetry.on_event)
         self.earcons = Earcons(settings.earcons)
@@ -137,7 +126,6 @@ class Appliance:
         self.pipeline: MicPipeline | None = None
         self.button: PushButton | None = None
         self.leds: StatusLights | None = None
-        self.conversation: Conversation | None = None
         self.conversations = 0
         self.last_tick = time.monotonic()
         self._triggers: asyncio.Queue[Trigger] = asyncio.Queue(maxsize=1)
@@ -145,7 +133,6 @@ class Appliance:
         self._fault_reason = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: AudioSink | None = None
-        self._released_early = False
         self._tasks: set[asyncio.Future[None]] = set()
         self._control = AudioControl()
         self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0, "output_underflows": 0}
@@ -167,7 +154,7 @@ class Appliance:
         out_rate = pick_rate(out_dev, "output", forced=a.output_rate, backend=backend)
         player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s,
                         backend=backend)
-        player.gain = volume_gain(self._volume)
+        player.gain = volume_gain(self.controls.volume)
         player.start()
         mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms, backend=backend)
         try:
@@ -192,7 +179,7 @@ class Appliance:
             mic,
             self._loop,
             self.detector,
-            on_wake=self._on_wake,
+            on_wake=self.controls.wake_word,
             on_stalled=self._on_audio_stalled,
             lookback_ms=self.settings.wake.preroll_lookback_ms,
             publish=self.events.publish,
@@ -279,86 +266,44 @@ class Appliance:
             )
         self.agents = AgentSetup(
             s, load_agents(s, set(BUILTIN_TOOL_NAMES)),
-            ToolServices(s, timers=self.timers, memory=self.memory, volume=self), self.mcp,
+            ToolServices(s, timers=self.timers, memory=self.memory, volume=self.controls), self.mcp,
         )
         self.ringer = TimerRinger(
             self.timers, self.state, self.events,
             play=lambda: self.earcons.play("timer", self.player),
-            ready=lambda: self.audio_ok, rest_state=self._rest_state, ring_s=s.agent.timer_ring_s,
+            ready=lambda: self.audio_ok, rest_state=self.controls.rest_state, ring_s=s.agent.timer_ring_s,
         )
+        self.controls.ringer = self.ringer
         self.transcripts: TranscriptWriter | None = None
         if s.transcripts.enabled:
             self.transcripts = TranscriptWriter(s.data_dir, s.transcripts.retention_days, s.transcripts.retention_mb)
             self.events.subscribe(self.transcripts.on_event)
 
-    # -- mute and volume (persisted) ------------------------------------------------------------
     @property
     def muted(self) -> bool:
-        return self._muted
-
-    def set_muted(self, muted: bool, reason: str = "api") -> None:
-        """Mute: the wake word is ignored (a conversation in progress ends). Kept across restarts."""
-        if muted == self._muted:
-            return
-        self._muted = muted
-        self.store.put("muted", muted)
-        self.events.publish(MuteChanged(muted=muted, reason=reason))
-        current = self.state.state
-        if muted:
-            if current == State.IDLE:
-                self.state.to(State.MUTED, reason=reason)
-            elif self.conversation is not None:
-                self.conversation.end("button" if reason == "button" else "api")
-        elif current == State.MUTED:
-            self.state.to(State.IDLE, reason="unmuted")
+        return self.controls.muted
 
     @property
     def volume(self) -> int:
-        return self._volume
+        return self.controls.volume
 
-    def set_volume(self, percent: int) -> int:
-        """Playback volume of answers and earcons, 0–100; kept across restarts. Returns the new value."""
-        volume = max(0, min(100, int(percent)))
-        changed = volume != self._volume
-        self._volume = volume
-        self.store.put("volume", volume)
-        if changed:
-            self.events.publish(VolumeChanged(volume=volume))
+    def apply_volume(self, percent: int) -> None:
         if self.player is not None:
-            self.player.gain = volume_gain(self._volume)
-        return self._volume
+            self.player.gain = volume_gain(percent)
 
-    def _rest_state(self) -> State:
-        """Where the appliance rests between conversations: idle, or muted when mute is on."""
-        return State.MUTED if self._muted else State.IDLE
-
-    # -- commands (device API) ------------------------------------------------------------------
-    def start_conversation(self, source: TriggerSource = "api") -> bool:
-        """As a button press when idle: start a conversation. False when it cannot start now."""
-        if self.state.state != State.IDLE or self.pipeline is None:
-            return False
-        self._trigger(Wake(source=source))
-        return True
-
-    def stop_conversation(self) -> bool:
-        """End the conversation in progress. False when there is none."""
-        if self.conversation is None:
-            return False
-        self.conversation.end("api")
-        return True
-
-    # -- triggers -------------------------------------------------------------------------------
-    def _trigger(self, event: Wake) -> None:
+    # -- triggers (through `controls`) ---------------------------------------------------------
+    def begin(self, event: Wake) -> bool:
+        """Idle → waking: keep the audio, chime, queue the conversation. False while the audio reopens."""
         if self.state.state != State.IDLE:
-            return
+            return False
         source = event.source
         if self.pipeline is None:  # the audio is being reopened (a fault was just seen): nothing to hear with
             self.events.publish(WakeIgnored(reason="audio_reopening", source=source))
-            return
+            return False
         self.events.publish(event)
         # Start keeping the model audio now, so speech right after the wake word is not lost.
         sink = self.pipeline.open_sink()
-        self._released_early = False
+        self.released_early = False
         self.state.to(State.WAKING, source=source)
         length = self.earcons.play("wake", self.player)
         if length and self.player is not None:
@@ -367,63 +312,13 @@ class Appliance:
         with contextlib.suppress(asyncio.QueueFull):
             self._triggers.put_nowait(Trigger(source, time.monotonic()))
         self._sink = sink
+        return True
 
-    def _on_wake(self, detection: WakeDetection) -> None:
-        current = self.state.state
-        if current == State.RINGING:
-            self.ringer.dismiss("wakeword")
-            return
-        if current == State.MUTED:
-            return
-        if current == State.IDLE:
-            self._trigger(wake_event(detection))
-        elif current in (State.SPEAKING, State.THINKING) and self.conversation is not None:
-            self.events.publish(wake_event(detection, barge_in=True))
-            self._spawn(self.conversation.barge_in())
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine from a callback, holding a reference until it finishes."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    @property
-    def push_to_talk(self) -> bool:
-        return self.settings.button.mode == "hold"
-
-    def _on_short_press(self) -> None:
-        current = self.state.state
-        if current == State.RINGING:
-            self.ringer.dismiss("button")
-        elif current == State.IDLE:
-            self._trigger(Wake(source="button"))
-        elif current in CONVERSATION_STATES and self.conversation is not None:
-            if self.push_to_talk:
-                self.events.publish(ButtonPressed(action="talk"))
-                if self.conversation.talk():  # the turn is open before anything else runs
-                    self._spawn(self.conversation.barge_in())
-            elif self.settings.button.in_conversation == "interrupt" and current in (State.SPEAKING, State.THINKING):
-                self.events.publish(ButtonPressed(action="interrupt"))
-                self._spawn(self.conversation.barge_in())
-            else:
-                self.events.publish(ButtonPressed(action="end"))
-                self.conversation.end("button")
-
-    def _on_release(self) -> None:
-        if self.conversation is not None:
-            self.events.publish(ButtonPressed(action="commit"))
-            self.conversation.release()
-        elif self.state.state in (State.WAKING, State.CONNECTING):
-            self._released_early = True
-
-    def _on_long_press(self) -> None:
-        current = self.state.state
-        if current == State.RINGING:
-            self.ringer.dismiss("button")
-        elif current in (State.IDLE, State.MUTED):
-            self.set_muted(not self._muted, reason="button")
-        elif current in CONVERSATION_STATES and self.conversation is not None:
-            self.conversation.end("button")
 
     # -- main loop ------------------------------------------------------------------------------
     @staticmethod
@@ -462,7 +357,7 @@ class Appliance:
         self.events.bind_loop(self._loop)
         self._setup_gpio()
         self.telemetry.state.state(self.state.state.value)
-        if self._muted:
+        if self.controls.muted:
             self.state.to(State.MUTED, reason="restored")
         self.telemetry.bind(self.audio_stats, self.health)
         web: WebServer | None = None
@@ -476,6 +371,7 @@ class Appliance:
                 ))
         heartbeat = asyncio.create_task(self._heartbeat())
         ringer = asyncio.create_task(self.ringer.run(), name="timers")
+        saver = asyncio.create_task(self.controls.keep_saving(), name="unsaved settings")
         # Start-up's objects (~190k: the SDK's modules, pydantic schemas) live as long as the process.
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
         # about 0.1 s on a desktop x86 CPU (more on a Pi's slower cores) while the audio threads wait.
@@ -502,7 +398,7 @@ class Appliance:
                     continue
                 if failed_before:
                     self.events.publish(Recovered())
-                    self.state.to(self._rest_state(), reason="recovered")
+                    self.state.to(self.controls.rest_state(), reason="recovered")
                 failed_before = False
                 self._audio_fault.clear()
                 await self._serve(stop)
@@ -518,6 +414,7 @@ class Appliance:
         finally:
             heartbeat.cancel()
             ringer.cancel()
+            saver.cancel()
             if self.mcp is not None:
                 await self.mcp.close()
             gc.unfreeze()
@@ -553,13 +450,13 @@ class Appliance:
         sink = self._sink
         assert sink is not None
         self.state.to(State.CONNECTING)
-        ptt = self.push_to_talk and trigger.source == "button"
+        ptt = self.buttons.push_to_talk and trigger.source == "button"
         self.conversation = Conversation(
             self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt, agents=self.agents
         )
         pipeline = self.pipeline
         self.conversation.echo_canceller_ready = lambda: pipeline.echo_learning.ready
-        if ptt and self._released_early:  # let go before the session was even created
+        if ptt and self.released_early:  # let go before the session was even created
             self.conversation.release()
         if self.settings.audio.echo != "aec":
             self.conversation.mute_until(self._wake_sound_until)
@@ -578,7 +475,7 @@ class Appliance:
             ))
             self.player.flush()
             self.earcons.play("done", self.player)
-            self.state.to(self._rest_state())
+            self.state.to(self.controls.rest_state())
         except ConversationError as exc:
             self.player.flush()
             await self._error(exc.kind, str(exc), self.settings.session.error_backoff_s, stop)
@@ -606,7 +503,7 @@ class Appliance:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=backoff)
         if then_idle:
-            self.state.to(self._rest_state())
+            self.state.to(self.controls.rest_state())
 
     def _setup_gpio(self) -> None:
         """Button and LEDs. A wiring or driver problem is logged and the appliance runs without them
@@ -620,11 +517,11 @@ class Appliance:
         assert self._loop is not None
         b = self.settings.button
         if b.pin is not None:
-            ptt = b.mode == "hold"
+            ptt, actions = self.buttons.push_to_talk, self.buttons
             self.button = PushButton(
-                b.pin, self._loop, self._on_short_press,
-                on_long_press=None if ptt else self._on_long_press,
-                on_release=self._on_release if ptt else None,
+                b.pin, self._loop, actions.short_press,
+                on_long_press=None if ptt else actions.long_press,
+                on_release=actions.release if ptt else None,
                 pull_up=b.pull_up, bounce_s=b.bounce_s, hold_s=b.hold_s,
             )
         self.leds = build_status_lights(self.settings.leds, level=self._speaker_level)

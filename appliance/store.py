@@ -5,16 +5,20 @@ timers) lives in `<data dir>/appliance.db`, and nothing is stored anywhere else.
 adds its tables as a new entry at the end of `MIGRATIONS`; a database is brought up to date on open.
 
 Calls are short and run on the event-loop thread (a lock guards the rare call from another thread).
+A write the database refuses (read-only or full data directory, a database locked by another
+process) raises `StoreFault`, whose `reason` says which in words a person reads; `KeptValues` holds
+small values whose write failed and writes them when the store takes writes again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,10 @@ from typing import Any
 log = logging.getLogger("appliance.store")
 
 DB_NAME = "appliance.db"
+# A write waits this long for another process's lock: short, because calls run on the event loop
+# (audio and the page wait while it waits); a write that still fails is retried later by its owner.
+BUSY_TIMEOUT_S = 0.5
+PUT_SQL = "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 
 # Append only: a migration that has run on a device is never edited.
 MIGRATIONS: list[Sequence[str]] = [
@@ -39,6 +47,28 @@ MIGRATIONS: list[Sequence[str]] = [
 
 class StoreError(RuntimeError):
     """The data directory or its database cannot be used; the message says which path and why."""
+
+
+class StoreFault(StoreError):
+    """A statement the database refused while running (read-only, full, locked, I/O error)."""
+
+    def __init__(self, path: Path, error: sqlite3.Error) -> None:
+        self.reason = fault_reason(error)
+        super().__init__(f"database {path}: {self.reason} ({error})")
+
+
+def fault_reason(error: sqlite3.Error) -> str:
+    """What went wrong, for the log, the API and the model (no path, no SQL)."""
+    text = str(error).lower()
+    if "readonly" in text or "read-only" in text:
+        return "the data directory is read-only"
+    if "full" in text:
+        return "the data directory is full"
+    if "locked" in text or "busy" in text:
+        return "the database is locked by another process"
+    if "i/o" in text:
+        return "the data directory cannot be written (I/O error)"
+    return "the database refused the write"
 
 
 class Store:
@@ -71,7 +101,8 @@ class Store:
 
     def _connect(self) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                 timeout=BUSY_TIMEOUT_S)
         except sqlite3.OperationalError as exc:
             raise StoreError(f"database {self.path} cannot be opened: {exc}") from None
         db.execute("PRAGMA journal_mode=WAL")  # a power cut loses at most the last write
@@ -102,20 +133,33 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Several statements that must land together."""
+        """Several statements that must land together (all or none, also when COMMIT fails)."""
         with self._lock:
-            self._db.execute("BEGIN")
             try:
+                self._db.execute("BEGIN")
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise StoreFault(self.path, exc) from None
                 raise
-            self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk does); a transaction left open would
+        # make every later BEGIN fail, so the store could never catch up.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            cursor = self._db.execute(sql, params)
-            return list(cursor.fetchall())
+            try:
+                cursor = self._db.execute(sql, params)
+                return list(cursor.fetchall())
+            except sqlite3.OperationalError as exc:
+                self._rollback()
+                raise StoreFault(self.path, exc) from None
 
     # -- small named values ---------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
@@ -128,11 +172,59 @@ class Store:
             return default
 
     def put(self, key: str, value: Any) -> None:
-        self.execute(
-            "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
+        self.execute(PUT_SQL, (key, json.dumps(value)))
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class KeptValues:
+    """Small named values written through to the store. One whose write fails is kept here (it is
+    still the value in effect) and written by `flush`, which the owner calls again later.
+
+    `on_fault` hears the first failure of a run of failures (not each retry: no log flood);
+    `on_saved` hears the keys that reached the store after a failure.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        on_fault: Callable[[list[str], StoreFault], None],
+        on_saved: Callable[[list[str]], None],
+    ) -> None:
+        self._store = store
+        self._pending: dict[str, Any] = {}
+        self._on_fault = on_fault
+        self._on_saved = on_saved
+        self._failing = False
+
+    @property
+    def unsaved(self) -> list[str]:
+        """Keys whose value in effect is not in the store yet."""
+        return list(self._pending)
+
+    def put(self, key: str, value: Any) -> bool:
+        """Keep `value` and try to write it (and any earlier unsaved ones). True when all are saved."""
+        self._pending[key] = value
+        return self.flush()
+
+    def flush(self) -> bool:
+        if not self._pending:
+            return True
+        keys = list(self._pending)
+        try:
+            with self._store.transaction() as db:
+                for key in keys:
+                    db.execute(PUT_SQL, (key, json.dumps(self._pending[key])))
+        except StoreFault as fault:
+            if not self._failing:
+                self._failing = True
+                self._on_fault(keys, fault)
+            return False
+        for key in keys:
+            del self._pending[key]
+        if self._failing:
+            self._failing = False
+            self._on_saved(keys)
+        return True
