@@ -15,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +82,7 @@ class Store:
         except OSError as exc:
             raise StoreError(f"data directory {data_dir} cannot be created: {exc.strerror}") from None
         self._lock = threading.RLock()
+        self.read_only = False  # opened from a read-only data directory: reads work, writes raise StoreFault
         self._db = self._open()
 
     def _open(self) -> sqlite3.Connection:
@@ -87,8 +90,14 @@ class Store:
             db = self._connect()
             self._migrate(db)
             return db
+        except sqlite3.OperationalError as exc:
+            # Read-only, full, locked: the file is fine, the directory is not. Never move it aside
+            # (that would throw away mute, volume, timers and memory over a full disk).
+            if self.path.exists() and not os.access(self.data_dir, os.W_OK):
+                return self._open_read_only()
+            raise StoreError(f"database {self.path} cannot be opened: {exc}") from None
         except sqlite3.DatabaseError as exc:
-            if not self.path.exists() or isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            if not self.path.exists():
                 raise StoreError(f"database {self.path} cannot be opened: {exc}") from None
             # A damaged file (power cut on an SD card): keep it for inspection, start a fresh one.
             aside = self.path.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -98,6 +107,32 @@ class Store:
             db = self._connect()
             self._migrate(db)
             return db
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A read-only SD card at start: run on what it holds; `_writable_again` catches up later."""
+        uri = f"file:{urllib.parse.quote(str(self.path))}?immutable=1"  # no -shm can be made, none is needed
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version != len(MIGRATIONS):
+            db.close()
+            raise StoreError(f"database {self.path} is read-only and its schema ({version}) needs migrating")
+        self.read_only = True
+        log.warning("data directory %s is read-only: running on what it holds; changes are kept in memory "
+                    "until it is writable", self.data_dir, extra={"event": "store_read_only"})
+        return db
+
+    def _writable_again(self) -> None:
+        """Switch a read-only store to a normal one once its directory takes writes (checked per write)."""
+        if not self.read_only or not os.access(self.data_dir, os.W_OK):
+            return
+        try:
+            db = self._connect()
+            self._migrate(db)
+        except (StoreError, sqlite3.Error):
+            return
+        self._db.close()
+        self._db, self.read_only = db, False
+        log.info("data directory %s is writable again", self.data_dir, extra={"event": "store_writable"})
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -135,6 +170,7 @@ class Store:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Several statements that must land together (all or none, also when COMMIT fails)."""
         with self._lock:
+            self._writable_again()
             try:
                 self._db.execute("BEGIN")
                 yield self._db
@@ -154,6 +190,8 @@ class Store:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
+            if self.read_only and not sql.lstrip().upper().startswith("SELECT"):
+                self._writable_again()
             try:
                 cursor = self._db.execute(sql, params)
                 return list(cursor.fetchall())
