@@ -1,4 +1,5 @@
-"""The appliance: audio in and out, triggers, indicators, and the idle → conversation → idle loop.
+"""The appliance's lifecycle: audio (`streams.py`), the agent layer, indicators, the idle →
+conversation → idle loop and its backoff. Commands from every input go through `controls.py`.
 
 Everything that happens is published on one event stream (`appliance.events`); the log, the metrics
 and the LEDs subscribe to it.
@@ -15,15 +16,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from .audio.aec import EchoCanceller
-from .audio.backends import AudioBackend, backend_for
 from .audio.capture import MicStream
-from .audio.control import AudioControl
-from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
-from .audio.formats import MODEL_RATE
+from .audio.devices import AudioDeviceError
 from .audio.pipeline import AudioSink, MicPipeline, WakeDetector
 from .audio.playback import Player
-from .audio.reference import ReferenceBuffer
 from .button_actions import ButtonActions
 from .controls import Controls
 from .conversation.agent import AgentSetup
@@ -52,14 +48,13 @@ from .ringing import TimerRinger
 from .settings import Settings
 from .state import State, StateMachine
 from .store import Store
+from .streams import AudioStreams
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
-from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
 from .web.server import WebServer
 
 log = logging.getLogger("appliance")
 
-OUTPUT_STALL_S = 3.0  # an output stream that asks for no audio this long has stalled
 AUDIO_STABLE_S = 30.0  # audio that ran this long before a fault restarts the backoff from the start
 
 
@@ -78,11 +73,6 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) 
         return False
     task.result()
     return True
-
-
-def volume_gain(percent: int) -> float:
-    """Playback gain for a volume in percent: squared, so 50 % sounds about half as loud (-12 dB)."""
-    return (max(0, min(100, percent)) / 100) ** 2
 
 
 @dataclass
@@ -121,9 +111,8 @@ class Appliance:
         self.earcons = Earcons(settings.earcons)
         self._setup_agent_layer()
         self._wake_sound_until = 0.0
-        self.mic: MicStream | None = None
-        self.player: Player | None = None
-        self.pipeline: MicPipeline | None = None
+        self.audio = AudioStreams(settings, detector, self.events, on_wake=self.controls.wake_word,
+                                  on_stalled=self._on_audio_stalled, volume=lambda: self.controls.volume)
         self.button: PushButton | None = None
         self.leds: StatusLights | None = None
         self.conversations = 0
@@ -134,112 +123,24 @@ class Appliance:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: AudioSink | None = None
         self._tasks: set[asyncio.Future[None]] = set()
-        self._control = AudioControl()
-        self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0, "output_underflows": 0}
-        self._audio_opened_at = 0.0
-        # A speaker next to the mic (gate, aec): a twin of the detector scores what the speaker plays, so
-        # the wake word ignores the appliance's own voice (triggers/self_wake.py). Made once, kept across reopens.
-        self._played_wakes: PlayedWakeFilter | None = (
-            played_wake_filter(detector) if settings.audio.echo != "none" else None
-        )
 
-    # -- audio ----------------------------------------------------------------------------------
-    def _open_devices(self) -> tuple[MicStream, Player]:
-        """Find and start both streams (blocking PortAudio calls: run through `self._control`)."""
-        a = self.settings.audio
-        backend = self._audio_backend()
-        in_dev = find_device(a.input_device, "input", backend)
-        out_dev = find_device(a.output_device, "output", backend)
-        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate, backend=backend)
-        out_rate = pick_rate(out_dev, "output", forced=a.output_rate, backend=backend)
-        player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s,
-                        backend=backend)
-        player.gain = volume_gain(self.controls.volume)
-        player.start()
-        mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms, backend=backend)
-        try:
-            mic.start()
-        except BaseException:
-            player.stop()
-            raise
-        return mic, player
+    # -- audio (streams.py) ------------------------------------------------------------------------
+    @property
+    def mic(self) -> MicStream | None:
+        return self.audio.mic
 
-    @staticmethod
-    def _stop_devices(devices: tuple[MicStream, Player]) -> None:
-        for stream in devices:
-            stream.stop()
+    @property
+    def player(self) -> Player | None:
+        return self.audio.player
 
-    async def _open_audio(self) -> None:
-        mic, player = await self._control.call("opening the audio devices", self._open_devices,
-                                               discard=self._stop_devices)
-        self.mic, self.player = mic, player
-        a = self.settings.audio
-        assert self._loop is not None
-        self.pipeline = MicPipeline(
-            mic,
-            self._loop,
-            self.detector,
-            on_wake=self.controls.wake_word,
-            on_stalled=self._on_audio_stalled,
-            lookback_ms=self.settings.wake.preroll_lookback_ms,
-            publish=self.events.publish,
-        )
-        if a.echo == "aec":
-            # Reference: what the speaker played, read back aligned with the microphone.
-            reference = ReferenceBuffer(
-                capacity=player.rate * 2, delay=int(player.rate * a.aec_reference_delay_ms / 1000)
-            )
-            player.reference = reference
-            self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, player.rate)
-        if self._played_wakes is not None:
-            player.played = self._played_wakes.listen_to(player.rate)
-            self.pipeline.ignore_played_wakes(self._played_wakes)
-        self.pipeline.start()
-        self._audio_opened_at = time.monotonic()
-
-    def _audio_backend(self) -> AudioBackend:
-        return backend_for(self.settings.audio)
-
-    def _rescan(self) -> None:
-        rescan(self._audio_backend())
-
-    def _speaker_level(self) -> float:
-        """What the speaker plays now (for the pixels' speaking glow); read from the pixels' thread."""
-        player = self.player
-        return player.level if player is not None else 0.0
-
-    async def _close_audio(self) -> None:
-        """Detach the streams at once (the loop stops using them), then close them off the loop."""
-        pipeline, mic, player = self.pipeline, self.mic, self.player
-        self.pipeline, self.mic, self.player = None, None, None
-        # Prometheus counters only go up: keep what the closed streams counted.
-        for name, value in self._stream_stats(mic, player).items():
-            self._audio_totals[name] += value
-        if pipeline is None and mic is None and player is None:
-            return
-
-        def close() -> None:
-            if pipeline is not None:
-                pipeline.stop()
-            for stream in (mic, player):
-                if stream is not None:
-                    stream.stop()
-
-        try:
-            await self._control.call("closing the audio devices", close)
-        except AudioDeviceError as exc:
-            self.events.publish(ErrorRaised(kind="audio_device", text=f"audio devices not closed cleanly: {exc}"))
+    @property
+    def pipeline(self) -> MicPipeline | None:
+        return self.audio.pipeline
 
     def _check_output(self) -> None:
-        """The speaker can vanish too: a stopped output stream, or one that stopped asking for audio,
-        is an audio fault like a silent microphone (the conversation ends, the devices reopen)."""
-        player = self.player
-        if player is None or self._audio_fault is None or self._audio_fault.is_set():
-            return
-        if not player.active:
-            self._on_audio_stalled("output stream stopped")
-        elif time.monotonic() - player.last_callback_at > OUTPUT_STALL_S:
-            self._on_audio_stalled(f"output device asked for no audio for {OUTPUT_STALL_S:.0f} s")
+        reason = self.audio.output_stall()
+        if reason is not None and self._audio_fault is not None and not self._audio_fault.is_set():
+            self._on_audio_stalled(reason)
 
     def _on_audio_stalled(self, reason: str) -> None:
         self._fault_reason = reason
@@ -250,7 +151,7 @@ class Appliance:
 
     @property
     def audio_ok(self) -> bool:
-        return bool(self.mic and self.mic.active and self.player and self.player.active)
+        return self.audio.ok
 
     # -- the agent layer: tools, timers, memory, MCP servers, transcripts ------------------------
     def _setup_agent_layer(self) -> None:
@@ -288,8 +189,7 @@ class Appliance:
         return self.controls.volume
 
     def apply_volume(self, percent: int) -> None:
-        if self.player is not None:
-            self.player.gain = volume_gain(percent)
+        self.audio.set_volume(percent)
 
     # -- triggers (through `controls`) ---------------------------------------------------------
     def begin(self, event: Wake) -> bool:
@@ -321,19 +221,9 @@ class Appliance:
         task.add_done_callback(self._tasks.discard)
 
     # -- main loop ------------------------------------------------------------------------------
-    @staticmethod
-    def _stream_stats(mic: MicStream | None, player: Player | None) -> dict[str, int]:
-        return {
-            "overruns": mic.stats.overflows if mic is not None else 0,
-            "dropped_blocks": mic.stats.dropped_blocks if mic is not None else 0,
-            "underruns": player.stats.underruns if player is not None else 0,
-            "output_underflows": player.stats.device_underflows if player is not None else 0,
-        }
-
     def audio_stats(self) -> dict[str, int]:
         """Audio counters over the process's life (streams that were closed included)."""
-        current = self._stream_stats(self.mic, self.player)
-        return {name: self._audio_totals[name] + current[name] for name in current}
+        return self.audio.stats()
 
     def health(self) -> tuple[bool, str]:
         pipeline = self.pipeline
@@ -387,11 +277,11 @@ class Appliance:
             while not stop.is_set():
                 try:
                     if failed_before:
-                        await self._control.call("rescanning the audio devices", self._rescan)
-                    if not await _unless_stopped(self._open_audio(), stop):
+                        await self.audio.rescan()
+                    if not await _unless_stopped(self.audio.open(self._loop), stop):
                         break
                 except AudioDeviceError as exc:
-                    await self._close_audio()
+                    await self.audio.close()
                     failed_before = True
                     await self._error("audio_device", str(exc), backoff, stop, then_idle=False)
                     backoff = self._next_backoff(backoff)
@@ -402,8 +292,8 @@ class Appliance:
                 failed_before = False
                 self._audio_fault.clear()
                 await self._serve(stop)
-                ran_for = time.monotonic() - self._audio_opened_at
-                await self._close_audio()
+                ran_for = time.monotonic() - self.audio.opened_at
+                await self.audio.close()
                 if self._audio_fault.is_set() and not stop.is_set():
                     failed_before = True
                     # A device that opens and then stalls at once is not retried every few seconds
@@ -420,7 +310,7 @@ class Appliance:
             gc.unfreeze()
             if web is not None:
                 await web.close()
-            await self._close_audio()
+            await self.audio.close()
             if self.button is not None:
                 self.button.close()
             if self.leds is not None:
@@ -524,6 +414,6 @@ class Appliance:
                 on_release=actions.release if ptt else None,
                 pull_up=b.pull_up, bounce_s=b.bounce_s, hold_s=b.hold_s,
             )
-        self.leds = build_status_lights(self.settings.leds, level=self._speaker_level)
+        self.leds = build_status_lights(self.settings.leds, level=self.audio.speaker_level)
         if self.leds is not None:
             self.events.subscribe(self.leds.on_event)

@@ -18,7 +18,7 @@ BUTTON = 17
 
 
 async def test_portaudio_error_from_a_rescan_is_retried(card: FifoSoundCard, monkeypatch: pytest.MonkeyPatch) -> None:
-    import appliance.app as app_module
+    import appliance.streams as app_module
 
     real_find, real_init = app_module.find_device, sd._initialize  # type: ignore[attr-defined]
     calls = {"find": 0, "init": 0}
