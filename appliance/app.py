@@ -86,9 +86,10 @@ class Appliance:
 
     Threads: every method runs on the asyncio event-loop thread. The microphone pipeline's worker
     thread and the PortAudio callbacks reach it only through `loop.call_soon_threadsafe`
-    (`controls.wake_word`, `_on_audio_stalled`); gpiozero's button thread likewise (`PushButton`). Commands
-    (button, page and API, tools, wake word) go through `self.controls`; this class keeps the
-    lifecycle. Only it, `controls`, the ringer and the running `Conversation` change the state machine.
+    (`controls.wake_word`, `_on_audio_stalled`); gpiozero's button thread likewise (`PushButton`).
+    Commands from every input go through `self.controls` (which this class serves as its
+    `Lifecycle`); only this class, `controls`, the ringer and the running `Conversation` change the
+    state machine.
     """
 
     def __init__(
@@ -180,6 +181,7 @@ class Appliance:
             self.transcripts = TranscriptWriter(s.data_dir, s.transcripts.retention_days, s.transcripts.retention_mb)
             self.events.subscribe(self.transcripts.on_event)
 
+    # -- what `controls` and the page read and ask of the lifecycle ------------------------------
     @property
     def muted(self) -> bool:
         return self.controls.muted

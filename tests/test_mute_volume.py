@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance.app import Appliance, volume_gain
+from appliance.app import Appliance
 from appliance.audio.devices import DeviceInfo
 from appliance.audio.playback import Player
 from appliance.state import State
+from appliance.streams import volume_gain
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.inproc import make_settings, press, running, wait_until

@@ -33,8 +33,9 @@ from appliance.events import ConversationEnded, EventBus, TranscriptLine, Wake
 from appliance.ringing import TimerRinger
 from appliance.state import State, StateMachine
 from appliance.store import Store, StoreFault
+from appliance.testing.fifo_soundcard import FifoSoundCard
 from appliance.web.commands import run_command
-from tests.inproc import EventLog, make_settings, wait_until
+from tests.inproc import EventLog, make_settings, press, running, wait_until
 
 FAULTS = ("read_only", "locked")
 
@@ -224,6 +225,32 @@ def test_transcripts_survive_a_data_directory_that_refuses_them(tmp_path: Path, 
     conversation(writer, "and the weather")  # the next conversation is written again
     (written,) = (tmp_path / "transcripts").glob("*.jsonl")
     assert "and the weather" in written.read_text()
+
+
+class Detection:
+    model = "hey_jarvis"
+    score = 0.97
+    verifier_score = None
+
+
+@pytest.mark.e2e
+async def test_a_running_appliance_muted_by_the_button_on_a_refusing_store_ignores_the_wake_word(
+    card: FifoSoundCard, mock_pins: object, fast_retries: None
+) -> None:
+    settings = make_settings(button={"pin": 17, "bounce_s": 0, "hold_s": 0.3})
+    app = Appliance(settings, "sk-test", detector=None)
+    async with running(app) as log:
+        await wait_until(lambda: app.audio_ok, 10, "streams open", log)
+        with refusing_writes(app.store, "read_only"):
+            await press(mock_pins.pin(17), hold_s=0.5)  # type: ignore[attr-defined]
+            await wait_until(lambda: app.state.state == State.MUTED, 5, "muted", log)
+            app.controls.wake_word(Detection())  # type: ignore[arg-type]
+            await asyncio.sleep(0.3)
+            assert app.state.state == State.MUTED and not log.events("wake")
+            assert b'appliance_errors_total{kind="store"} 1.0' in app.telemetry.metrics_text()
+            assert app.controls.unsaved == ["muted"]
+        await wait_until(lambda: not app.controls.unsaved, 5, "the mute to be saved", log)  # the run's retries
+    assert Appliance(settings, "sk-test", detector=None).muted is True
 
 
 # -- a real filesystem: a tmpfs the test mounts (root only; skipped elsewhere) -------------------
