@@ -101,7 +101,11 @@ class Store:
                 raise StoreError(f"database {self.path} cannot be opened: {exc}") from None
             # A damaged file (power cut on an SD card): keep it for inspection, start a fresh one.
             aside = self.path.with_name(f"{DB_NAME}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-            self.path.rename(aside)
+            try:
+                self.path.rename(aside)
+            except OSError as err:  # a damaged file on a read-only card: say so instead of a traceback
+                raise StoreError(f"database {self.path} is damaged ({exc}) and cannot be moved aside: "
+                                 f"{err.strerror}") from None
             log.error("database %s is damaged (%s); moved aside to %s and started afresh", self.path, exc, aside,
                       extra={"event": "store_damaged", "path": str(aside)})
             db = self._connect()

@@ -32,7 +32,7 @@ from appliance.conversation.transcripts import TranscriptWriter
 from appliance.events import ConversationEnded, EventBus, TranscriptLine, Wake
 from appliance.ringing import TimerRinger
 from appliance.state import State, StateMachine
-from appliance.store import Store, StoreFault
+from appliance.store import Store, StoreError, StoreFault
 from appliance.testing.fifo_soundcard import FifoSoundCard
 from appliance.web.commands import run_command
 from tests.inproc import EventLog, make_settings, press, running, wait_until
@@ -332,3 +332,12 @@ async def test_a_full_data_directory_never_makes_mute_lie(tmpfs: Path, log: Even
         saver.cancel()
     app.store.close()
     assert Store(tmpfs / "data").get("muted") is False  # the last command, unmute, is what was kept
+
+
+def test_a_damaged_database_on_a_read_only_directory_is_a_clear_error(tmpfs: Path) -> None:
+    data = tmpfs / "data"
+    data.mkdir()
+    (data / "appliance.db").write_bytes(b"not a database" * 100)
+    remount(tmpfs, "ro")
+    with pytest.raises(StoreError, match="is damaged .* cannot be moved aside: Read-only file system"):
+        Store(data)
