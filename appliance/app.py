@@ -1,4 +1,5 @@
-"""The appliance: audio in and out, triggers, indicators, and the idle → conversation → idle loop.
+"""The appliance's lifecycle: audio (`streams.py`), the agent layer, indicators, the idle →
+conversation → idle loop and its backoff. Commands from every input go through `controls.py`.
 
 Everything that happens is published on one event stream (`appliance.events`); the log, the metrics
 and the LEDs subscribe to it.
@@ -15,15 +16,12 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from .audio.aec import EchoCanceller
-from .audio.backends import AudioBackend, backend_for
 from .audio.capture import MicStream
-from .audio.control import AudioControl
-from .audio.devices import AudioDeviceError, find_device, pick_rate, rescan
-from .audio.formats import MODEL_RATE
-from .audio.pipeline import AudioSink, MicPipeline, WakeDetection, WakeDetector
+from .audio.devices import AudioDeviceError
+from .audio.pipeline import AudioSink, MicPipeline, WakeDetector
 from .audio.playback import Player
-from .audio.reference import ReferenceBuffer
+from .button_actions import ButtonActions
+from .controls import Controls
 from .conversation.agent import AgentSetup
 from .conversation.agents import load_agents
 from .conversation.mcp import McpManager, load_servers_file
@@ -34,14 +32,11 @@ from .conversation.tools.memory import MemoryBook
 from .conversation.tools.timers import TimerBook
 from .conversation.transcripts import TranscriptWriter
 from .events import (
-    ButtonPressed,
     ConversationEnded,
     ErrorRaised,
     EventBus,
-    MuteChanged,
     Recovered,
     TriggerSource,
-    VolumeChanged,
     Wake,
     WakeIgnored,
     log_subscriber,
@@ -51,16 +46,15 @@ from .indicators.lights import StatusLights, build_status_lights
 from .redaction import register_secret
 from .ringing import TimerRinger
 from .settings import Settings
-from .state import CONVERSATION_STATES, State, StateMachine
+from .state import State, StateMachine
 from .store import Store
+from .streams import AudioStreams
 from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
-from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
 from .web.server import WebServer
 
 log = logging.getLogger("appliance")
 
-OUTPUT_STALL_S = 3.0  # an output stream that asks for no audio this long has stalled
 AUDIO_STABLE_S = 30.0  # audio that ran this long before a fault restarts the backoff from the start
 
 
@@ -81,23 +75,6 @@ async def _unless_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) 
     return True
 
 
-def volume_gain(percent: int) -> float:
-    """Playback gain for a volume in percent: squared, so 50 % sounds about half as loud (-12 dB)."""
-    return (max(0, min(100, percent)) / 100) ** 2
-
-
-def wake_event(detection: WakeDetection, *, barge_in: bool = False) -> Wake:
-    """A wake word's event: the stock model's score and, where one ran, the verifier's."""
-    verifier = detection.verifier_score
-    return Wake(
-        source="wakeword",
-        model=detection.model,
-        score=round(float(detection.score), 3),
-        verifier_score=None if verifier is None else round(float(verifier), 3),
-        barge_in=True if barge_in else None,
-    )
-
-
 @dataclass
 class Trigger:
     source: TriggerSource
@@ -109,8 +86,10 @@ class Appliance:
 
     Threads: every method runs on the asyncio event-loop thread. The microphone pipeline's worker
     thread and the PortAudio callbacks reach it only through `loop.call_soon_threadsafe`
-    (`_on_wake`, `_on_audio_stalled`); gpiozero's button thread likewise (`PushButton`). Only this
-    class (and the `Conversation` it runs) changes the state machine.
+    (`controls.wake_word`, `_on_audio_stalled`); gpiozero's button thread likewise (`PushButton`).
+    Commands from every input go through `self.controls` (which this class serves as its
+    `Lifecycle`); only this class, `controls`, the ringer and the running `Conversation` change the
+    state machine.
     """
 
     def __init__(
@@ -121,23 +100,22 @@ class Appliance:
         register_secret(api_key)
         self.detector = detector
         self.store = store if store is not None else Store(settings.data_dir)
-        # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
-        self._muted = bool(self.store.get("muted", False))
-        self._volume = int(self.store.get("volume", settings.audio.volume))
         self.events = EventBus()
         self.events.subscribe(log_subscriber)  # first: the log line is written before anything reacts
         self.state = StateMachine(self.events)
+        self.conversation: Conversation | None = None
+        self.released_early = False
+        self.controls = Controls(self.state, self.events, self.store, self, settings.audio.volume)
+        self.buttons = ButtonActions(self.controls, settings.button)
         self.telemetry = Telemetry()
         self.events.subscribe(self.telemetry.on_event)
         self.earcons = Earcons(settings.earcons)
         self._setup_agent_layer()
         self._wake_sound_until = 0.0
-        self.mic: MicStream | None = None
-        self.player: Player | None = None
-        self.pipeline: MicPipeline | None = None
+        self.audio = AudioStreams(settings, detector, self.events, on_wake=self.controls.wake_word,
+                                  on_stalled=self._on_audio_stalled, volume=lambda: self.controls.volume)
         self.button: PushButton | None = None
         self.leds: StatusLights | None = None
-        self.conversation: Conversation | None = None
         self.conversations = 0
         self.last_tick = time.monotonic()
         self._triggers: asyncio.Queue[Trigger] = asyncio.Queue(maxsize=1)
@@ -145,114 +123,25 @@ class Appliance:
         self._fault_reason = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: AudioSink | None = None
-        self._released_early = False
         self._tasks: set[asyncio.Future[None]] = set()
-        self._control = AudioControl()
-        self._audio_totals = {"overruns": 0, "underruns": 0, "dropped_blocks": 0, "output_underflows": 0}
-        self._audio_opened_at = 0.0
-        # A speaker next to the mic (gate, aec): a twin of the detector scores what the speaker plays, so
-        # the wake word ignores the appliance's own voice (triggers/self_wake.py). Made once, kept across reopens.
-        self._played_wakes: PlayedWakeFilter | None = (
-            played_wake_filter(detector) if settings.audio.echo != "none" else None
-        )
 
-    # -- audio ----------------------------------------------------------------------------------
-    def _open_devices(self) -> tuple[MicStream, Player]:
-        """Find and start both streams (blocking PortAudio calls: run through `self._control`)."""
-        a = self.settings.audio
-        backend = self._audio_backend()
-        in_dev = find_device(a.input_device, "input", backend)
-        out_dev = find_device(a.output_device, "output", backend)
-        in_rate = pick_rate(in_dev, "input", channels=a.input_channel + 1, forced=a.input_rate, backend=backend)
-        out_rate = pick_rate(out_dev, "output", forced=a.output_rate, backend=backend)
-        player = Player(out_dev, out_rate, a.output_block_ms, a.playback_start_ms, a.playback_max_s,
-                        backend=backend)
-        player.gain = volume_gain(self._volume)
-        player.start()
-        mic = MicStream(in_dev, in_rate, a.input_channel, a.block_ms, backend=backend)
-        try:
-            mic.start()
-        except BaseException:
-            player.stop()
-            raise
-        return mic, player
+    # -- audio (streams.py) ------------------------------------------------------------------------
+    @property
+    def mic(self) -> MicStream | None:
+        return self.audio.mic
 
-    @staticmethod
-    def _stop_devices(devices: tuple[MicStream, Player]) -> None:
-        for stream in devices:
-            stream.stop()
+    @property
+    def player(self) -> Player | None:
+        return self.audio.player
 
-    async def _open_audio(self) -> None:
-        mic, player = await self._control.call("opening the audio devices", self._open_devices,
-                                               discard=self._stop_devices)
-        self.mic, self.player = mic, player
-        a = self.settings.audio
-        assert self._loop is not None
-        self.pipeline = MicPipeline(
-            mic,
-            self._loop,
-            self.detector,
-            on_wake=self._on_wake,
-            on_stalled=self._on_audio_stalled,
-            lookback_ms=self.settings.wake.preroll_lookback_ms,
-            publish=self.events.publish,
-        )
-        if a.echo == "aec":
-            # Reference: what the speaker played, read back aligned with the microphone.
-            reference = ReferenceBuffer(
-                capacity=player.rate * 2, delay=int(player.rate * a.aec_reference_delay_ms / 1000)
-            )
-            player.reference = reference
-            self.pipeline.cancel_echo(EchoCanceller(MODEL_RATE, tail_ms=a.aec_tail_ms), reference, player.rate)
-        if self._played_wakes is not None:
-            player.played = self._played_wakes.listen_to(player.rate)
-            self.pipeline.ignore_played_wakes(self._played_wakes)
-        self.pipeline.start()
-        self._audio_opened_at = time.monotonic()
-
-    def _audio_backend(self) -> AudioBackend:
-        return backend_for(self.settings.audio)
-
-    def _rescan(self) -> None:
-        rescan(self._audio_backend())
-
-    def _speaker_level(self) -> float:
-        """What the speaker plays now (for the pixels' speaking glow); read from the pixels' thread."""
-        player = self.player
-        return player.level if player is not None else 0.0
-
-    async def _close_audio(self) -> None:
-        """Detach the streams at once (the loop stops using them), then close them off the loop."""
-        pipeline, mic, player = self.pipeline, self.mic, self.player
-        self.pipeline, self.mic, self.player = None, None, None
-        # Prometheus counters only go up: keep what the closed streams counted.
-        for name, value in self._stream_stats(mic, player).items():
-            self._audio_totals[name] += value
-        if pipeline is None and mic is None and player is None:
-            return
-
-        def close() -> None:
-            if pipeline is not None:
-                pipeline.stop()
-            for stream in (mic, player):
-                if stream is not None:
-                    stream.stop()
-
-        try:
-            await self._control.call("closing the audio devices", close)
-        except AudioDeviceError as exc:
-            self.events.publish(ErrorRaised(kind="audio_device", text=f"audio devices not closed cleanly: {exc}"))
+    @property
+    def pipeline(self) -> MicPipeline | None:
+        return self.audio.pipeline
 
     def _check_output(self) -> None:
-        """The speaker can vanish too: a stopped output stream, or one that stopped asking for audio,
-        is an audio fault like a silent microphone (the conversation ends, the devices reopen)."""
-        player = self.player
-        if player is None or self._audio_fault is None or self._audio_fault.is_set():
-            return
-        if not player.active:
-            self._on_audio_stalled("output stream stopped")
-        elif time.monotonic() - player.last_callback_at > OUTPUT_STALL_S:
-            self._on_audio_stalled(f"output device asked for no audio for {OUTPUT_STALL_S:.0f} s")
+        reason = self.audio.output_stall()
+        if reason is not None and self._audio_fault is not None and not self._audio_fault.is_set():
+            self._on_audio_stalled(reason)
 
     def _on_audio_stalled(self, reason: str) -> None:
         self._fault_reason = reason
@@ -263,7 +152,7 @@ class Appliance:
 
     @property
     def audio_ok(self) -> bool:
-        return bool(self.mic and self.mic.active and self.player and self.player.active)
+        return self.audio.ok
 
     # -- the agent layer: tools, timers, memory, MCP servers, transcripts ------------------------
     def _setup_agent_layer(self) -> None:
@@ -279,86 +168,44 @@ class Appliance:
             )
         self.agents = AgentSetup(
             s, load_agents(s, set(BUILTIN_TOOL_NAMES)),
-            ToolServices(s, timers=self.timers, memory=self.memory, volume=self), self.mcp,
+            ToolServices(s, timers=self.timers, memory=self.memory, volume=self.controls), self.mcp,
         )
         self.ringer = TimerRinger(
             self.timers, self.state, self.events,
             play=lambda: self.earcons.play("timer", self.player),
-            ready=lambda: self.audio_ok, rest_state=self._rest_state, ring_s=s.agent.timer_ring_s,
+            ready=lambda: self.audio_ok, rest_state=self.controls.rest_state, ring_s=s.agent.timer_ring_s,
         )
+        self.controls.ringer = self.ringer
         self.transcripts: TranscriptWriter | None = None
         if s.transcripts.enabled:
             self.transcripts = TranscriptWriter(s.data_dir, s.transcripts.retention_days, s.transcripts.retention_mb)
             self.events.subscribe(self.transcripts.on_event)
 
-    # -- mute and volume (persisted) ------------------------------------------------------------
+    # -- what `controls` and the page read and ask of the lifecycle ------------------------------
     @property
     def muted(self) -> bool:
-        return self._muted
-
-    def set_muted(self, muted: bool, reason: str = "api") -> None:
-        """Mute: the wake word is ignored (a conversation in progress ends). Kept across restarts."""
-        if muted == self._muted:
-            return
-        self._muted = muted
-        self.store.put("muted", muted)
-        self.events.publish(MuteChanged(muted=muted, reason=reason))
-        current = self.state.state
-        if muted:
-            if current == State.IDLE:
-                self.state.to(State.MUTED, reason=reason)
-            elif self.conversation is not None:
-                self.conversation.end("button" if reason == "button" else "api")
-        elif current == State.MUTED:
-            self.state.to(State.IDLE, reason="unmuted")
+        return self.controls.muted
 
     @property
     def volume(self) -> int:
-        return self._volume
+        return self.controls.volume
 
-    def set_volume(self, percent: int) -> int:
-        """Playback volume of answers and earcons, 0–100; kept across restarts. Returns the new value."""
-        volume = max(0, min(100, int(percent)))
-        changed = volume != self._volume
-        self._volume = volume
-        self.store.put("volume", volume)
-        if changed:
-            self.events.publish(VolumeChanged(volume=volume))
-        if self.player is not None:
-            self.player.gain = volume_gain(self._volume)
-        return self._volume
+    def apply_volume(self, percent: int) -> None:
+        self.audio.set_volume(percent)
 
-    def _rest_state(self) -> State:
-        """Where the appliance rests between conversations: idle, or muted when mute is on."""
-        return State.MUTED if self._muted else State.IDLE
-
-    # -- commands (device API) ------------------------------------------------------------------
-    def start_conversation(self, source: TriggerSource = "api") -> bool:
-        """As a button press when idle: start a conversation. False when it cannot start now."""
-        if self.state.state != State.IDLE or self.pipeline is None:
-            return False
-        self._trigger(Wake(source=source))
-        return True
-
-    def stop_conversation(self) -> bool:
-        """End the conversation in progress. False when there is none."""
-        if self.conversation is None:
-            return False
-        self.conversation.end("api")
-        return True
-
-    # -- triggers -------------------------------------------------------------------------------
-    def _trigger(self, event: Wake) -> None:
+    # -- triggers (through `controls`) ---------------------------------------------------------
+    def begin(self, event: Wake) -> bool:
+        """Idle → waking: keep the audio, chime, queue the conversation. False while the audio reopens."""
         if self.state.state != State.IDLE:
-            return
+            return False
         source = event.source
         if self.pipeline is None:  # the audio is being reopened (a fault was just seen): nothing to hear with
             self.events.publish(WakeIgnored(reason="audio_reopening", source=source))
-            return
+            return False
         self.events.publish(event)
         # Start keeping the model audio now, so speech right after the wake word is not lost.
         sink = self.pipeline.open_sink()
-        self._released_early = False
+        self.released_early = False
         self.state.to(State.WAKING, source=source)
         length = self.earcons.play("wake", self.player)
         if length and self.player is not None:
@@ -367,78 +214,18 @@ class Appliance:
         with contextlib.suppress(asyncio.QueueFull):
             self._triggers.put_nowait(Trigger(source, time.monotonic()))
         self._sink = sink
+        return True
 
-    def _on_wake(self, detection: WakeDetection) -> None:
-        current = self.state.state
-        if current == State.RINGING:
-            self.ringer.dismiss("wakeword")
-            return
-        if current == State.MUTED:
-            return
-        if current == State.IDLE:
-            self._trigger(wake_event(detection))
-        elif current in (State.SPEAKING, State.THINKING) and self.conversation is not None:
-            self.events.publish(wake_event(detection, barge_in=True))
-            self._spawn(self.conversation.barge_in())
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine from a callback, holding a reference until it finishes."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    @property
-    def push_to_talk(self) -> bool:
-        return self.settings.button.mode == "hold"
-
-    def _on_short_press(self) -> None:
-        current = self.state.state
-        if current == State.RINGING:
-            self.ringer.dismiss("button")
-        elif current == State.IDLE:
-            self._trigger(Wake(source="button"))
-        elif current in CONVERSATION_STATES and self.conversation is not None:
-            if self.push_to_talk:
-                self.events.publish(ButtonPressed(action="talk"))
-                if self.conversation.talk():  # the turn is open before anything else runs
-                    self._spawn(self.conversation.barge_in())
-            elif self.settings.button.in_conversation == "interrupt" and current in (State.SPEAKING, State.THINKING):
-                self.events.publish(ButtonPressed(action="interrupt"))
-                self._spawn(self.conversation.barge_in())
-            else:
-                self.events.publish(ButtonPressed(action="end"))
-                self.conversation.end("button")
-
-    def _on_release(self) -> None:
-        if self.conversation is not None:
-            self.events.publish(ButtonPressed(action="commit"))
-            self.conversation.release()
-        elif self.state.state in (State.WAKING, State.CONNECTING):
-            self._released_early = True
-
-    def _on_long_press(self) -> None:
-        current = self.state.state
-        if current == State.RINGING:
-            self.ringer.dismiss("button")
-        elif current in (State.IDLE, State.MUTED):
-            self.set_muted(not self._muted, reason="button")
-        elif current in CONVERSATION_STATES and self.conversation is not None:
-            self.conversation.end("button")
-
     # -- main loop ------------------------------------------------------------------------------
-    @staticmethod
-    def _stream_stats(mic: MicStream | None, player: Player | None) -> dict[str, int]:
-        return {
-            "overruns": mic.stats.overflows if mic is not None else 0,
-            "dropped_blocks": mic.stats.dropped_blocks if mic is not None else 0,
-            "underruns": player.stats.underruns if player is not None else 0,
-            "output_underflows": player.stats.device_underflows if player is not None else 0,
-        }
-
     def audio_stats(self) -> dict[str, int]:
         """Audio counters over the process's life (streams that were closed included)."""
-        current = self._stream_stats(self.mic, self.player)
-        return {name: self._audio_totals[name] + current[name] for name in current}
+        return self.audio.stats()
 
     def health(self) -> tuple[bool, str]:
         pipeline = self.pipeline
@@ -462,7 +249,7 @@ class Appliance:
         self.events.bind_loop(self._loop)
         self._setup_gpio()
         self.telemetry.state.state(self.state.state.value)
-        if self._muted:
+        if self.controls.muted:
             self.state.to(State.MUTED, reason="restored")
         self.telemetry.bind(self.audio_stats, self.health)
         web: WebServer | None = None
@@ -476,6 +263,7 @@ class Appliance:
                 ))
         heartbeat = asyncio.create_task(self._heartbeat())
         ringer = asyncio.create_task(self.ringer.run(), name="timers")
+        saver = asyncio.create_task(self.controls.keep_saving(), name="unsaved settings")
         # Start-up's objects (~190k: the SDK's modules, pydantic schemas) live as long as the process.
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
         # about 0.1 s on a desktop x86 CPU (more on a Pi's slower cores) while the audio threads wait.
@@ -491,23 +279,23 @@ class Appliance:
             while not stop.is_set():
                 try:
                     if failed_before:
-                        await self._control.call("rescanning the audio devices", self._rescan)
-                    if not await _unless_stopped(self._open_audio(), stop):
+                        await self.audio.rescan()
+                    if not await _unless_stopped(self.audio.open(self._loop), stop):
                         break
                 except AudioDeviceError as exc:
-                    await self._close_audio()
+                    await self.audio.close()
                     failed_before = True
                     await self._error("audio_device", str(exc), backoff, stop, then_idle=False)
                     backoff = self._next_backoff(backoff)
                     continue
                 if failed_before:
                     self.events.publish(Recovered())
-                    self.state.to(self._rest_state(), reason="recovered")
+                    self.state.to(self.controls.rest_state(), reason="recovered")
                 failed_before = False
                 self._audio_fault.clear()
                 await self._serve(stop)
-                ran_for = time.monotonic() - self._audio_opened_at
-                await self._close_audio()
+                ran_for = time.monotonic() - self.audio.opened_at
+                await self.audio.close()
                 if self._audio_fault.is_set() and not stop.is_set():
                     failed_before = True
                     # A device that opens and then stalls at once is not retried every few seconds
@@ -518,12 +306,13 @@ class Appliance:
         finally:
             heartbeat.cancel()
             ringer.cancel()
+            saver.cancel()
             if self.mcp is not None:
                 await self.mcp.close()
             gc.unfreeze()
             if web is not None:
                 await web.close()
-            await self._close_audio()
+            await self.audio.close()
             if self.button is not None:
                 self.button.close()
             if self.leds is not None:
@@ -553,13 +342,13 @@ class Appliance:
         sink = self._sink
         assert sink is not None
         self.state.to(State.CONNECTING)
-        ptt = self.push_to_talk and trigger.source == "button"
+        ptt = self.buttons.push_to_talk and trigger.source == "button"
         self.conversation = Conversation(
             self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt, agents=self.agents
         )
         pipeline = self.pipeline
         self.conversation.echo_canceller_ready = lambda: pipeline.echo_learning.ready
-        if ptt and self._released_early:  # let go before the session was even created
+        if ptt and self.released_early:  # let go before the session was even created
             self.conversation.release()
         if self.settings.audio.echo != "aec":
             self.conversation.mute_until(self._wake_sound_until)
@@ -578,7 +367,7 @@ class Appliance:
             ))
             self.player.flush()
             self.earcons.play("done", self.player)
-            self.state.to(self._rest_state())
+            self.state.to(self.controls.rest_state())
         except ConversationError as exc:
             self.player.flush()
             await self._error(exc.kind, str(exc), self.settings.session.error_backoff_s, stop)
@@ -606,7 +395,7 @@ class Appliance:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=backoff)
         if then_idle:
-            self.state.to(self._rest_state())
+            self.state.to(self.controls.rest_state())
 
     def _setup_gpio(self) -> None:
         """Button and LEDs. A wiring or driver problem is logged and the appliance runs without them
@@ -620,13 +409,13 @@ class Appliance:
         assert self._loop is not None
         b = self.settings.button
         if b.pin is not None:
-            ptt = b.mode == "hold"
+            ptt, actions = self.buttons.push_to_talk, self.buttons
             self.button = PushButton(
-                b.pin, self._loop, self._on_short_press,
-                on_long_press=None if ptt else self._on_long_press,
-                on_release=self._on_release if ptt else None,
+                b.pin, self._loop, actions.short_press,
+                on_long_press=None if ptt else actions.long_press,
+                on_release=actions.release if ptt else None,
                 pull_up=b.pull_up, bounce_s=b.bounce_s, hold_s=b.hold_s,
             )
-        self.leds = build_status_lights(self.settings.leds, level=self._speaker_level)
+        self.leds = build_status_lights(self.settings.leds, level=self.audio.speaker_level)
         if self.leds is not None:
             self.events.subscribe(self.leds.on_event)

@@ -45,7 +45,7 @@ def calls(*pairs: tuple[str, dict[str, Any]]) -> ScriptedResponse:
 async def converse(app: Appliance, log: EventLog, card: FifoSoundCard, until: Any, what: str) -> None:
     """Start a conversation, ask the question, wait for `until`."""
     await wait_until(lambda: app.audio_ok and app.state.state.value == "idle", 15, "the appliance idle", log)
-    assert app.start_conversation()
+    assert app.controls.start().ok
     await wait_until(lambda: app.conversation is not None and app.state.state.value == "listening", 15,
                      "the session", log)
     card.say(read_wav(FIXTURES / "what_time_only.wav", card.rate))
@@ -74,7 +74,7 @@ async def test_builtin_tools_round_trip_and_goodbye(card: FifoSoundCard, server:
         # A second conversation takes them back.
         server.script_responses(calls(("cancel_timer", {"label": "pasta"}), ("forget", {"fact": "vegetarian"})))
         await converse(app, log, card, lambda: len(server.function_call_outputs) == len(got) + 2, "two more outputs")
-        app.stop_conversation()
+        app.controls.stop()
     later = {o.name: o.output for o in server.function_call_outputs[len(got):]}
     assert later == {"cancel_timer": "Cancelled: pasta.", "forget": "Forgotten: Anna is vegetarian"}
     assert app.timers.pending() == [] and app.memory.facts() == []
@@ -119,7 +119,7 @@ async def test_a_failing_tool_still_ends_in_spoken_audio(
         await converse(app, log, card, lambda: len(server.function_call_outputs) == 4, "four tool outputs")
         await wait_until(lambda: log.states().count("speaking") >= 1 and log.states()[-1] == "listening", 30,
                          "the answers to play", log)
-        app.stop_conversation()
+        app.controls.stop()
     got = outputs(server)
     assert got["fly_to_the_moon"].output == "Tool fly_to_the_moon not found"
     assert got["get_weather"].output.startswith("TOOL ERROR: the weather service cannot be reached")
@@ -146,7 +146,7 @@ async def test_an_unknown_tool_alone_still_gets_a_response(card: FifoSoundCard, 
         await converse(app, log, card, lambda: len(server.function_call_outputs) == 1, "the tool output")
         await wait_until(lambda: "speaking" in log.states() and log.states()[-1] == "listening", 20,
                          "an answer after the unknown tool", log)
-        app.stop_conversation()
+        app.controls.stop()
     (output,) = server.function_call_outputs
     assert output.output == "Tool fly_to_the_moon not found" and output.response_requested
     assert [e.get("error") for e in log.events("tool")] == ["unknown tool"]
@@ -172,7 +172,7 @@ async def test_mcp_tools_are_offered_and_answered(
     try:
         async with running(app) as log:
             await converse(app, log, card, lambda: len(server.function_call_outputs) == 3, "three tool outputs")
-            app.stop_conversation()
+            app.controls.stop()
     finally:
         for name in ("WHO", "REMOTE_TOKEN"):
             os.environ.pop(name, None)
@@ -204,7 +204,7 @@ async def test_a_handoff_switches_the_agent_and_the_transcript_holds_it(
         await converse(app, log, card, lambda: "get_weather" in outputs(server), "the weather tool")
         await wait_until(lambda: any(e.get("role") == "assistant" for e in transcript_lines(settings.data_dir)), 30,
                          "the answer's transcript", log)
-        app.stop_conversation()
+        app.controls.stop()
         await wait_until(lambda: bool(log.events("conversation_end")), 10, "the end", log)
     assert [(e["from"], e["to"]) for e in log.events("handoff")] == [("Assistant", "Weather")]
     # The session.update after the handoff carries the specialist's instructions and tools.
@@ -241,7 +241,7 @@ async def answer_until_refused(card: FifoSoundCard, server: FakeRealtimeServer, 
         await converse(app, log, card, lambda: bool(log.events("guardrail")), "the guardrail")
         await wait_until(lambda: server.scripted_responses_left == 0 and log.states()[-1] == "listening", 30,
                          "the refusal", log)
-        app.stop_conversation()
+        app.controls.stop()
     return log
 
 
@@ -276,7 +276,7 @@ async def test_an_mcp_server_that_dies_mid_conversation_still_gets_an_answer(
         await converse(app, log, card, lambda: len(server.function_call_outputs) == 2, "two tool outputs")
         await wait_until(lambda: log.states()[-1] == "listening" and "speaking" in log.states(), 30,
                          "the answer", log)
-        app.stop_conversation()
+        app.controls.stop()
     got = outputs(server)
     assert got["pantry_count"].output.startswith("TOOL ERROR"), got["pantry_count"].output
     assert all(o.response_requested for o in got.values())
@@ -301,9 +301,9 @@ async def test_a_timer_due_during_a_conversation_rings_after_it_and_the_wake_wor
         await wait_until(lambda: app.timers.due() != [], 5, "the timer to fall due", log)
         await wait_until(lambda: log.states()[-1] == "listening", 20, "the answer to end", log)
         assert "ringing" not in log.states(), "it rang during the conversation"
-        app.stop_conversation()
+        app.controls.stop()
         await wait_until(lambda: log.states()[-1] == "ringing", 10, "the ring after the conversation", log)
-        app._on_wake(Detection())  # the wake word, as the microphone pipeline reports it
+        app.controls.wake_word(Detection())  # the wake word, as the microphone pipeline reports it
         await wait_until(lambda: log.states()[-1] == "idle", 10, "idle after the dismissal", log)
     states = log.states()
     assert states.index("ringing") > states.index("listening")

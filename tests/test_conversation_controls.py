@@ -72,8 +72,8 @@ async def test_quick_push_to_talk_tap_during_an_answer_does_not_leave_the_mic_op
             conversation = app.conversation
             assert conversation is not None
             # Press and release arrive back to back, before any task of the press has run.
-            app._on_short_press()
-            app._on_release()
+            app.buttons.short_press()
+            app.buttons.release()
             await asyncio.sleep(1.0)
             assert conversation._talking is False  # the turn is closed: the mic is not streaming
             assert [e["action"] for e in log.events("button")][-2:] == ["talk", "commit"]

@@ -108,7 +108,7 @@ async def test_a_hung_portaudio_open_neither_freezes_the_loop_nor_delays_the_sto
     hang = threading.Event()
     monkeypatch.setattr(capture.MicStream, "start", lambda self: hang.wait(60))
     app = Appliance(make_settings(), "sk-test", detector=None)
-    app._control.timeout_s = 1.0
+    app.audio.control.timeout_s = 1.0
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(stop))
     try:

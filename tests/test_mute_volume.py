@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from appliance.app import Appliance, volume_gain
+from appliance.app import Appliance
 from appliance.audio.devices import DeviceInfo
 from appliance.audio.playback import Player
 from appliance.state import State
+from appliance.streams import volume_gain
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.inproc import make_settings, press, running, wait_until
@@ -52,17 +53,18 @@ async def test_muting_during_a_conversation_ends_it(card: FifoSoundCard, mock_pi
             await wait_until(lambda: app.audio_ok, 10, "streams open", log)
             await press(mock_pins.pin(17))  # type: ignore[attr-defined]
             await wait_until(lambda: app.state.state == State.LISTENING, 10, "listening", log)
-            app.set_muted(True)
+            app.controls.set_muted(True)
             await wait_until(lambda: app.state.state == State.MUTED, 5, "muted", log)
             assert log.events("conversation_end")[-1]["reason"] == "api"
-            assert app.start_conversation() is False  # muted: no conversation starts
+            assert app.controls.start().ok is False  # muted: no conversation starts
 
 
 def test_volume_scales_playback_and_is_kept(tmp_path: object) -> None:
     settings = make_settings()
     app = Appliance(settings, "sk-test", detector=None)
     assert app.volume == 100
-    assert app.set_volume(150) == 100 and app.set_volume(50) == 50
+    assert app.controls.set_volume(150).values["volume"] == 100
+    assert app.controls.set_volume(50).values["volume"] == 50
     assert Appliance(settings, "sk-test", detector=None).volume == 50
     player = Player(DeviceInfo(0, "x", "ALSA", 0, 1, 48000.0), 24000)
     player.gain = volume_gain(50)

@@ -18,7 +18,7 @@ BUTTON = 17
 
 
 async def test_portaudio_error_from_a_rescan_is_retried(card: FifoSoundCard, monkeypatch: pytest.MonkeyPatch) -> None:
-    import appliance.app as app_module
+    import appliance.streams as app_module
 
     real_find, real_init = app_module.find_device, sd._initialize  # type: ignore[attr-defined]
     calls = {"find": 0, "init": 0}
@@ -88,7 +88,7 @@ def test_a_button_press_while_the_audio_reopens_is_ignored_with_a_log_line(
     app = Appliance(make_settings(), "sk-test", detector=None)
     assert app.pipeline is None and app.state.state.value == "idle"
     with caplog.at_level("INFO", logger="appliance"):
-        app._trigger(Wake(source="button"))
+        app.begin(Wake(source="button"))
     assert app.state.state.value == "idle"
     assert any(getattr(r, "event", None) == "wake_ignored" and getattr(r, "reason", None) == "audio_reopening"
                for r in caplog.records)

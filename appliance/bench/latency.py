@@ -134,7 +134,7 @@ async def _measure(card: Any, trials: int) -> list[Figure]:
             probe.reset()
             player.stats.first_audio_at = None
             pressed = time.monotonic()
-            app._on_short_press()
+            app.buttons.short_press()
             await _wait(lambda: app.state.state == State.LISTENING, 20, "session open")
             opens.append(1000 * (time.monotonic() - pressed))
             sent_before = len(server.sent_at)

@@ -5,6 +5,8 @@ person's transcribed speech, the agent's spoken answers, tool calls with their a
 results, handoffs, tripped guardrails and the end reason, each with a timestamp. It writes event
 fields only, never settings, so the API key and MCP tokens cannot reach it. Files older than
 `retention_days`, and the oldest beyond `retention_mb` in all, are deleted after each conversation.
+A data directory that refuses writes (read-only, full) costs that conversation's transcript, with
+one warning; the next conversation tries again.
 """
 
 from __future__ import annotations
@@ -48,21 +50,26 @@ class TranscriptWriter:
 
     def on_event(self, event: ApplianceEvent) -> None:
         if isinstance(event, Wake) and not event.barge_in:
-            self._start()
-            self._write(event)
+            if self._start():
+                self._write(event)
         elif self._path is None:
             return
-        elif isinstance(event, _KEPT):
-            self._write(event)
+        elif isinstance(event, _KEPT) or isinstance(event, ErrorRaised) and event.kind == "store":
+            self._write(event)  # a store fault (an unsaved mute) does not end the conversation
         elif isinstance(event, ConversationEnded | ErrorRaised):
             self._write(event)
             self._path = None
             self.prune()
 
-    def _start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    def _start(self) -> bool:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         self._path = self.directory / f"{stamp}.jsonl"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            self._failed(exc)
+            return False
+        return True
 
     def _write(self, event: ApplianceEvent) -> None:
         assert self._path is not None
@@ -75,13 +82,22 @@ class TranscriptWriter:
             with os.fdopen(fd, "a", encoding="utf-8") as f:
                 f.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
         except OSError as exc:
-            log.warning("transcript %s not written: %s", self._path, exc.strerror,
-                        extra={"event": "transcript_write_failed"})
-            self._path = None
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        log.warning("transcript %s not written: %s", self._path, exc.strerror,
+                    extra={"event": "transcript_write_failed"})
+        self._path = None
 
     def prune(self, now: float | None = None) -> list[Path]:
         """Delete transcripts past the age limit, then the oldest until the rest fit the size limit."""
-        now = time.time() if now is None else now
+        try:
+            return self._prune(time.time() if now is None else now)
+        except OSError as exc:  # a read-only directory: old files stay until it is writable again
+            log.warning("old transcripts not deleted: %s", exc.strerror, extra={"event": "transcript_prune_failed"})
+            return []
+
+    def _prune(self, now: float) -> list[Path]:
         files = sorted(self.directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime)
         removed: list[Path] = []
         for path in files:

@@ -1,8 +1,10 @@
-"""Commands a client sends on `/api/events`, and their acks.
+"""Commands a client sends on `/api/events`, and their acks: an adapter over `appliance.controls`.
 
-`{"command": "start"}` (as a button press), `"stop"`, `"mute"`, `"unmute"`,
-`{"command": "volume", "value": 0-100}`; each is answered with
-`{"event": "ack", "command": ..., "ok": true|false, "error": ...}`.
+`{"command": "start"}` (as a button press), `"stop"`, `"mute"`, `"unmute"`, `"dismiss"` (a ringing
+timer), `{"command": "volume", "value": 0-100}`; each is answered with
+`{"event": "ack", "command": ..., "ok": true|false, "error": ...}`. Mute and volume acks carry the
+value in effect, and `"saved": false` while the data directory refuses the write (the value holds
+until a restart and is written once the directory takes writes again).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..controls import Ack
 from .device import Device
 
 MAX_COMMAND_BYTES = 1024
@@ -21,6 +24,10 @@ def ack(command: str | None, ok: bool, error: str | None = None, **extra: Any) -
         message["error"] = error
     message.update(extra)
     return message
+
+
+def _reply(command: str, result: Ack) -> dict[str, Any]:
+    return ack(command, result.ok, result.error, **result.values)
 
 
 def run_command(device: Device, text: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -35,19 +42,18 @@ def run_command(device: Device, text: str) -> tuple[dict[str, Any], dict[str, An
     if not isinstance(message, dict) or not isinstance(message.get("command"), str):
         return ack(None, False, 'expected {"command": ...}'), None
     command: str = message["command"]
+    controls = device.controls
     if command == "start":
-        ok = device.start_conversation("api")
-        return ack(command, ok, None if ok else f"cannot start while {device.state.state.value}"), None
+        return _reply(command, controls.start("api")), None
     if command == "stop":
-        ok = device.stop_conversation()
-        return ack(command, ok, None if ok else "no conversation in progress"), None
+        return _reply(command, controls.stop("api")), None
+    if command == "dismiss":
+        return _reply(command, controls.dismiss("api")), None
     if command in ("mute", "unmute"):
-        device.set_muted(command == "mute", "api")
-        return ack(command, True, muted=device.muted), None  # every client sees the `mute` event
+        return _reply(command, controls.set_muted(command == "mute", "api")), None  # all see the `mute` event
     if command == "volume":
         value = message.get("value")
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
             return ack(command, False, "value must be a number from 0 to 100"), None
-        volume = device.set_volume(round(value))
-        return ack(command, True, volume=volume), None  # every client sees the `volume` event
+        return _reply(command, controls.set_volume(round(value))), None  # all see the `volume` event
     return ack(command, False, f"unknown command {command[:40]!r}"), None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..events import EventBus, TriggerSource
+from ..controls import Controls
+from ..events import EventBus
 from ..settings import Settings
 from ..state import StateMachine
 
@@ -14,17 +15,10 @@ class Device(Protocol):
     api_key: str
     events: EventBus
     state: StateMachine
+    controls: Controls  # every command the page and API send goes through it
 
     @property
     def muted(self) -> bool: ...
 
     @property
     def volume(self) -> int: ...
-
-    def set_muted(self, muted: bool, reason: str = "api") -> None: ...
-
-    def set_volume(self, percent: int) -> int: ...
-
-    def start_conversation(self, source: TriggerSource = "api") -> bool: ...
-
-    def stop_conversation(self) -> bool: ...

@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ...store import Store
+from ...store import Store, StoreFault
+from .errors import ToolFailed
 
 MAX_FACTS = 200  # what fits in the instructions without crowding them out
 MAX_FACT_CHARS = 300
@@ -35,12 +36,15 @@ class MemoryBook:
         for known in self.facts():
             if known.text.casefold() == text.casefold():
                 return known
-        with self._store.transaction() as db:
-            cursor = db.execute("INSERT INTO memory (fact, created_at) VALUES (?, ?)", (text, time.time()))
-            new_id = int(cursor.lastrowid or 0)
-            # The oldest facts make room once the book is full.
-            db.execute("DELETE FROM memory WHERE id NOT IN (SELECT id FROM memory ORDER BY id DESC LIMIT ?)",
-                       (MAX_FACTS,))
+        try:
+            with self._store.transaction() as db:
+                cursor = db.execute("INSERT INTO memory (fact, created_at) VALUES (?, ?)", (text, time.time()))
+                new_id = int(cursor.lastrowid or 0)
+                # The oldest facts make room once the book is full.
+                db.execute("DELETE FROM memory WHERE id NOT IN (SELECT id FROM memory ORDER BY id DESC LIMIT ?)",
+                           (MAX_FACTS,))
+        except StoreFault as fault:  # the model tells the person it will not remember this
+            raise ToolFailed(f"nothing was remembered: {fault.reason}") from None
         return Fact(new_id, text)
 
     def forget_matching(self, words: str) -> list[Fact]:
@@ -49,8 +53,12 @@ class MemoryBook:
         if not needle:
             return []
         gone = [f for f in self.facts() if needle in f.text.casefold()]
-        for fact in gone:
-            self.forget_id(fact.id)
+        try:
+            with self._store.transaction() as db:
+                for fact in gone:
+                    db.execute("DELETE FROM memory WHERE id = ?", (fact.id,))
+        except StoreFault as fault:
+            raise ToolFailed(f"nothing was forgotten: {fault.reason}") from None
         return gone
 
     def forget_id(self, fact_id: int) -> bool:

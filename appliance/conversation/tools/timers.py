@@ -5,12 +5,17 @@ The book stores and finds timers; ringing a due one is the appliance's job (`app
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import time
 from dataclasses import dataclass
 
 from ...events import EventBus, TimerChanged
-from ...store import Store
+from ...store import PUT_SQL, Store, StoreFault
+from .errors import ToolFailed
+
+log = logging.getLogger("appliance.timers")
 
 MAX_SECONDS = 24 * 3600
 _RANG_KEY = "timers_rang"  # labels that rang since the model was last told
@@ -76,10 +81,13 @@ class TimerBook:
             raise ValueError("a timer runs from one second to 24 hours")
         label = " ".join(label.split())[:60] or "timer"
         now = time.time()
-        rows = self._store.execute(
-            "INSERT INTO timers (label, seconds, due_at, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-            (label, seconds, now + seconds, now),
-        )
+        try:
+            rows = self._store.execute(
+                "INSERT INTO timers (label, seconds, due_at, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+                (label, seconds, now + seconds, now),
+            )
+        except StoreFault as fault:  # the model tells the person: no timer runs that nobody set
+            raise ToolFailed(f"the timer was not set: {fault.reason}") from None
         timer = Timer(int(rows[0][0]), label, seconds, now + seconds)
         self._events.publish(TimerChanged(action="set", label=label, timer_id=timer.id, seconds=seconds))
         return timer
@@ -88,8 +96,13 @@ class TimerBook:
         """Cancel the timers whose label matches (case-insensitive; 'all' cancels every one)."""
         wanted = " ".join(label.split()).casefold()
         gone = [t for t in self.pending() if wanted in ("all", "") or wanted in t.label.casefold()]
+        try:
+            with self._store.transaction() as db:  # all or none: the person hears which still run
+                for timer in gone:
+                    db.execute("DELETE FROM timers WHERE id = ?", (timer.id,))
+        except StoreFault as fault:
+            raise ToolFailed(f"no timer was cancelled, they still run: {fault.reason}") from None
         for timer in gone:
-            self._store.execute("DELETE FROM timers WHERE id = ?", (timer.id,))
             self._events.publish(TimerChanged(action="cancelled", label=timer.label, timer_id=timer.id))
         return gone
 
@@ -98,17 +111,25 @@ class TimerBook:
         return [t for t in self.pending() if t.due_at <= now]
 
     def finish(self, timers: list[Timer]) -> None:
-        """Rung timers leave the book; the next conversation is told they rang."""
+        """Rung timers leave the book; the next conversation is told they rang. All or nothing, so a
+        write that fails can be repeated (raises `StoreFault`)."""
+        if not timers:
+            return
+        rang = [*self._store.get(_RANG_KEY, []), *(t.label for t in timers)]
         with self._store.transaction() as db:
             for timer in timers:
                 db.execute("DELETE FROM timers WHERE id = ?", (timer.id,))
-        self._store.put(_RANG_KEY, [*self._store.get(_RANG_KEY, []), *(t.label for t in timers)])
+            db.execute(PUT_SQL, (_RANG_KEY, json.dumps(rang)))
 
     def take_rang(self) -> list[str]:
-        """Labels that rang since the last conversation (then forgotten)."""
+        """Labels that rang since the last conversation (then forgotten). When the store cannot forget
+        them the model is told now and again next time, rather than the conversation failing."""
         rang = list(self._store.get(_RANG_KEY, []))
         if rang:
-            self._store.put(_RANG_KEY, [])
+            try:
+                self._store.put(_RANG_KEY, [])
+            except StoreFault as fault:
+                log.warning("rung timers not cleared: %s", fault, extra={"event": "store_write_failed"})
         return rang
 
     def instructions(self, rang: list[str]) -> str:
