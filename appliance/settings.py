@@ -92,13 +92,17 @@ def checked_config_file(name: str) -> Path:
 
 
 def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    """127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or `localhost`: traffic that never leaves the machine.
+    The one rule for every "loopback only" decision (settings, the page's Host check): an IP literal
+    or that one name, never a name that merely starts like one (`127.evil.example`)."""
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _unset(value: Any) -> Any:

@@ -63,6 +63,13 @@ def get(path: str, *extra: str) -> bytes:
     return ("\r\n".join([f"GET {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close", *extra]) + "\r\n\r\n").encode()
 
 
+def upgrade(path: str, *headers: str) -> bytes:
+    """A WebSocket handshake with exactly these Host/Origin/other headers."""
+    lines = [f"GET {path} HTTP/1.1", *headers, "Upgrade: websocket", "Connection: Upgrade",
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 async def test_a_client_trickling_header_lines_is_cut_off() -> None:
     async with running(settings()) as (_, server):
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -217,11 +224,43 @@ async def test_token_cookie_and_origin() -> None:
                 pass
 
 
+LOOPBACK_HOSTS = ["127.0.0.1", "127.0.0.1:9090", "127.8.9.10", "localhost", "LOCALHOST:80", "[::1]", "[::1]:9090"]
+# Names an attacker's DNS can point at 127.0.0.1 (rebinding), and hosts that parse as nothing.
+REBINDING_HOSTS = ["attacker.example:80", "127.evil.example", "127.0.0.1.rebind.attacker.test", "localhost.evil",
+                   "127.1", "[::1", "", "::1"]
+
+
 async def test_without_a_token_only_loopback_host_names_are_served() -> None:
     async with running(settings()) as (_, server):
-        assert (await http(server.port, get("/api/auth")))[0] == 204
-        rebinding = get("/api/auth").replace(b"Host: 127.0.0.1", b"Host: attacker.example:80")
-        assert (await http(server.port, rebinding))[0] == 401
+        for host in LOOPBACK_HOSTS:
+            request = get("/api/auth").replace(b"Host: 127.0.0.1", f"Host: {host}".encode())
+            assert (await http(server.port, request))[0] == 204, host
+        for host in REBINDING_HOSTS:
+            request = get("/api/auth").replace(b"Host: 127.0.0.1", f"Host: {host}".encode())
+            assert (await http(server.port, request))[0] in (400, 401), host
+
+
+async def test_a_rebinding_page_gets_no_websocket_and_no_hello() -> None:
+    async with running(settings()) as (appliance, server):
+        for name in ("127.evil.example", "127.0.0.1.rebind.attacker.test"):
+            host = f"{name}:{server.port}"
+            status, _, body = await http(server.port, upgrade("/api/events", f"Host: {host}", f"Origin: http://{host}"))
+            assert status == 401 and "hello" not in body, (name, body)
+        # The same handshake naming loopback is upgraded (so the refusal above is the Host rule).
+        host = f"127.0.0.1:{server.port}"
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(upgrade("/api/events", f"Host: {host}", f"Origin: http://{host}"))
+        assert (await asyncio.wait_for(reader.readline(), 5)).split()[1] == b"101"
+        writer.close()
+        assert appliance.state.state is State.IDLE
+
+
+def test_loopback_is_an_ip_literal_or_localhost() -> None:
+    from appliance.settings import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.255.0.9", "::1", "localhost", "::ffff:127.0.0.1"))
+    assert not any(is_loopback(h) for h in ("127.evil.example", "127.0.0.1.nip.io", "localhost.", "127.1",
+                                            "10.0.0.1", "::", "0.0.0.0", ""))
 
 
 def test_a_non_loopback_address_without_a_token_is_refused() -> None:
