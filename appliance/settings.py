@@ -402,6 +402,11 @@ class HealthSettings(SettingsGroup):
         return value
 
 
+# A token the page's login or a peripheral presents: long enough not to be guessed online.
+MIN_TOKEN_CHARS = 16
+TOKEN_TOO_SHORT = f"must be at least {MIN_TOKEN_CHARS} characters, e.g. from `openssl rand -hex 16`"
+
+
 class WebSettings(SettingsGroup):
     """The device page and API, served on the health listener (`health.address`)."""
 
@@ -417,6 +422,13 @@ class WebSettings(SettingsGroup):
     def _blank_token_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(TOKEN_TOO_SHORT)
+        return value
+
     @model_validator(mode="after")
     def _token_file(self) -> WebSettings:
         if self.token is None and self.token_file is not None:
@@ -426,6 +438,8 @@ class WebSettings(SettingsGroup):
                 raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
             if not token:
                 raise ValueError(f"token_file {str(self.token_file)!r} is empty")
+            if len(token) < MIN_TOKEN_CHARS:
+                raise ValueError(f"APPLIANCE_WEB__TOKEN_FILE: the token in {str(self.token_file)!r} {TOKEN_TOO_SHORT}")
             self.token = SecretStr(token)
         return self
 

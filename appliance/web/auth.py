@@ -61,10 +61,3 @@ def host_allowed(headers: Headers, token: SecretStr | None) -> bool:
         return True
     return is_loopback(_hostname(headers.get("host", "")))
 
-
-def authorized(headers: Headers, cookies: dict[str, str], token: SecretStr | None) -> bool:
-    return (
-        origin_allowed(headers)
-        and host_allowed(headers, token)
-        and token_matches(presented_token(headers, cookies), token)
-    )
