@@ -472,7 +472,8 @@ async def test_failed_logins_slow_down_per_client() -> None:
         assert (await http(server.port, get("/api/auth", f"Authorization: Bearer {TOKEN}")))[0] == 429
         # Another client is not held up by this one's failures.
         assert (await http_from("127.0.0.2", server.port, login(json.dumps({"token": TOKEN}))))[0] == 204
-        assert refused(appliance, "login_throttled") == 2 and refused(appliance, "wrong_token") == throttle.FREE_FAILURES
+        assert refused(appliance, "login_throttled") == 2
+        assert refused(appliance, "wrong_token") == throttle.FREE_FAILURES
         # After the wait, the right token gets in and clears the record.
         await asyncio.sleep(throttle.BASE_DELAY_S + 0.1)
         assert (await http(server.port, login(json.dumps({"token": TOKEN}))))[0] == 204

@@ -95,7 +95,11 @@ class _LingeringTransport:
             self._transport.close()
             return
         self._protocol.draining = True
-        self._transport.write_eof()
+        try:
+            self._transport.write_eof()
+        except OSError:  # the client is already gone (reset)
+            self._transport.close()
+            return
         self._protocol.loop.call_later(LINGER_S, self._transport.close)
 
 
