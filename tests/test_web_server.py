@@ -528,3 +528,22 @@ def test_a_short_token_is_refused_at_start_up(tmp_path: Any) -> None:
         assert variable in done.stderr and "16 characters" in done.stderr
         assert "fifteen-chars-x" not in done.stderr + done.stdout and "Traceback" not in done.stderr
     assert settings(token="sixteen-chars-ok").web.token is not None
+
+
+async def test_connections_give_their_admission_back_when_they_end() -> None:
+    """More WebSockets and requests one after another than one client may hold at once: each one
+    that ends frees its place (an upgraded connection included), so none is refused."""
+    async with running(settings()) as (_, server):
+        healthy_count = 0
+        for _ in range(admission.PER_CLIENT_CONNECTIONS + 4):
+            async with connect(f"ws://127.0.0.1:{server.port}/api/events") as ws:
+                assert json.loads(await ws.recv())["event"] == "hello"
+            status, _, _ = await http(server.port, get("/api/auth"))
+            healthy_count += status == 204
+        assert healthy_count == admission.PER_CLIENT_CONNECTIONS + 4
+        for _ in range(50):
+            if server.admission.connections == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert server.admission.connections == 0 and not server.admission.per_client
+        assert server.admission.api_in_use == 0
