@@ -547,3 +547,15 @@ async def test_connections_give_their_admission_back_when_they_end() -> None:
             await asyncio.sleep(0.05)
         assert server.admission.connections == 0 and not server.admission.per_client
         assert server.admission.api_in_use == 0
+
+
+def test_the_settings_apply_the_same_loopback_rule() -> None:
+    """The web address and the Realtime URL decide "loopback" by the same helper as the Host check."""
+    for name in ("127.evil.example", "127.0.0.1.nip.io", "localhost.evil"):
+        with pytest.raises(ValueError, match="APPLIANCE_WEB__TOKEN"):
+            settings(address=f"{name}:9090")
+        with pytest.raises(ValueError, match="ws://"):
+            Settings(openai_api_key="sk-test-not-a-real-key", realtime={"url": f"ws://{name}:8765/v1/realtime"})
+    for name in ("127.0.0.1", "[::1]", "localhost"):
+        assert settings(address=f"{name}:0").web.token is None
+        Settings(openai_api_key="sk-test-not-a-real-key", realtime={"url": f"ws://{name}:8765/v1/realtime"})
