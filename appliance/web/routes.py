@@ -83,9 +83,9 @@ class DeviceApi:
         token = self.settings.web.token
         if not auth.origin_allowed(request.headers) or not auth.host_allowed(request.headers, token):
             return PlainTextResponse("token required\n", status_code=401)
-        presented = auth.presented_token(request.headers, request.cookies)
         if token is None:
             return None
+        presented = auth.presented_token(request.headers, request.cookies)
         if presented is None:
             return PlainTextResponse("token required\n", status_code=401)
         return self._check_token(request, presented)
