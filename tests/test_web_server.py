@@ -559,3 +559,14 @@ def test_the_settings_apply_the_same_loopback_rule() -> None:
     for name in ("127.0.0.1", "[::1]", "localhost"):
         assert settings(address=f"{name}:0").web.token is None
         Settings(openai_api_key="sk-test-not-a-real-key", realtime={"url": f"ws://{name}:8765/v1/realtime"})
+
+
+def test_one_ipv6_prefix_is_one_client_for_the_connection_limit() -> None:
+    from appliance.telemetry import Telemetry
+    from appliance.web.throttle import client_key
+
+    gate = admission.Admission(Telemetry(), api_limit=10)
+    same_prefix = [client_key(f"2001:db8:0:1::{i:x}") for i in range(admission.PER_CLIENT_CONNECTIONS + 1)]
+    assert [gate.connect(c) for c in same_prefix] == [True] * admission.PER_CLIENT_CONNECTIONS + [False]
+    assert gate.connect(client_key("2001:db8:0:2::1"))  # the next /64 is another client
+    assert gate.telemetry.web_refused.labels("per_client")._value.get() == 1

@@ -3,8 +3,8 @@
 `/healthz` and `/metrics` must answer whatever the page and API clients do (an orchestrator
 restarts the device when they fail), so the listener's bounds are not one shared cap:
 
-- one client (an IP address) holds at most `PER_CLIENT_CONNECTIONS` connections; more are refused
-  as they are accepted;
+- one client (an IPv4 address, or an IPv6 /64, as `throttle.client_key` says) holds at most
+  `PER_CLIENT_CONNECTIONS` connections; more are refused as they are accepted;
 - all clients together hold at most `MAX_CONNECTIONS` (far above what the page and API may use),
   so memory and file descriptors stay bounded;
 - page and API requests in progress, WebSocket clients included, are capped at `api_limit`; past it

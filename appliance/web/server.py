@@ -29,6 +29,7 @@ from ..telemetry import Telemetry
 from .admission import REFUSED_RESPONSE, Admission
 from .device import Device
 from .routes import DeviceApi, build_app
+from .throttle import client_key
 
 log = logging.getLogger("appliance.web")
 
@@ -116,7 +117,7 @@ class _BoundedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        peer = self.client[0] if self.client else "unknown"
+        peer = client_key(self.client[0] if self.client else None)  # an IPv6 client is its /64
         if not self.admission.connect(peer):
             transport.write(REFUSED_RESPONSE)
             transport.close()
