@@ -92,13 +92,17 @@ def checked_config_file(name: str) -> Path:
 
 
 def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 or localhost: traffic that never leaves the machine."""
+    """127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or `localhost`: traffic that never leaves the machine.
+    The one rule for every "loopback only" decision (settings, the page's Host check): an IP literal
+    or that one name, never a name that merely starts like one (`127.evil.example`)."""
     if host.lower() == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
 
 
 def _unset(value: Any) -> Any:
@@ -398,6 +402,11 @@ class HealthSettings(SettingsGroup):
         return value
 
 
+# A token the page's login or a peripheral presents: long enough not to be guessed online.
+MIN_TOKEN_CHARS = 16
+TOKEN_TOO_SHORT = f"must be at least {MIN_TOKEN_CHARS} characters, e.g. from `openssl rand -hex 16`"
+
+
 class WebSettings(SettingsGroup):
     """The device page and API, served on the health listener (`health.address`)."""
 
@@ -413,6 +422,13 @@ class WebSettings(SettingsGroup):
     def _blank_token_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(TOKEN_TOO_SHORT)
+        return value
+
     @model_validator(mode="after")
     def _token_file(self) -> WebSettings:
         if self.token is None and self.token_file is not None:
@@ -422,6 +438,8 @@ class WebSettings(SettingsGroup):
                 raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
             if not token:
                 raise ValueError(f"token_file {str(self.token_file)!r} is empty")
+            if len(token) < MIN_TOKEN_CHARS:
+                raise ValueError(f"APPLIANCE_WEB__TOKEN_FILE: the token in {str(self.token_file)!r} {TOKEN_TOO_SHORT}")
             self.token = SecretStr(token)
         return self
 

@@ -78,6 +78,11 @@ class Telemetry:
         self.web_clients_dropped = Counter(
             "appliance_web_clients_dropped", "Device API clients closed for reading too slowly", registry=self.registry
         )
+        # Refused web requests and connections, counted here rather than logged one line each (a flood
+        # of them would be a log flood): per_client, server_full, api_busy, too_many_clients,
+        # body_too_large, body_too_slow, wrong_token, login_throttled, bad_request.
+        self.web_refused = Counter("appliance_web_refused", "Web requests and connections refused, by reason",
+                                   ["reason"], registry=self.registry)
         self._audio_stats: Callable[[], dict[str, int]] = dict
         self.registry.register(_AudioStatsCollector(lambda: self._audio_stats()))
         self._health: Callable[[], tuple[bool, str]] = lambda: (False, "starting")

@@ -2,9 +2,9 @@
 
 The token comes as a cookie (the page sets it through `POST /api/login`, HttpOnly, SameSite=Strict)
 or as `Authorization: Bearer …` (peripherals). Without a token the server only listens on loopback
-(settings refuse anything else); there a request must still name a loopback host, so a web page the
-owner visits cannot reach the API through DNS rebinding, and a WebSocket opened by another site's
-page is refused by its Origin.
+(settings refuse anything else); there a request must still name a loopback host (an IP literal or
+`localhost`, by `settings.is_loopback`), so a web page the owner visits cannot reach the API through
+DNS rebinding, and a WebSocket opened by another site's page is refused by its Origin.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 from starlette.datastructures import Headers
 
+from ..settings import is_loopback
+
 COOKIE = "appliance_token"
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def presented_token(headers: Headers, cookies: dict[str, str]) -> str | None:
@@ -31,11 +32,15 @@ def token_matches(presented: str | None, token: SecretStr | None) -> bool:
         return True
     if presented is None:
         return False
-    return hmac.compare_digest(presented.encode(), token.get_secret_value().encode())
+    # surrogatepass: a lone surrogate (from JSON) is just a wrong token, not an encoding error.
+    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), token.get_secret_value().encode())
 
 
 def _hostname(netloc: str) -> str:
-    return (urlsplit(f"//{netloc}").hostname or "").lower()
+    try:
+        return (urlsplit(f"//{netloc}").hostname or "").lower()
+    except ValueError:  # "[::1" and the like: names no host
+        return ""
 
 
 def origin_allowed(headers: Headers) -> bool:
@@ -43,21 +48,16 @@ def origin_allowed(headers: Headers) -> bool:
     origin = headers.get("origin")
     if origin is None:  # not a browser (a peripheral, curl)
         return True
-    return urlsplit(origin).netloc.lower() == headers.get("host", "").lower()
+    try:
+        netloc = urlsplit(origin).netloc.lower()
+    except ValueError:
+        return False
+    return netloc == headers.get("host", "").lower()
 
 
 def host_allowed(headers: Headers, token: SecretStr | None) -> bool:
     """Without a token, only requests that name a loopback host (defeats DNS rebinding)."""
     if token is not None:
         return True
-    return _hostname(headers.get("host", "")) in LOOPBACK_NAMES or _hostname(headers.get("host", "")).startswith(
-        "127."
-    )
+    return is_loopback(_hostname(headers.get("host", "")))
 
-
-def authorized(headers: Headers, cookies: dict[str, str], token: SecretStr | None) -> bool:
-    return (
-        origin_allowed(headers)
-        and host_allowed(headers, token)
-        and token_matches(presented_token(headers, cookies), token)
-    )

@@ -37,7 +37,7 @@ def run_command(device: Device, text: str) -> tuple[dict[str, Any], dict[str, An
         return ack(None, False, "command too long"), None
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…", nested past the parser's depth
         return ack(None, False, "not JSON"), None
     if not isinstance(message, dict) or not isinstance(message.get("command"), str):
         return ack(None, False, 'expected {"command": ...}'), None

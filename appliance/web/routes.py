@@ -21,13 +21,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..telemetry import Telemetry
 from ..version import revision
 from . import auth
+from .body import BodyTooLarge, BodyTooSlow, read_body, refused_body
 from .client_secret import ClientSecretError, create_client_secret
 from .commands import MAX_COMMAND_BYTES, run_command
 from .device import Device
 from .hub import Client, EventHub
+from .throttle import FailureThrottle
 
 STATIC = Path(str(resources.files("appliance").joinpath("web", "static")))
 MAX_LOGIN_BYTES = 1024
+MAX_CLIENT_SECRET_BYTES = 1024  # it takes no body; a small JSON one is tolerated
+_BODY_REASONS = {BodyTooLarge: "body_too_large", BodyTooSlow: "body_too_slow"}
 # A stalled client's close handshake is not waited for longer than this.
 CLOSE_WAIT_S = 2.0
 
@@ -58,6 +62,7 @@ class DeviceApi:
         self.settings = device.settings
         self.telemetry = telemetry
         self.hub = EventHub(self.settings.web.client_queue, on_clients=telemetry.web_clients.set)
+        self.throttle = FailureThrottle()
         self._unsubscribe = device.events.subscribe(self.hub.on_event)
 
     def close(self) -> None:
@@ -73,8 +78,32 @@ class DeviceApi:
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
 
-    def _authorized(self, request: Request | WebSocket) -> bool:
-        return auth.authorized(request.headers, request.cookies, self.settings.web.token)
+    def _refusal(self, request: Request | WebSocket) -> Response | None:
+        """None when the request may go on, else what it gets: 401 (no or a wrong token, another
+        origin, a non-loopback Host), or 429 while its client is paying for wrong tokens."""
+        token = self.settings.web.token
+        if not auth.origin_allowed(request.headers) or not auth.host_allowed(request.headers, token):
+            return PlainTextResponse("token required\n", status_code=401)
+        if token is None:
+            return None
+        presented = auth.presented_token(request.headers, request.cookies)
+        if presented is None:
+            return PlainTextResponse("token required\n", status_code=401)
+        return self._check_token(request, presented)
+
+    def _check_token(self, request: Request | WebSocket, presented: str) -> Response | None:
+        client = request.client.host if request.client else None
+        wait = self.throttle.retry_after(client)
+        if wait:
+            self.telemetry.web_refused.labels("login_throttled").inc()
+            return PlainTextResponse("too many wrong tokens; try again later\n", status_code=429,
+                                     headers={"Retry-After": str(wait)})
+        if not auth.token_matches(presented, self.settings.web.token):
+            self.throttle.failed(client)
+            self.telemetry.web_refused.labels("wrong_token").inc()
+            return PlainTextResponse("wrong token\n", status_code=401)
+        self.throttle.succeeded(client)
+        return None
 
     def hello(self) -> dict[str, Any]:
         s = self.settings
@@ -99,31 +128,35 @@ class DeviceApi:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     async def auth_check(self, request: Request) -> Response:
-        if not self._authorized(request):
-            return PlainTextResponse("token required\n", status_code=401)
-        return Response(status_code=204)
+        return self._refusal(request) or Response(status_code=204)
 
     async def login(self, request: Request) -> Response:
         """Exchange the token typed into the page for an HttpOnly cookie."""
         token = self.settings.web.token
         if not auth.origin_allowed(request.headers) or not auth.host_allowed(request.headers, token):
             return PlainTextResponse("forbidden\n", status_code=403)
-        body = await request.body()
-        if len(body) > MAX_LOGIN_BYTES:
-            return PlainTextResponse("too long\n", status_code=413)
         try:
-            presented = json.loads(body).get("token")
-        except (ValueError, AttributeError):
-            presented = None
-        if not isinstance(presented, str) or not auth.token_matches(presented, token):
-            return PlainTextResponse("wrong token\n", status_code=401)
+            body = await read_body(request, MAX_LOGIN_BYTES)
+        except (BodyTooLarge, BodyTooSlow) as exc:
+            self.telemetry.web_refused.labels(_BODY_REASONS[type(exc)]).inc()
+            return refused_body(exc, MAX_LOGIN_BYTES)
+        presented = _login_token(body)
+        if presented is None:
+            return PlainTextResponse('expected {"token": "..."} as UTF-8 JSON\n', status_code=400)
+        if token is not None and (refusal := self._check_token(request, presented)) is not None:
+            return refusal
         response = Response(status_code=204)
         response.set_cookie(auth.COOKIE, presented, max_age=365 * 86400, httponly=True, samesite="strict", path="/")
         return response
 
     async def client_secret(self, request: Request) -> Response:
-        if not self._authorized(request):
-            return PlainTextResponse("token required\n", status_code=401)
+        try:
+            await read_body(request, MAX_CLIENT_SECRET_BYTES)
+        except (BodyTooLarge, BodyTooSlow) as exc:
+            self.telemetry.web_refused.labels(_BODY_REASONS[type(exc)]).inc()
+            return refused_body(exc, MAX_CLIENT_SECRET_BYTES)
+        if (refusal := self._refusal(request)) is not None:
+            return refusal
         if not self.settings.web.browser_talk:
             return JSONResponse({"error": "browser talk is off (APPLIANCE_WEB__BROWSER_TALK)"}, status_code=404)
         try:
@@ -133,10 +166,11 @@ class DeviceApi:
         return JSONResponse(secret, headers={"Cache-Control": "no-store"})
 
     async def events(self, websocket: WebSocket) -> None:
-        if not self._authorized(websocket):
-            await websocket.send_denial_response(PlainTextResponse("token required\n", status_code=401))
+        if (refusal := self._refusal(websocket)) is not None:
+            await websocket.send_denial_response(refusal)
             return
         if len(self.hub.clients) >= self.settings.web.max_clients:
+            self.telemetry.web_refused.labels("too_many_clients").inc()
             await websocket.send_denial_response(PlainTextResponse("too many clients\n", status_code=503))
             return
         await websocket.accept()
@@ -177,6 +211,23 @@ class DeviceApi:
                 client.offer(json.dumps(reply))
                 if for_all is not None:
                     self.hub.broadcast(for_all)
+
+
+def _login_token(body: bytes) -> str | None:
+    """The token of a well-formed `{"token": "..."}` (UTF-8 JSON, a non-empty string that is valid
+    Unicode), else None."""
+    try:
+        message = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    token = message.get("token") if isinstance(message, dict) else None
+    if not isinstance(token, str) or not token:
+        return None
+    try:
+        token.encode("utf-8")  # a lone surrogate ("\\ud800") is valid JSON but no text
+    except UnicodeEncodeError:
+        return None
+    return token
 
 
 def build_app(telemetry: Telemetry, api: DeviceApi | None) -> Starlette:

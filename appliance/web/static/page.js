@@ -174,6 +174,8 @@ $("login").addEventListener("submit", async (e) => {
     $("token").value = "";
     $("login-error").textContent = "";
     connect();
+  } else if (r.status === 429) {
+    $("login-error").textContent = `Too many wrong tokens: try again in ${r.headers.get("Retry-After") || "a few"} s.`;
   } else {
     $("login-error").textContent = "That is not the token.";
   }
