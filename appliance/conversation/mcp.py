@@ -13,7 +13,10 @@ NAME_FILE (a Docker/Kubernetes secret), so tokens never sit in the file.
 Each server is owned by one task (the MCP SDK needs connect and cleanup on the same task): it
 connects, lists the tools once (the list is cached), pings now and then, and when the server
 dies or cannot start it is logged, left out of new conversations, and retried with a doubling
-backoff. A tool call that takes longer than the tool timeout fails, and the model says so.
+backoff. A server that answers a ping, even with an error, is alive: the 2026-07-28 protocol has
+no `ping` (such servers answer "Method not found") and some servers refuse it. Only silence (a
+timeout) or a broken transport is a loss. A tool call that takes longer than the tool timeout
+fails, and the model says so.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
+from mcp.shared import exceptions as _mcp_exceptions
 from mcp.types import CallToolResult
 
 from ..events import EventBus, McpServerChanged
@@ -47,6 +51,14 @@ PING_INTERVAL_S = 5.0
 FIRST_RETRY_S = 1.0
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "********"
+# mcp 2 calls its error MCPError, mcp 1 McpError: raised for a JSON-RPC error answer, and also for
+# failures the client makes up itself, which are no answer at all.
+MCPError: type[Exception] = vars(_mcp_exceptions).get("MCPError") or vars(_mcp_exceptions)["McpError"]
+_NO_ANSWER = {
+    -32000: "connection closed",  # mcp 1 and 2
+    -32001: "timed out",  # mcp 2's request timeout
+    408: "timed out",  # mcp 1's
+}
 
 
 class McpConfigError(ValueError):
@@ -273,13 +285,28 @@ class _ServerKeeper:
         return [n for n in names if n not in blocked]
 
     async def _watch(self, server: MCPServer) -> None:
-        """Returns (raises) when the server stops answering pings."""
+        """Returns (raises) when the server goes silent or its transport breaks."""
         session = getattr(server, "session", None)
         while True:
             await asyncio.sleep(PING_INTERVAL_S)
             if session is None:
                 continue
-            await asyncio.wait_for(session.send_ping(), self._connect_timeout_s)
+            try:
+                await asyncio.wait_for(session.send_ping(), self._connect_timeout_s)
+            except MCPError as exc:
+                if not server_answered(exc):
+                    raise
+
+
+def server_answered(exc: BaseException) -> bool:
+    """Whether an MCP error is the server's own JSON-RPC error answer (it is alive), not one the
+    client raised because the connection closed or the request timed out."""
+    code = _error_code(exc)
+    return isinstance(exc, MCPError) and isinstance(code, int) and code not in _NO_ANSWER
+
+
+def _error_code(exc: BaseException) -> object:
+    return getattr(getattr(exc, "error", None), "code", None) if isinstance(exc, MCPError) else None
 
 
 def _reason(exc: BaseException) -> str:
@@ -289,6 +316,9 @@ def _reason(exc: BaseException) -> str:
     inner = exc
     while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
         inner = inner.exceptions[0]
+    code = _error_code(inner)
+    if isinstance(code, int) and code in _NO_ANSWER:
+        return _NO_ANSWER[code]
     text = str(inner).splitlines()[0][:160] if str(inner) else ""
     if "Bearer" in text or "token" in text.lower():
         text = ""
