@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -35,7 +36,8 @@ def quick_pings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mcp_module, "PING_INTERVAL_S", PING_S)
 
 
-async def test_servers_that_answer_pings_with_errors_stay_connected() -> None:
+async def test_servers_that_answer_pings_with_errors_stay_connected(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "appliance.mcp")
     specs = [parse_server("time", TIME_SERVER, {}), parse_server("house", REFUSING, {})]
     async with manager(specs) as (m, seen):
         first = m.active()
@@ -48,6 +50,10 @@ async def test_servers_that_answer_pings_with_errors_stay_connected() -> None:
         assert eggs.content[0].text == "6 eggs in the pantry"  # type: ignore[union-attr]
     changes = sorted((e.server, e.action) for e in seen if isinstance(e, McpServerChanged))
     assert changes == [("house", "connected"), ("time", "connected")]
+    # The household server says on its stderr (logged as the appliance's) each ping it refused.
+    refused = [r for r in caplog.records
+               if getattr(r, "event", None) == "mcp_stderr" and r.getMessage().endswith("ping refused")]
+    assert len(refused) >= 5, [r.getMessage() for r in caplog.records]
 
 
 async def test_a_server_that_goes_silent_is_lost() -> None:

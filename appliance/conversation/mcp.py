@@ -27,16 +27,19 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
+from mcp.client.stdio import stdio_client
 from mcp.shared import exceptions as _mcp_exceptions
 from mcp.types import CallToolResult
 
 from ..events import EventBus, McpServerChanged
+from ..redaction import register_secret
+from .mcp_stderr import ServerStderr
 from .tools import BUILTIN_TOOL_NAMES
 from .tools.errors import ToolFailed, tool_failure
 
@@ -98,20 +101,27 @@ def _strip_userinfo(url: str) -> str:
     return re.sub(r"//[^/@]*@", "//", url)
 
 
-def expand(value: str, environ: Mapping[str, str]) -> str:
-    """Replace each ${NAME} by the variable NAME, or by the contents of the file NAME_FILE names."""
+def expand(value: str, environ: Mapping[str, str], *, secret: bool = False) -> str:
+    """Replace each ${NAME} by the variable NAME, or by the contents of the file NAME_FILE names.
+
+    `secret`: each value put in is registered with the log filter (and the masking of API events
+    and transcripts), as it is for the values of headers and env, which carry tokens."""
 
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in environ:
-            return environ[name]
-        if f"{name}_FILE" in environ:
+            found = environ[name]
+        elif f"{name}_FILE" in environ:
             path = Path(environ[f"{name}_FILE"])
             try:
-                return path.read_text(encoding="utf-8").strip()
+                found = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise McpConfigError(f"{name}_FILE ({path}) cannot be read: {exc.strerror}") from None
-        raise McpConfigError(f"${{{name}}} is not set (set {name} or {name}_FILE)")
+        else:
+            raise McpConfigError(f"${{{name}}} is not set (set {name} or {name}_FILE)")
+        if secret:
+            register_secret(found)
+        return found
 
     return _VAR.sub(one, value)
 
@@ -141,7 +151,7 @@ def parse_server(name: str, entry: Any, environ: Mapping[str, str]) -> McpServer
                 name=name,
                 command=expand(str(entry["command"]), environ),
                 args=tuple(expand(a, environ) for a in _strings(entry.get("args", []), "args")),
-                env={k: expand(v, environ) for k, v in _mapping(entry.get("env", {}), "env").items()},
+                env={k: expand(v, environ, secret=True) for k, v in _mapping(entry.get("env", {}), "env").items()},
                 cwd=expand(str(entry["cwd"]), environ) if "cwd" in entry else None,
                 shown=shown,
             )
@@ -152,7 +162,8 @@ def parse_server(name: str, entry: Any, environ: Mapping[str, str]) -> McpServer
             return McpServerSpec(
                 name=name,
                 url=expand(str(entry["url"]), environ),
-                headers={k: expand(v, environ) for k, v in _mapping(entry.get("headers", {}), "headers").items()},
+                headers={k: expand(v, environ, secret=True)
+                         for k, v in _mapping(entry.get("headers", {}), "headers").items()},
                 shown=shown,
             )
         raise McpConfigError("needs a command (stdio) or a url (streamable HTTP)")
@@ -197,7 +208,20 @@ class _FlaggedErrorsFail:
 
 
 class _StdioServer(_FlaggedErrorsFail, MCPServerStdio):
-    pass
+    def create_streams(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return _stdio_with_logged_stderr(self.params, self.name)
+
+
+@contextlib.asynccontextmanager
+async def _stdio_with_logged_stderr(params: Any, name: str) -> AsyncIterator[Any]:
+    """The MCP SDK's stdio transport, with the server's stderr turned into log lines (see mcp_stderr)."""
+    stderr = ServerStderr(name)
+    try:
+        async with stdio_client(params, errlog=stderr.errlog) as streams:
+            stderr.spawned()
+            yield streams
+    finally:
+        stderr.close()
 
 
 class _HttpServer(_FlaggedErrorsFail, MCPServerStreamableHttp):
