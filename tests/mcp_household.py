@@ -43,8 +43,9 @@ def whose_house() -> str:
 
 @server.tool(name=f"{PREFIX}boom")
 def boom() -> str:
-    """Always fails."""
-    raise RuntimeError("the pantry door is stuck")
+    """Always fails (saying $BOOM_DETAIL too, when set)."""
+    detail = os.environ.get("BOOM_DETAIL")
+    raise RuntimeError(f"the pantry door is stuck ({detail})" if detail else "the pantry door is stuck")
 
 
 @server.tool(name=f"{PREFIX}slow")
