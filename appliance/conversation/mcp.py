@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
-from mcp.client.stdio import stdio_client
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.shared import exceptions as _mcp_exceptions
 from mcp.types import CallToolResult
 
@@ -213,7 +213,7 @@ class _StdioServer(_FlaggedErrorsFail, MCPServerStdio):
 
 
 @contextlib.asynccontextmanager
-async def _stdio_with_logged_stderr(params: Any, name: str) -> AsyncIterator[Any]:
+async def _stdio_with_logged_stderr(params: StdioServerParameters, name: str) -> AsyncIterator[Any]:
     """The MCP SDK's stdio transport, with the server's stderr turned into log lines (see mcp_stderr)."""
     stderr = ServerStderr(name)
     try:
