@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from .redaction import mask
+
 log = logging.getLogger("appliance.events")
 
 TriggerSource = Literal["wakeword", "button", "api"]
@@ -47,8 +49,10 @@ class ApplianceEvent:
         return self.name
 
     def as_dict(self) -> dict[str, Any]:
-        """One JSON-ready object: `{"event": name, **fields}` (what the device API sends)."""
-        return {"event": self.name, **self.fields()}
+        """One JSON-ready object: `{"event": name, **fields}` (what the device API sends), with every
+        registered secret masked (a tool's result or error text may carry one)."""
+        payload: dict[str, Any] = mask({"event": self.name, **self.fields()})
+        return payload
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,9 +1,11 @@
-"""Keeping secrets out of every log line, whichever library writes it.
+"""Keeping secrets out of every log line, API event and transcript, whoever wrote the text.
 
-Secrets are known values (the API key, and whatever other parts register: a web token, MCP tokens,
-ephemeral client keys) plus shapes no log should ever carry (`Bearer …`, `sk-…`, `ek_…`). The filter
-sits on the root handler, so a third-party logger (websockets logs every handshake header at DEBUG)
-is covered as much as our own.
+Secrets are known values (the API key, and whatever other parts register: a web token, the values
+MCP servers get in their headers and env, ephemeral client keys) plus shapes no log should ever
+carry (`Bearer …`, `sk-…`, `ek_…`). The filter sits on the root handler, so a third-party logger
+(websockets logs every handshake header at DEBUG) is covered as much as our own. `mask` does the
+same for the other ways text leaves the appliance: event payloads (the device API) and transcript
+lines, where a tool's result or error text could hold a token.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 MASK = "[redacted]"
 # Shorter values would redact ordinary words (and a real secret is never this short).
 MIN_SECRET_LENGTH = 8
+MASK_DEPTH = 32  # how deep `mask` walks nested payloads (a tool's arguments); deeper parts become text
 
 _PATTERNS = re.compile(
     r"(?i:bearer)\s+[^\s\"',;]+"  # an Authorization header's value, whatever the token
@@ -48,18 +51,25 @@ def redact(text: str) -> str:
     return _PATTERNS.sub(lambda m: MASK if not m.group(0).lower().startswith("bearer") else "Bearer " + MASK, text)
 
 
-def _redact_value(value: Any, depth: int = 0) -> Any:
+def _redact_value(value: Any, depth: int = 0, max_depth: int = 4) -> Any:
     if isinstance(value, str):
         return redact(value)
     if value is None or isinstance(value, bool | int | float):
         return value
-    if depth < 4 and isinstance(value, dict):
-        return {_redact_value(k, depth + 1): _redact_value(v, depth + 1) for k, v in value.items()}
-    if depth < 4 and isinstance(value, list | tuple):
-        return type(value)(_redact_value(v, depth + 1) for v in value)
-    text = str(value)
+    if depth < max_depth and isinstance(value, dict):
+        return {_redact_value(k, depth + 1, max_depth): _redact_value(v, depth + 1, max_depth)
+                for k, v in value.items()}
+    if depth < max_depth and isinstance(value, list | tuple):
+        return type(value)(_redact_value(v, depth + 1, max_depth) for v in value)
+    text = str(value)  # anything else, or nested deeper than max_depth, as its (redacted) text
     cleaned = redact(text)
     return value if cleaned == text else cleaned
+
+
+def mask(value: Any) -> Any:
+    """A JSON-ready value (an event payload, a transcript line) with every secret in its strings,
+    keys included, masked as `redact` masks text; the structure and non-text values are kept."""
+    return _redact_value(value, max_depth=MASK_DEPTH)
 
 
 class RedactingFilter(logging.Filter):

@@ -201,6 +201,21 @@ class AgentSettings(SettingsGroup):
             value = [str(v).strip() for v in value if str(v).strip()]
         return value
 
+    @field_validator("guardrail_url")
+    @classmethod
+    def _guardrail_url(cls, value: str) -> str:
+        # The classifier is sent the API key: plain http:// only to this machine, as for the Realtime URL.
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            raise ValueError("must be an http(s) URL, e.g. https://api.openai.com/v1") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL naming a host, e.g. https://api.openai.com/v1")
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
+            raise ValueError("http:// would send the API key unencrypted; use https://, or http:// only to this "
+                             "machine (127.0.0.1, ::1, localhost)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:

@@ -4,7 +4,12 @@
     python tests/mcp_household.py http PORT     # streamable HTTP at /mcp; needs `Authorization: Bearer $TOKEN`
 
 Tools (names prefixed with $TOOL_PREFIX): `pantry_count(item)` (a lookup), `whose_house()` (reads
-the env it was given), `boom()` (raises), `slow(seconds)` (sleeps: for the tool timeout), `die()` (the process exits).
+the env it was given), `boom()` (raises), `slow(seconds)` (sleeps: for the tool timeout), `die()` (the process exits),
+`grumble(text, times)` (writes `text` to stderr `times` times), `pid()` (its process id: a test can
+stop the process to make it silent).
+
+REFUSE_PING=1 makes it answer every `ping` with a JSON-RPC error (whatever protocol version was
+negotiated) and write `ping refused` to stderr; STDERR_AT_START is written to stderr on start.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import sys
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.shared.exceptions import MCPError
 
 PANTRY = {"eggs": 6, "flour": 2, "milk": 1}
 
@@ -37,8 +43,9 @@ def whose_house() -> str:
 
 @server.tool(name=f"{PREFIX}boom")
 def boom() -> str:
-    """Always fails."""
-    raise RuntimeError("the pantry door is stuck")
+    """Always fails (saying $BOOM_DETAIL too, when set)."""
+    detail = os.environ.get("BOOM_DETAIL")
+    raise RuntimeError(f"the pantry door is stuck ({detail})" if detail else "the pantry door is stuck")
 
 
 @server.tool(name=f"{PREFIX}slow")
@@ -46,6 +53,34 @@ async def slow(seconds: float) -> str:
     """Takes its time."""
     await asyncio.sleep(seconds)
     return "done at last"
+
+
+@server.tool(name=f"{PREFIX}grumble")
+def grumble(text: str, times: int = 1) -> str:
+    """Writes text to stderr (for the appliance's stderr log)."""
+    for _ in range(times):
+        print(text, file=sys.stderr, flush=True)
+    return "grumbled"
+
+
+@server.tool(name=f"{PREFIX}pid")
+def pid() -> int:
+    """This server's process id."""
+    return os.getpid()
+
+
+PING_REFUSED = -32050  # a server-defined error code: not "method not found", not a transport failure
+
+
+async def refuse_ping(ctx: Any, call_next: Any) -> Any:
+    if ctx.method == "ping":
+        print("ping refused", file=sys.stderr, flush=True)
+        raise MCPError(code=PING_REFUSED, message="this server does not answer pings")
+    return await call_next(ctx)
+
+
+if os.environ.get("REFUSE_PING") == "1":
+    server.middleware.insert(0, refuse_ping)
 
 
 def require_token(app: Any, token: str) -> Any:
@@ -68,6 +103,8 @@ def die() -> str:
 
 
 def main() -> None:
+    if os.environ.get("STDERR_AT_START"):
+        print(os.environ["STDERR_AT_START"], file=sys.stderr, flush=True)
     if sys.argv[1] == "stdio":
         server.run("stdio")
         return

@@ -1,4 +1,5 @@
-"""Secrets never reach a log line, at any level, whichever library writes it."""
+"""Secrets never reach a log line, at any level, whichever library writes it (or whichever MCP
+server prints it on its stderr)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,22 @@ import logging
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from appliance.conversation.mcp import McpManager, parse_server
+from appliance.conversation.mcp_stderr import BURST_LINES, ServerStderr
+from appliance.events import EventBus
 from appliance.logs import setup_logging
 from appliance.redaction import redact, register_secret
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.audio_compare import FIXTURES, read_wav
 from tests.e2e_support import ApplianceProcess, appliance_env
+from tests.inproc import wait_until
+from tests.test_mcp_servers import HOUSEHOLD
 
 KEY = "sk-proj-Secret0123456789abcdefKEY"
 
@@ -89,3 +97,53 @@ def test_ordinary_text_is_left_alone() -> None:
     register_secret("short")  # too short to be a secret: never masked
     text = "state listening -> speaking, short answer, task-1234 ok"
     assert redact(text) == text
+
+
+async def test_mcp_secrets_are_registered_and_a_servers_stderr_is_logged_redacted_and_limited(
+    captured: io.StringIO, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    house_key = "hk-0123456789abcdef-house"
+    ha_token = "ha-fedcba9876543210-token"
+    token_file = tmp_path / "ha_token"
+    token_file.write_text(ha_token + "\n")
+    environ = {"HOUSE_KEY": house_key, "HA_TOKEN_FILE": str(token_file)}
+    parse_server("ha", {"url": "https://ha.local/api/mcp", "headers": {"Authorization": "Bearer ${HA_TOKEN}",
+                                                                        "X-Key": "${HA_TOKEN}"}}, environ)
+    env = {"HOUSE_KEY": "${HOUSE_KEY}", "STDERR_AT_START": "starting, key ${HOUSE_KEY}"}
+    spec = parse_server("house", {"command": sys.executable, "args": [HOUSEHOLD, "stdio"], "env": env}, environ)
+    assert redact(f"key {ha_token} and {house_key}") == "key [redacted] and [redacted]"
+    events = EventBus()
+    m = McpManager([spec], events, connect_timeout_s=15, tool_timeout_s=5)
+    await m.start(wait_s=20)
+    try:
+        await m.active()["house"].call_tool("grumble", {"text": f"oops: HOUSE_KEY={house_key}", "times": 200})
+    finally:
+        await m.close()
+
+    def stderr_lines() -> list[dict[str, Any]]:
+        lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+        return [line for line in lines if str(line.get("event")).startswith("mcp_stderr")]
+
+    await wait_until(lambda: any(line["event"] == "mcp_stderr_dropped" for line in stderr_lines()), 10,
+                     "the count of lines not logged")
+    lines = stderr_lines()
+    assert all(line["server"] == "house" for line in lines)
+    logged = [line["msg"] for line in lines if line["event"] == "mcp_stderr"]
+    assert logged[0] == "MCP server house: starting, key [redacted]"
+    assert "MCP server house: oops: HOUSE_KEY=[redacted]" in logged
+    assert len(logged) <= BURST_LINES + 5  # 201 lines written in a burst
+    dropped = sum(line["lines"] for line in lines if line["event"] == "mcp_stderr_dropped")
+    assert len(logged) + dropped == 201
+    assert house_key not in captured.getvalue()
+    assert house_key not in capfd.readouterr().err  # nothing went past the log to the appliance's stderr
+
+
+def test_an_over_long_stderr_line_is_cut_at_a_space() -> None:
+    text = b"x" * 10 + b" " + b"t" * 2000 + b"\n"
+    stderr = ServerStderr("long")
+    seen: list[str] = []
+    stderr._emit = seen.append  # type: ignore[method-assign]
+    stderr.errlog.write(text.decode() + "short line\n")
+    stderr.close()
+    stderr.join(5)
+    assert seen == ["x" * 10 + " … (line cut)", "short line"]

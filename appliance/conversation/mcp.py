@@ -13,7 +13,10 @@ NAME_FILE (a Docker/Kubernetes secret), so tokens never sit in the file.
 Each server is owned by one task (the MCP SDK needs connect and cleanup on the same task): it
 connects, lists the tools once (the list is cached), pings now and then, and when the server
 dies or cannot start it is logged, left out of new conversations, and retried with a doubling
-backoff. A tool call that takes longer than the tool timeout fails, and the model says so.
+backoff. A server that answers a ping, even with an error, is alive: the 2026-07-28 protocol has
+no `ping` (such servers answer "Method not found") and some servers refuse it. Only silence (a
+timeout) or a broken transport is a loss. A tool call that takes longer than the tool timeout
+fails, and the model says so.
 """
 
 from __future__ import annotations
@@ -24,15 +27,19 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.shared import exceptions as _mcp_exceptions
 from mcp.types import CallToolResult
 
 from ..events import EventBus, McpServerChanged
+from ..redaction import register_secret
+from .mcp_stderr import ServerStderr
 from .tools import BUILTIN_TOOL_NAMES
 from .tools.errors import ToolFailed, tool_failure
 
@@ -47,6 +54,14 @@ PING_INTERVAL_S = 5.0
 FIRST_RETRY_S = 1.0
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "********"
+# mcp 2 calls its error MCPError, mcp 1 McpError: raised for a JSON-RPC error answer, and also for
+# failures the client makes up itself, which are no answer at all.
+MCPError: type[Exception] = vars(_mcp_exceptions).get("MCPError") or vars(_mcp_exceptions)["McpError"]
+_NO_ANSWER = {
+    -32000: "connection closed",  # mcp 1 and 2
+    -32001: "timed out",  # mcp 2's request timeout
+    408: "timed out",  # mcp 1's
+}
 
 
 class McpConfigError(ValueError):
@@ -86,20 +101,27 @@ def _strip_userinfo(url: str) -> str:
     return re.sub(r"//[^/@]*@", "//", url)
 
 
-def expand(value: str, environ: Mapping[str, str]) -> str:
-    """Replace each ${NAME} by the variable NAME, or by the contents of the file NAME_FILE names."""
+def expand(value: str, environ: Mapping[str, str], *, secret: bool = False) -> str:
+    """Replace each ${NAME} by the variable NAME, or by the contents of the file NAME_FILE names.
+
+    `secret`: each value put in is registered with the log filter (and the masking of API events
+    and transcripts), as it is for the values of headers and env, which carry tokens."""
 
     def one(match: re.Match[str]) -> str:
         name = match.group(1)
         if name in environ:
-            return environ[name]
-        if f"{name}_FILE" in environ:
+            found = environ[name]
+        elif f"{name}_FILE" in environ:
             path = Path(environ[f"{name}_FILE"])
             try:
-                return path.read_text(encoding="utf-8").strip()
+                found = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 raise McpConfigError(f"{name}_FILE ({path}) cannot be read: {exc.strerror}") from None
-        raise McpConfigError(f"${{{name}}} is not set (set {name} or {name}_FILE)")
+        else:
+            raise McpConfigError(f"${{{name}}} is not set (set {name} or {name}_FILE)")
+        if secret:
+            register_secret(found)
+        return found
 
     return _VAR.sub(one, value)
 
@@ -129,7 +151,7 @@ def parse_server(name: str, entry: Any, environ: Mapping[str, str]) -> McpServer
                 name=name,
                 command=expand(str(entry["command"]), environ),
                 args=tuple(expand(a, environ) for a in _strings(entry.get("args", []), "args")),
-                env={k: expand(v, environ) for k, v in _mapping(entry.get("env", {}), "env").items()},
+                env={k: expand(v, environ, secret=True) for k, v in _mapping(entry.get("env", {}), "env").items()},
                 cwd=expand(str(entry["cwd"]), environ) if "cwd" in entry else None,
                 shown=shown,
             )
@@ -140,7 +162,8 @@ def parse_server(name: str, entry: Any, environ: Mapping[str, str]) -> McpServer
             return McpServerSpec(
                 name=name,
                 url=expand(str(entry["url"]), environ),
-                headers={k: expand(v, environ) for k, v in _mapping(entry.get("headers", {}), "headers").items()},
+                headers={k: expand(v, environ, secret=True)
+                         for k, v in _mapping(entry.get("headers", {}), "headers").items()},
                 shown=shown,
             )
         raise McpConfigError("needs a command (stdio) or a url (streamable HTTP)")
@@ -185,7 +208,20 @@ class _FlaggedErrorsFail:
 
 
 class _StdioServer(_FlaggedErrorsFail, MCPServerStdio):
-    pass
+    def create_streams(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return _stdio_with_logged_stderr(self.params, self.name)
+
+
+@contextlib.asynccontextmanager
+async def _stdio_with_logged_stderr(params: StdioServerParameters, name: str) -> AsyncIterator[Any]:
+    """The MCP SDK's stdio transport, with the server's stderr turned into log lines (see mcp_stderr)."""
+    stderr = ServerStderr(name)
+    try:
+        async with stdio_client(params, errlog=stderr.errlog) as streams:
+            stderr.spawned()
+            yield streams
+    finally:
+        stderr.close()
 
 
 class _HttpServer(_FlaggedErrorsFail, MCPServerStreamableHttp):
@@ -273,13 +309,28 @@ class _ServerKeeper:
         return [n for n in names if n not in blocked]
 
     async def _watch(self, server: MCPServer) -> None:
-        """Returns (raises) when the server stops answering pings."""
+        """Returns (raises) when the server goes silent or its transport breaks."""
         session = getattr(server, "session", None)
         while True:
             await asyncio.sleep(PING_INTERVAL_S)
             if session is None:
                 continue
-            await asyncio.wait_for(session.send_ping(), self._connect_timeout_s)
+            try:
+                await asyncio.wait_for(session.send_ping(), self._connect_timeout_s)
+            except MCPError as exc:
+                if not server_answered(exc):
+                    raise
+
+
+def server_answered(exc: BaseException) -> bool:
+    """Whether an MCP error is the server's own JSON-RPC error answer (it is alive), not one the
+    client raised because the connection closed or the request timed out."""
+    code = _error_code(exc)
+    return isinstance(exc, MCPError) and isinstance(code, int) and code not in _NO_ANSWER
+
+
+def _error_code(exc: BaseException) -> object:
+    return getattr(getattr(exc, "error", None), "code", None) if isinstance(exc, MCPError) else None
 
 
 def _reason(exc: BaseException) -> str:
@@ -289,6 +340,9 @@ def _reason(exc: BaseException) -> str:
     inner = exc
     while isinstance(inner, BaseExceptionGroup) and inner.exceptions:
         inner = inner.exceptions[0]
+    code = _error_code(inner)
+    if isinstance(code, int) and code in _NO_ANSWER:
+        return _NO_ANSWER[code]
     text = str(inner).splitlines()[0][:160] if str(inner) else ""
     if "Bearer" in text or "token" in text.lower():
         text = ""

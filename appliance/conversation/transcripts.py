@@ -30,6 +30,7 @@ from ..events import (
     TranscriptLine,
     Wake,
 )
+from ..redaction import mask
 
 log = logging.getLogger("appliance.transcripts")
 
@@ -80,7 +81,8 @@ class TranscriptWriter:
         try:
             fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             with os.fdopen(fd, "a", encoding="utf-8") as f:
-                f.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                # Masked as the log is: a tool's result or error text may carry a registered secret.
+                f.write(json.dumps(mask(line), ensure_ascii=False, default=str) + "\n")
         except OSError as exc:
             self._failed(exc)
 
