@@ -86,7 +86,7 @@ async def test_a_tool_call_after_many_pings_is_answered_in_a_conversation(
                          "both servers connected", log)
         await asyncio.sleep(10 * PING_S)  # many pings, each answered with an error
         await converse(app, log, card, lambda: len(server.function_call_outputs) == 2, "two tool outputs")
-        app.stop_conversation()
+        app.controls.stop()
     got = outputs(server)
     assert "Asia/Tokyo" in got["convert_time"].output and "21:00" in got["convert_time"].output, got
     assert "6 eggs in the pantry" in got["pantry_count"].output, got
