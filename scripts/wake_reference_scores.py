@@ -16,9 +16,10 @@ is registered under its module names, as its ``Interpreter`` API is the same):
 
 What is recorded, per fixture, one float32 array (frames x columns, the columns named in ``meta``):
 each bundled model's ``Model.predict`` score on 1280-sample frames of 1 s silence + the clip + 1 s
-silence (as ``appliance wakeword`` scans a file), after a ``reset()`` and 4 s of digital silence. openWakeWord fills its buffers with random noise on reset; the silence flushes
-it (this script checks it: two different noise seeds must give identical scores), and leaves the state
-the appliance's pipeline starts in. Also the hey_jarvis verifier's score (the appliance's bundled
+silence (as ``appliance wakeword`` scans a file), after a ``reset()`` and 4 s of digital silence.
+openWakeWord fills its buffers with random noise on reset; the silence flushes it (this script checks
+it: two different noise seeds must give identical scores) and leaves the state the appliance's
+pipeline starts in. Also the hey_jarvis verifier's score (the appliance's bundled
 verifier, plain numpy) on openWakeWord's own last 16 embeddings.
 """
 
@@ -120,7 +121,8 @@ def main() -> int:
             raise SystemExit(f"{path}: the scores depend on openWakeWord's start noise; warm up longer")
         # Stock scores are float32 from LiteRT; the verifier's float64 is kept to float32 precision.
         arrays[clip_key(path)] = first.astype(np.float32)
-        print(f"{clip_key(path)}: {len(first)} frames, hey_jarvis max {first[:, COLUMNS.index('hey_jarvis')].max():.4f}")
+        best = first[:, COLUMNS.index("hey_jarvis")].max()
+        print(f"{clip_key(path)}: {len(first)} frames, hey_jarvis max {best:.4f}")
     meta = {
         "made_by": "scripts/wake_reference_scores.py",
         "versions": {p: metadata.version(p) for p in ("openwakeword", "ai-edge-litert", "numpy", "soxr")},

@@ -70,18 +70,19 @@ def run(detector: WakeWordDetector, audio: np.ndarray) -> tuple[np.ndarray, list
 def expected_wakes(scores: np.ndarray, verifier: EmbeddingVerifier | None) -> list[tuple[str, int, bool]]:
     """The detections openWakeWord's scores would have made, by the detector's own wake rule."""
     column = {name: i for i, name in enumerate(BUNDLED_MODELS)}
-    gates = {name: WakeGate(2 * RATE, verifier.rule.confirm if verifier and name == "hey_jarvis" else 1)
-             for name in BUNDLED_MODELS}
+    gates = {name: WakeGate(2 * RATE) for name in BUNDLED_MODELS}
     wakes: list[tuple[str, int, bool]] = []
     for frame, row in enumerate(scores):
         at = (frame + 1) * FRAME_SAMPLES
         for name in BUNDLED_MODELS:
             score = float(row[column[name]])
+            confirm = 1
             if verifier is not None and name == "hey_jarvis":
                 hit = verifier.rule.hit(score, float(row[len(BUNDLED_MODELS)]), DEFAULT_THRESHOLD)
+                confirm = verifier.rule.confirm
             else:
                 hit = score >= DEFAULT_THRESHOLD
-            if gates[name].step(hit, at):
+            if gates[name].step(hit, at, confirm):
                 wakes.append((name, at, score >= DEFAULT_THRESHOLD))
     return sorted(wakes, key=lambda w: (w[1], BUNDLED_MODELS.index(w[0])))
 

@@ -1,5 +1,5 @@
 """`idle` group: the whole idle path (capture callback → resample → wake word and its verifier)
-against openWakeWord's `predict` alone, CPU time per second of audio.
+against the wake-word engine's per-frame scoring alone, CPU time per second of audio.
 
 The two run interleaved in this process, a few seconds of audio each, pair after pair; the ratio
 is the median of the per-pair ratios (see `figures`).

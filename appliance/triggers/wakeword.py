@@ -71,9 +71,8 @@ class WakeGate:
     """One model's wake decision over its frames: a hit must hold ``confirm`` frames in a row, then
     the model wakes once, stays quiet for ``refractory_samples`` and until a frame misses again."""
 
-    def __init__(self, refractory_samples: int, confirm: int = 1) -> None:
+    def __init__(self, refractory_samples: int) -> None:
         self._refractory = refractory_samples
-        self._confirm = confirm
         self.reset()
 
     def reset(self) -> None:
@@ -81,14 +80,14 @@ class WakeGate:
         self._armed = True
         self._last_wake: int | None = None
 
-    def step(self, hit: bool, at_sample: int) -> bool:
+    def step(self, hit: bool, at_sample: int, confirm: int = 1) -> bool:
         """The frame ending at ``at_sample`` did (``hit``) or did not count; does the model wake now?"""
         if not hit:
             self._armed = True
             self._above = 0
             return False
         self._above += 1
-        if self._above < self._confirm:
+        if self._above < confirm:
             return False
         last = self._last_wake
         if not self._armed or (last is not None and at_sample - last < self._refractory):
@@ -149,8 +148,7 @@ class WakeWordDetector:
         self.reset()
 
     def _new_gates(self) -> dict[str, WakeGate]:
-        confirm = {name: verifier.rule.confirm for name, verifier in self._verifiers.items()}
-        return {name: WakeGate(self._refractory_samples, confirm.get(name, 1)) for name in self._names}
+        return {name: WakeGate(self._refractory_samples) for name in self._names}
 
     @staticmethod
     def _resolve_thresholds(
@@ -264,16 +262,18 @@ class WakeWordDetector:
             threshold = self._thresholds[name]
             verifier = self._verifiers.get(name)
             verifier_score: float | None = None
+            confirm = 1
             if verifier is None or window is None:
                 hit = score >= threshold
             else:
+                confirm = verifier.rule.confirm
                 # The rule ships with the verifier (see VerifierRule): in noise and rooms the stock score
                 # collapses where the verifier, trained there, still hears the wake word, and on near
                 # misses the stock model fires where the verifier, trained on them, does not.
                 verifier_score = verifier.score(window)
                 self._verifier_scores[name] = verifier_score
                 hit = verifier.rule.hit(score, verifier_score, threshold)
-            if self._gates[name].step(hit, self._samples_fed):
+            if self._gates[name].step(hit, self._samples_fed, confirm):
                 found.append(Detection(name, score, self._samples_fed, verifier_score,
                                        stock_fired=score >= threshold))
         return found
