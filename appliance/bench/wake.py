@@ -27,7 +27,7 @@ import sys
 {pre}
 import numpy as np
 from appliance.triggers.wakeword import WakeWordDetector
-d = WakeWordDetector(seed=0)
+d = WakeWordDetector()
 d.process(np.zeros({rate}, dtype=np.int16))
 {post}
 rss = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS'))
@@ -67,7 +67,7 @@ def bare_wakeword_runner(seconds: float, models: tuple[str, ...] = ("hey_jarvis"
     the CPU seconds spent per audio second."""
     from ..triggers.wakeword import WakeWordDetector
 
-    detector = WakeWordDetector(list(models), seed=0)
+    detector = WakeWordDetector(list(models))
     n_frames = max(1, int(seconds * WAKE_RATE / FRAME_SAMPLES))
     rng = np.random.default_rng(0)
     frames = (rng.standard_normal(n_frames * FRAME_SAMPLES) * 1000).astype(np.int16).reshape(n_frames, -1)
