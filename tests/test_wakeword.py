@@ -248,3 +248,38 @@ def test_models_run_at_streaming_size(detector: WakeWordDetector) -> None:
     detector.reset()
     assert _stream_shapes(detector) == streaming
     assert len(feed(detector, np.concatenate((silence(1), read_wav_16k(POSITIVE), silence(1))))) == 1
+
+
+def test_twin_shares_the_models_but_not_the_stream() -> None:
+    """The self-wake twin runs on the detector's loaded models; interleaved frames of two streams
+    score exactly as two separate detectors would."""
+    speech = np.concatenate((silence(1), read_wav_16k(POSITIVE), silence(1)))
+    other = np.concatenate((silence(1), read_wav_16k(NEGATIVES[0])))[: len(speech)]
+    other = np.pad(other, (0, len(speech) - len(other)))
+    alone_a = WakeWordDetector(["hey_jarvis"])
+    alone_b = WakeWordDetector(["hey_jarvis"])
+    main = WakeWordDetector(["hey_jarvis"])
+    twin = main.twin()
+    assert twin._engine.features.models is main._engine.features.models
+    woke: list[int] = []
+    alone_woke: list[int] = []
+    twin_woke: list[int] = []
+    for start in range(0, len(speech) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        a, b = speech[start : start + FRAME_SAMPLES], other[start : start + FRAME_SAMPLES]
+        woke += [d.at_sample for d in main.process(a)]
+        alone_woke += [d.at_sample for d in alone_a.process(a)]
+        twin_woke += [d.at_sample for d in twin.process(b)]
+        alone_b.process(b)
+        assert main.scores == alone_a.scores and main.verifier_scores == alone_a.verifier_scores
+        assert twin.scores == alone_b.scores and twin.verifier_scores == alone_b.verifier_scores
+    assert len(woke) == 1 and woke == alone_woke and twin_woke == []
+
+
+def test_a_model_file_of_the_wrong_kind_is_named() -> None:
+    """A .tflite that is not a wake-word classifier (here openWakeWord's own embedding model)."""
+    from appliance.triggers.wake_models import EMBEDDING_MODEL, feature_model
+
+    wrong = feature_model(EMBEDDING_MODEL)
+    with pytest.raises(WakeWordModelError) as err:
+        WakeWordDetector([str(wrong)])
+    assert str(wrong) in str(err.value) and "expected (1, N, 96)" in str(err.value)
