@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from appliance.triggers.classifiers import WakeClassifier, load_classifier
 from appliance.triggers.features import FRAME_SAMPLES, FeatureModels, WakeFeatures
+
+if TYPE_CHECKING:
+    from appliance.triggers.engines.base import WakeEngine
 
 __all__ = ["OpenWakeWordEngine"]
 
@@ -57,3 +61,7 @@ class OpenWakeWordEngine:
 
     def fork(self) -> OpenWakeWordEngine:
         return OpenWakeWordEngine(self.features.models, self._classifiers, self.features.history)
+
+
+if TYPE_CHECKING:
+    _fits_the_interface: type[WakeEngine] = OpenWakeWordEngine  # mypy checks it structurally
