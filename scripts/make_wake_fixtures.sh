@@ -11,6 +11,10 @@
 #   neg/  unrelated sentences and near misses ("hey Travis", "harvest", "jars", another wake word),
 #         several voices. scripts/wake_accuracy.py builds its >= 10 min false-wake stream from them.
 #
+# tests/test_wake_reference.py holds the wake-word pipeline to openWakeWord's own scores on these clips:
+# after regenerating them, rerun scripts/wake_reference_scores.py (see its docstring) and commit
+# tests/fixtures/wake_reference.npz with them.
+#
 # Usage: scripts/make_wake_fixtures.sh [OUT_DIR]
 set -euo pipefail
 

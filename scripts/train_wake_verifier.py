@@ -267,7 +267,7 @@ def _examples(job: tuple[Clip, int]) -> tuple[np.ndarray, np.ndarray]:
     global _DET
     clip, seed = job
     if _DET is None:
-        _DET = WakeWordDetector(["hey_jarvis"], seed=seed)
+        _DET = WakeWordDetector(["hey_jarvis"])
     assert _NOISE is not None
     rng = np.random.default_rng(seed)
     _NOISE.rng = rng

@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     positives = load_clips(FIXTURES / "pos")
     negatives = load_clips(FIXTURES / "neg")
     noise = NoiseBank(rng, list(negatives.values()))
-    det = WakeWordDetector([args.model], thresholds=args.threshold, seed=args.seed, verify=not args.no_verifier)
+    det = WakeWordDetector([args.model], thresholds=args.threshold, verify=not args.no_verifier)
 
     rates = detection_rates(det, positives, noise, rng)
     stream, labels, placed = false_wake_stream(negatives, noise, rng, args.minutes)

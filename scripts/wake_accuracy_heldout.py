@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         negatives |= {f"{voice}/{text}": x for text, x in zip(NEAR_MISSES + SENTENCES, neg, strict=True)}
     rng = np.random.default_rng(args.seed)
     noise = NoiseBank(rng, list(negatives.values()))
-    det = WakeWordDetector(["hey_jarvis"], thresholds=args.threshold, seed=args.seed, verify=not args.no_verifier)
+    det = WakeWordDetector(["hey_jarvis"], thresholds=args.threshold, verify=not args.no_verifier)
     traces: dict[str, Trace] | None = {} if args.dump else None
     rates = detection_rates(det, positives, noise, rng, traces)["none"]
     stream, labels, placed = false_wake_stream(negatives, noise, rng, args.minutes)

@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     # The same draws as wake_accuracy_heldout.py: its "none" column reproduces that script's stock column.
     rng = np.random.default_rng(args.seed)
     noise = NoiseBank(rng, negatives)
-    det = WakeWordDetector(["hey_jarvis"], thresholds=args.threshold, seed=args.seed, verify=False)
+    det = WakeWordDetector(["hey_jarvis"], thresholds=args.threshold, verify=False)
     front_ends = {"none": lambda audio: audio, "speex-ns-15": speex_preprocess(-15, False),
                   "speex-ns-30": speex_preprocess(-30, False), "speex-dereverb": speex_preprocess(-15, True),
                   "wpe": wpe_offline()}

@@ -214,39 +214,72 @@ def test_main_wakeword_bad_model(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_heavy_modules_not_imported() -> None:
-    """Loading the detector must not pull openwakeword's __init__ (onnxruntime, scipy, sklearn)."""
+    """Loading the detector imports none of openWakeWord's package or its heavy dependencies (onnxruntime,
+    scipy, sklearn, tflite_runtime): the models run on LiteRT through the appliance's own pipeline."""
     code = (
         "import sys, json\n"
         "import numpy as np\n"
         "from appliance.triggers.wakeword import WakeWordDetector\n"
-        "from appliance.triggers.oww_loader import is_shimmed\n"
         "d = WakeWordDetector(['hey_jarvis'], seed=0)\n"
         "d.process(np.zeros(4000, dtype=np.int16))\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'onnxruntime', 'scipy', 'sklearn'})\n"
-        "print(json.dumps({'heavy': heavy, 'shimmed': is_shimmed(),\n"
-        "    'litert': sys.modules['tflite_runtime.interpreter'].__name__}))\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules}\n"
+        "    & {'onnxruntime', 'scipy', 'sklearn', 'openwakeword', 'tflite_runtime'})\n"
+        "print(json.dumps({'heavy': heavy, 'litert': 'ai_edge_litert.interpreter' in sys.modules}))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
     )
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result == {"heavy": [], "shimmed": True, "litert": "ai_edge_litert.interpreter"}
+    assert result == {"heavy": [], "litert": True}
 
 
-def _stream_shapes(det: WakeWordDetector) -> tuple[int, int, int | None]:
-    pre = det._oww.preprocessor
-    melspec = int(pre.melspec_model.get_input_details()[0]["shape"][1])
-    batch = int(pre.embedding_model.get_input_details()[0]["shape"][0])
-    return melspec, batch, pre.raw_data_buffer.maxlen
+def _stream_shapes(det: WakeWordDetector) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    models = det._engine.features.models
+    return models._melspec.input_shape, models._embedding.input_shape
 
 
-def test_warm_up_memory_is_dropped(detector: WakeWordDetector) -> None:
-    """openWakeWord's 4 s warm-up batch (64000 samples, 41 windows) must not stay planned by LiteRT,
-    and the raw history must be short (see oww_memory); streaming scores are checked by the tests above."""
-    from appliance.triggers.oww_memory import RAW_HISTORY_SAMPLES
-
-    assert _stream_shapes(WakeWordDetector(["hey_jarvis"], seed=0)) == (FRAME_SAMPLES, 1, RAW_HISTORY_SAMPLES)
+def test_models_run_at_streaming_size(detector: WakeWordDetector) -> None:
+    """The feature models are planned for one 80 ms frame (plus its 480-sample context) and one
+    embedding window, never a larger batch, before and after a reset; streaming scores are checked by
+    the tests above and tests/test_wake_reference.py."""
+    streaming = ((1, FRAME_SAMPLES + 480), (1, 76, 32, 1))
+    assert _stream_shapes(WakeWordDetector(["hey_jarvis"], seed=0)) == streaming
     feed(detector, silence(2))
-    detector.reset()  # reset runs the warm-up batch again
-    assert _stream_shapes(detector) == (FRAME_SAMPLES, 1, RAW_HISTORY_SAMPLES)
+    detector.reset()
+    assert _stream_shapes(detector) == streaming
     assert len(feed(detector, np.concatenate((silence(1), read_wav_16k(POSITIVE), silence(1))))) == 1
+
+
+def test_twin_shares_the_models_but_not_the_stream() -> None:
+    """The self-wake twin runs on the detector's loaded models; interleaved frames of two streams
+    score exactly as two separate detectors would."""
+    speech = np.concatenate((silence(1), read_wav_16k(POSITIVE), silence(1)))
+    other = np.concatenate((silence(1), read_wav_16k(NEGATIVES[0])))[: len(speech)]
+    other = np.pad(other, (0, len(speech) - len(other)))
+    alone_a = WakeWordDetector(["hey_jarvis"])
+    alone_b = WakeWordDetector(["hey_jarvis"])
+    main = WakeWordDetector(["hey_jarvis"])
+    twin = main.twin()
+    assert twin._engine.features.models is main._engine.features.models
+    woke: list[int] = []
+    alone_woke: list[int] = []
+    twin_woke: list[int] = []
+    for start in range(0, len(speech) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+        a, b = speech[start : start + FRAME_SAMPLES], other[start : start + FRAME_SAMPLES]
+        woke += [d.at_sample for d in main.process(a)]
+        alone_woke += [d.at_sample for d in alone_a.process(a)]
+        twin_woke += [d.at_sample for d in twin.process(b)]
+        alone_b.process(b)
+        assert main.scores == alone_a.scores and main.verifier_scores == alone_a.verifier_scores
+        assert twin.scores == alone_b.scores and twin.verifier_scores == alone_b.verifier_scores
+    assert len(woke) == 1 and woke == alone_woke and twin_woke == []
+
+
+def test_a_model_file_of_the_wrong_kind_is_named() -> None:
+    """A .tflite that is not a wake-word classifier (here openWakeWord's own embedding model)."""
+    from appliance.triggers.wake_models import EMBEDDING_MODEL, feature_model
+
+    wrong = feature_model(EMBEDDING_MODEL)
+    with pytest.raises(WakeWordModelError) as err:
+        WakeWordDetector([str(wrong)])
+    assert str(wrong) in str(err.value) and "expected (1, N, 96)" in str(err.value)

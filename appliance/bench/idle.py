@@ -1,5 +1,5 @@
 """`idle` group: the whole idle path (capture callback → resample → wake word and its verifier)
-against openWakeWord's `predict` alone, CPU time per second of audio.
+against the wake-word engine's per-frame scoring alone, CPU time per second of audio.
 
 The two run interleaved in this process, a few seconds of audio each, pair after pair; the ratio
 is the median of the per-pair ratios (see `figures`).
@@ -25,7 +25,7 @@ def idle_path_runner(seconds: float, rate: int = 48_000) -> Callable[[], float]:
     from ..audio.pipeline import MicPipeline
     from ..triggers.wakeword import WakeWordDetector
 
-    detector = WakeWordDetector(seed=0)
+    detector = WakeWordDetector()
     mic = MicStream(DeviceInfo(0, "bench", "none", 1, 0, rate), rate, queue_blocks=10)
     loop = asyncio.new_event_loop()  # never run: blocks it is handed are dropped with it
     pipeline = MicPipeline(mic, loop, detector, on_wake=lambda d: None, on_stalled=lambda r: None)

@@ -2,9 +2,8 @@
 `idle` group uses as its baseline.
 
 * `wake_idle_rss_mb`: resident memory of a fresh interpreter that has loaded the detector with the
-  default model and processed one second of silence (VmRSS from /proc). Variants:
-  `..._with_agents_mb` (`agents` and `agents.realtime` imported too, as the app does) and
-  `..._plain_openwakeword_mb` (`import openwakeword` the ordinary way, for comparison).
+  default model and processed one second of silence (VmRSS from /proc). Variant:
+  `..._with_agents_mb` (`agents` and `agents.realtime` imported too, as the app does).
 """
 
 from __future__ import annotations
@@ -21,14 +20,14 @@ from ..audio.formats import WAKE_RATE, samples_for_ms
 from .figures import Figure, figure
 
 _SRC = Path(__file__).resolve().parents[2]  # so the probe imports this checkout's package
-FRAME_SAMPLES = samples_for_ms(80, WAKE_RATE)  # openWakeWord's step
+FRAME_SAMPLES = samples_for_ms(80, WAKE_RATE)  # the wake-word engine's step
 
 _RSS_PROBE = """
 import sys
 {pre}
 import numpy as np
 from appliance.triggers.wakeword import WakeWordDetector
-d = WakeWordDetector(seed=0)
+d = WakeWordDetector()
 d.process(np.zeros({rate}, dtype=np.int16))
 {post}
 rss = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmRSS'))
@@ -38,7 +37,6 @@ print(rss / 1024)
 _VARIANTS: dict[str, tuple[str, str]] = {
     "wake_idle_rss": ("", ""),
     "wake_idle_rss_with_agents": ("", "import agents, agents.realtime"),
-    "wake_idle_rss_plain_openwakeword": ("import openwakeword", ""),
 }
 
 
@@ -64,11 +62,12 @@ def idle_rss_mb(variants: tuple[str, ...] = tuple(_VARIANTS)) -> list[Figure]:
 
 
 def bare_wakeword_runner(seconds: float, models: tuple[str, ...] = ("hey_jarvis",)) -> Callable[[], float]:
-    """A function that runs openWakeWord `predict` alone on `seconds` of seeded 16 kHz noise
-    (80 ms frames) each call and returns the CPU seconds spent per audio second."""
+    """A function that runs the wake-word engine's per-frame scoring alone (features and classifiers,
+    no wake rule or verifier) on `seconds` of seeded 16 kHz noise (80 ms frames) each call and returns
+    the CPU seconds spent per audio second."""
     from ..triggers.wakeword import WakeWordDetector
 
-    detector = WakeWordDetector(list(models), seed=0)
+    detector = WakeWordDetector(list(models))
     n_frames = max(1, int(seconds * WAKE_RATE / FRAME_SAMPLES))
     rng = np.random.default_rng(0)
     frames = (rng.standard_normal(n_frames * FRAME_SAMPLES) * 1000).astype(np.int16).reshape(n_frames, -1)

@@ -1,7 +1,7 @@
-"""A second opinion on a wake word: a small network over openWakeWord's speech embeddings.
+"""A second opinion on a wake word: a small network over the speech embeddings (``features.py``).
 
 The stock openWakeWord model for a wake word and its verifier read the same input, the last 16
-speech-embedding frames (16 x 96, about 2 s of audio), which openWakeWord computes anyway; the
+speech-embedding frames (16 x 96, about 2 s of audio), which the feature pipeline computes anyway; the
 verifier adds one 1536 x 32 matrix product per 80 ms frame. It was trained with noise augmentation
 and near misses (scripts/train_wake_verifier.py), so it keeps hearing the wake word in noise where
 the stock model's score collapses. The detector lets it add wakes, never veto the stock model's.
@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from appliance.triggers.features import EMBEDDING_DIM
+
 __all__ = ["FEATURE_FRAMES", "EmbeddingVerifier", "VerifierError", "VerifierRule", "bundled_verifier"]
 
 FEATURE_FRAMES = 16  # embedding frames per decision, as the stock openWakeWord models use
-EMBEDDING_DIM = 96
 _KEYS = ("mean", "std", "w1", "b1", "w2", "b2")
 _DIR = Path(__file__).resolve().parents[1] / "defaults" / "models"
 

@@ -1,27 +1,59 @@
 """Which wake-word model files to load: bundled names or ``.tflite``/``.onnx`` paths, checked up front.
 
-``resolve_model`` turns what the settings say into an existing file, or raises
+The bottom of the wake-word stack: everything above (the feature pipeline, the classifiers, the
+detector) asks here for files and nothing here imports them back.
+
+The ``.tflite`` models are openWakeWord's, as shipped in the ``pyopen-wakeword`` wheel: the two
+feature models (``melspectrogram``, ``embedding_model``) and the wake-word classifiers named in
+``BUNDLED_MODELS``. The directory is found without importing that package (its own runtime is not
+used). ``resolve_model`` turns what the settings say into an existing file, or raises
 ``WakeWordModelError`` with a message that names the file and lists the bundled models.
-``add_onnx_model`` attaches an ``.onnx`` model to an openWakeWord ``Model`` running on tflite.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+__all__ = [
+    "BUNDLED_MODELS",
+    "DEFAULT_MODEL",
+    "EMBEDDING_MODEL",
+    "MELSPEC_MODEL",
+    "WakeWordModelError",
+    "bundled_models_dir",
+    "feature_model",
+    "resolve_model",
+]
 
-from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir
-
-__all__ = ["BUNDLED_MODELS", "DEFAULT_MODEL", "WakeWordModelError", "add_onnx_model", "resolve_model"]
-
+#: Wake-word models shipped in the pyopen-wakeword wheel.
+BUNDLED_MODELS: tuple[str, ...] = ("alexa", "hey_jarvis", "hey_mycroft", "hey_rhasspy", "okay_nabu")
 DEFAULT_MODEL = "hey_jarvis"
+#: The two feature models every openWakeWord classifier reads through (same wheel).
+MELSPEC_MODEL = "melspectrogram"
+EMBEDDING_MODEL = "embedding_model"
+
 _TFLITE_MAGIC = b"TFL3"  # FlatBuffers file identifier at bytes 4..8 of every .tflite model
 
 
 class WakeWordModelError(Exception):
     """A wake-word model could not be found or loaded. The message names the file."""
+
+
+def bundled_models_dir() -> Path:
+    """Directory holding the ``.tflite`` models of the pyopen-wakeword wheel (found without importing it)."""
+    spec = importlib.util.find_spec("pyopen_wakeword")
+    if spec is None or not spec.submodule_search_locations:
+        raise WakeWordModelError("pyopen-wakeword is not installed; it provides the openWakeWord .tflite models")
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def feature_model(name: str) -> Path:
+    """Path of a bundled feature model (``MELSPEC_MODEL`` or ``EMBEDDING_MODEL``), checked to exist."""
+    path = bundled_models_dir() / f"{name}.tflite"
+    if not path.is_file():
+        raise WakeWordModelError(f"wake-word feature model {name!r} is missing: {path} (pyopen-wakeword)")
+    return path
 
 
 def _bundled_hint() -> str:
@@ -55,34 +87,3 @@ def resolve_model(spec: str) -> Path:
         if head[4:8] != _TFLITE_MAGIC:
             raise WakeWordModelError(f"wake-word model {path} is not a valid .tflite file; {_bundled_hint()}")
     return path.resolve()
-
-
-def add_onnx_model(oww: Any, name: str, path: Path) -> None:
-    """Attach an ``.onnx`` wake-word model to a tflite-framework openWakeWord ``Model``.
-
-    openWakeWord picks one framework for everything, and onnx would also need onnx feature models,
-    which are not bundled. This mirrors its onnx branch for one model; onnxruntime is imported only here.
-    """
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise WakeWordModelError(
-            f"wake-word model {path} is .onnx, which needs onnxruntime (not installed)"
-        ) from exc
-    options = ort.SessionOptions()
-    options.inter_op_num_threads = 1
-    options.intra_op_num_threads = 1
-    try:
-        session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        raise WakeWordModelError(f"cannot load wake-word model {path}: {exc}") from exc
-    input_name = session.get_inputs()[0].name
-
-    def predict(x: np.ndarray) -> Any:
-        return session.run(None, {input_name: x})
-
-    oww.models[name] = session
-    oww.model_inputs[name] = session.get_inputs()[0].shape[1]
-    oww.model_outputs[name] = session.get_outputs()[0].shape[1]
-    oww.model_prediction_function[name] = predict
-    oww.class_mapping[name] = {str(i): str(i) for i in range(oww.model_outputs[name])}

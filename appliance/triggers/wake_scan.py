@@ -61,14 +61,13 @@ def score_file(
     path: str | Path,
     models: Sequence[str] = (DEFAULT_MODEL,),
     *,
-    seed: int | None = 0,
     detector: WakeWordDetector | None = None,
 ) -> dict[str, float]:
     """Maximum stock score of each model over a WAV file (see ``scan_file``).
 
     Pass ``detector`` to reuse a loaded one (it is reset first); otherwise one is created.
     """
-    det = detector if detector is not None else WakeWordDetector(models, seed=seed)
+    det = detector if detector is not None else WakeWordDetector(models)
     return scan_file(path, det).scores
 
 
@@ -87,7 +86,7 @@ def main_wakeword(argv: Sequence[str] | None = None) -> int:
                         help="score counted as a detection (default %(default)s)")
     args = parser.parse_args(argv)
     try:
-        detector = WakeWordDetector(args.models or [DEFAULT_MODEL], args.threshold, seed=0)
+        detector = WakeWordDetector(args.models or [DEFAULT_MODEL], args.threshold)
     except (WakeWordModelError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,36 +1,33 @@
-"""Local wake-word detection with openWakeWord (``.tflite`` models run by LiteRT, nothing downloaded).
+"""Local wake-word detection: openWakeWord's models on the project's own LiteRT pipeline, nothing downloaded.
 
-Audio in: 16 kHz mono int16 blocks of any length. Internally openWakeWord is fed 1280-sample
-(80 ms) frames; each frame gives one score per model in [0, 1]. A model "wakes" when its score
-reaches its threshold, then stays quiet for ``refractory_s`` seconds *and* until its score has
-dropped below the threshold again, so one utterance wakes once. A bundled model that ships a
-verifier (``hey_jarvis``, see ``verifier.py``) wakes by the rule that ships in the verifier's file
-(``VerifierRule``: the stock score, the verifier's, or both, held for a few frames in a row).
+Audio in: 16 kHz mono int16 blocks of any length. The engine (``engines/oww.py``: the feature
+pipeline of ``features.py`` plus one classifier per model) takes 1280-sample (80 ms) frames; each
+frame gives one score per model in [0, 1]. A model "wakes" when its score reaches its threshold, then
+stays quiet for ``refractory_s`` seconds *and* until its score has dropped below the threshold again,
+so one utterance wakes once (``WakeGate``). A bundled model that ships a verifier (``hey_jarvis``, see
+``verifier.py``) wakes by the rule that ships in the verifier's file (``VerifierRule``: the stock
+score, the verifier's, or both, held for a few frames in a row).
 
 Model files are resolved in ``wake_models.py``; WAV files and the ``appliance wakeword`` command
 are in ``wake_scan.py``.
 
-The detector holds no locks: create it and call it from one worker thread or one asyncio task.
-
-openWakeWord fills its feature buffers with random noise when it starts and on ``reset()``
-(``numpy.random``, the global generator). Pass ``seed`` to make scores reproducible; the global
-generator's state is saved and restored around those calls.
+The detector holds no locks: create it and call it from one worker thread or one asyncio task. Its
+scores are deterministic: it starts, and resets, as if it had heard silence (see ``features.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from appliance.audio.formats import WAKE_RATE
+from appliance.triggers.engines.oww import OpenWakeWordEngine
+from appliance.triggers.features import FRAME_SAMPLES
 from appliance.triggers.native_stderr import litert_info_dropped
-from appliance.triggers.oww_loader import BUNDLED_MODELS, bundled_models_dir, load_model_class
-from appliance.triggers.oww_memory import compact_streaming_memory
 from appliance.triggers.verifier import (
     FEATURE_FRAMES,
     EmbeddingVerifier,
@@ -38,16 +35,16 @@ from appliance.triggers.verifier import (
     VerifierRule,
     bundled_verifier,
 )
-from appliance.triggers.wake_models import DEFAULT_MODEL, WakeWordModelError, add_onnx_model, resolve_model
+from appliance.triggers.wake_models import BUNDLED_MODELS, DEFAULT_MODEL, WakeWordModelError, resolve_model
 
 __all__ = [
     "DEFAULT_THRESHOLD",
     "FRAME_SAMPLES",
     "Detection",
+    "WakeGate",
     "WakeWordDetector",
 ]
 
-FRAME_SAMPLES = 1280  # 80 ms: openWakeWord's step
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -70,18 +67,34 @@ class Detection:
         return self.at_sample / WAKE_RATE
 
 
-@contextlib.contextmanager
-def _seeded(seed: int | None) -> Iterator[None]:
-    """Seed numpy's global generator for the duration (openWakeWord uses it), then restore it."""
-    if seed is None:
-        yield
-        return
-    state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)
+class WakeGate:
+    """One model's wake decision over its frames: a hit must hold ``confirm`` frames in a row, then
+    the model wakes once, stays quiet for ``refractory_samples`` and until a frame misses again."""
+
+    def __init__(self, refractory_samples: int) -> None:
+        self._refractory = refractory_samples
+        self.reset()
+
+    def reset(self) -> None:
+        self._above = 0
+        self._armed = True
+        self._last_wake: int | None = None
+
+    def step(self, hit: bool, at_sample: int, confirm: int = 1) -> bool:
+        """The frame ending at ``at_sample`` did (``hit``) or did not count; does the model wake now?"""
+        if not hit:
+            self._armed = True
+            self._above = 0
+            return False
+        self._above += 1
+        if self._above < confirm:
+            return False
+        last = self._last_wake
+        if not self._armed or (last is not None and at_sample - last < self._refractory):
+            return False
+        self._armed = False
+        self._last_wake = at_sample
+        return True
 
 
 class WakeWordDetector:
@@ -90,6 +103,8 @@ class WakeWordDetector:
     ``models``: bundled names or model file paths; a model's name (for thresholds, scores and
     detections) is its file stem, e.g. ``hey_jarvis``. ``thresholds``: one value for all, or a
     mapping from model name (or the spec as given) to threshold; missing ones default to 0.5.
+    ``seed`` is accepted and ignored: it seeded openWakeWord's noisy start, and this pipeline starts
+    from silence.
     """
 
     def __init__(
@@ -101,6 +116,7 @@ class WakeWordDetector:
         seed: int | None = None,
         verify: bool = True,
     ) -> None:
+        del seed  # see the docstring
         if isinstance(models, str):
             models = [models]
         if not models:
@@ -119,20 +135,20 @@ class WakeWordDetector:
             paths[name] = path
             spec_of[name] = spec
         self._thresholds = self._resolve_thresholds(thresholds, spec_of)
-        self._specs = tuple(spec_of.values())
         self._refractory_samples = int(round(refractory_s * WAKE_RATE))
-        self._seed = seed
         with litert_info_dropped():  # LiteRT's first interpreter prints an INFO line to fd 2
-            self._oww = self._load(paths)
+            self._engine = OpenWakeWordEngine.load(paths, FEATURE_FRAMES)
         self._names: tuple[str, ...] = tuple(paths)
         self._verifiers = self._load_verifiers(spec_of) if verify else {}
-        self._above: dict[str, int] = dict.fromkeys(self._names, 0)
-        self._verifier_scores: dict[str, float] = dict.fromkeys(self._verifiers, 0.0)
-        self._pending = np.zeros(0, dtype=np.int16)
-        self._samples_fed = 0
-        self._scores: dict[str, float] = dict.fromkeys(self._names, 0.0)
-        self._last_wake: dict[str, int | None] = dict.fromkeys(self._names, None)
-        self._armed: dict[str, bool] = dict.fromkeys(self._names, True)
+        self._gates = self._new_gates()
+        self._pending: np.ndarray = np.zeros(0, dtype=np.int16)
+        self._samples_fed = 0  # in whole frames; see samples_fed
+        self._scores: dict[str, float] = {}
+        self._verifier_scores: dict[str, float] = {}
+        self.reset()
+
+    def _new_gates(self) -> dict[str, WakeGate]:
+        return {name: WakeGate(self._refractory_samples) for name in self._names}
 
     @staticmethod
     def _resolve_thresholds(
@@ -156,41 +172,6 @@ class WakeWordDetector:
                 raise ValueError(f"threshold for {name!r} must be between 0 and 1, got {value}")
         return out
 
-    def _load(self, paths: Mapping[str, Path]) -> Any:
-        model_cls = load_model_class()
-        features = bundled_models_dir()
-        tflite = {n: p for n, p in paths.items() if p.suffix.lower() == ".tflite"}
-        onnx = {n: p for n, p in paths.items() if p.suffix.lower() == ".onnx"}
-        # openWakeWord needs at least one model in its constructor; with only .onnx models, load the
-        # default one and drop it again once the .onnx models are attached.
-        ctor = dict(tflite) or {"__placeholder__": resolve_model(DEFAULT_MODEL)}
-        try:
-            with _seeded(self._seed):
-                oww = model_cls(
-                    wakeword_models=[str(p) for p in ctor.values()],
-                    inference_framework="tflite",
-                    melspec_model_path=str(features / "melspectrogram.tflite"),
-                    embedding_model_path=str(features / "embedding_model.tflite"),
-                )
-        except Exception as exc:  # LiteRT raises ValueError/RuntimeError for unreadable models
-            names = ", ".join(str(p) for p in ctor.values())
-            raise WakeWordModelError(f"cannot load wake-word model(s) {names}: {exc}") from exc
-        if not tflite:
-            placeholder = resolve_model(DEFAULT_MODEL).stem
-            for table in (oww.models, oww.model_inputs, oww.model_outputs, oww.model_prediction_function,
-                          oww.class_mapping):
-                table.pop(placeholder, None)
-        for name, path in onnx.items():
-            add_onnx_model(oww, name, path)
-        self._compact(oww)
-        return oww
-
-    @staticmethod
-    def _compact(oww: Any) -> None:
-        """Drop the memory openWakeWord's 4 s warm-up batch left behind (see oww_memory)."""
-        features = bundled_models_dir()
-        compact_streaming_memory(oww, features / "melspectrogram.tflite", features / "embedding_model.tflite")
-
     @staticmethod
     def _load_verifiers(spec_of: Mapping[str, str]) -> dict[str, EmbeddingVerifier]:
         """The bundled verifier of each bundled model that has one (custom model files have none)."""
@@ -205,15 +186,14 @@ class WakeWordDetector:
         return out
 
     def twin(self) -> WakeWordDetector:
-        """A new detector with the same models, thresholds and verifiers and its own streaming state
-        (the appliance scores what its speaker plays with one, see ``self_wake.py``)."""
-        return WakeWordDetector(
-            self._specs,
-            self._thresholds,
-            self._refractory_samples / WAKE_RATE,
-            seed=self._seed,
-            verify=bool(self._verifiers),
-        )
+        """A detector with the same models, thresholds and verifiers and its own streaming state (the
+        appliance scores what its speaker plays with one, see ``self_wake.py``). It shares the loaded
+        models with this one (read-only), so the same thread must run both."""
+        twin = copy.copy(self)
+        twin._engine = self._engine.fork()
+        twin._gates = self._new_gates()
+        twin.reset()
+        return twin
 
     @property
     def verifier_rules(self) -> dict[str, VerifierRule]:
@@ -273,57 +253,45 @@ class WakeWordDetector:
         return detections
 
     def _step(self, frame: np.ndarray) -> list[Detection]:
-        prediction = self._oww.predict(frame)
-        window = self.embedding_window() if self._verifiers else None
+        scores = self._engine.score_frame(frame)
+        window = self._engine.features.window(FEATURE_FRAMES) if self._verifiers else None
         found: list[Detection] = []
         for name in self._names:
-            score = float(prediction.get(name, 0.0))
+            score = scores[name]
             self._scores[name] = score
             threshold = self._thresholds[name]
             verifier = self._verifiers.get(name)
             verifier_score: float | None = None
+            confirm = 1
             if verifier is None or window is None:
                 hit = score >= threshold
             else:
+                confirm = verifier.rule.confirm
                 # The rule ships with the verifier (see VerifierRule): in noise and rooms the stock score
                 # collapses where the verifier, trained there, still hears the wake word, and on near
                 # misses the stock model fires where the verifier, trained on them, does not.
                 verifier_score = verifier.score(window)
                 self._verifier_scores[name] = verifier_score
                 hit = verifier.rule.hit(score, verifier_score, threshold)
-            if not hit:
-                self._armed[name] = True
-                self._above[name] = 0
-                continue
-            self._above[name] += 1
-            if verifier is not None and self._above[name] < verifier.rule.confirm:
-                continue
-            last = self._last_wake[name]
-            in_refractory = last is not None and self._samples_fed - last < self._refractory_samples
-            if not self._armed[name] or in_refractory:
-                continue
-            self._armed[name] = False
-            self._last_wake[name] = self._samples_fed
-            found.append(Detection(name, score, self._samples_fed, verifier_score, stock_fired=score >= threshold))
+            if self._gates[name].step(hit, self._samples_fed, confirm):
+                found.append(Detection(name, score, self._samples_fed, verifier_score,
+                                       stock_fired=score >= threshold))
         return found
 
     def reset(self) -> None:
         """Forget all audio: feature buffers, pending samples, scores, refractory state, sample count."""
-        with _seeded(self._seed):
-            self._oww.reset()
-        self._compact(self._oww)
+        self._engine.reset()
         self._pending = np.zeros(0, dtype=np.int16)
         self._samples_fed = 0
         self._scores = dict.fromkeys(self._names, 0.0)
-        self._last_wake = dict.fromkeys(self._names, None)
-        self._armed = dict.fromkeys(self._names, True)
-        self._above = dict.fromkeys(self._names, 0)
         self._verifier_scores = dict.fromkeys(self._verifiers, 0.0)
+        for gate in self._gates.values():
+            gate.reset()
 
     def embedding_window(self) -> np.ndarray:
-        """The last 16 openWakeWord speech-embedding frames (16 x 96), the input every model scores."""
-        return np.asarray(self._oww.preprocessor.get_features(FEATURE_FRAMES)[0])
+        """The last 16 speech-embedding frames (16 x 96), the input every bundled model scores (a copy)."""
+        return self._engine.embedding_window(FEATURE_FRAMES)
 
     def predict_frame(self, frame: np.ndarray) -> dict[str, float]:
-        """Raw openWakeWord ``predict`` on one 1280-sample int16 frame (benchmarks; bypasses bookkeeping)."""
-        return {k: float(v) for k, v in self._oww.predict(frame).items()}
+        """The engine's scores for one 1280-sample int16 frame alone (benchmarks; bypasses the wake rule)."""
+        return self._engine.score_frame(frame)

@@ -9,8 +9,10 @@ import numpy as np
 import sounddevice as sd
 
 from . import AudioCallback, AudioDeviceError, DeviceInfo, Direction
+from .sounddevice_arrays import use_reshape
 
 log = logging.getLogger("appliance.audio")
+use_reshape(sd)  # no numpy 2.5 DeprecationWarning per PortAudio block (see sounddevice_arrays)
 
 # Tried after the device's own default rate; many USB and HAT devices only do 44.1/48 kHz.
 CANDIDATE_RATES = (48000, 44100, 32000, 24000, 16000, 96000)
