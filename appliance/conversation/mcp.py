@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -27,14 +28,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
-from mcp.types import CallToolResult
+from typing import TYPE_CHECKING, Any
 
 from ..events import EventBus, McpServerChanged
 from .tools import BUILTIN_TOOL_NAMES
 from .tools.errors import ToolFailed, tool_failure
+
+if TYPE_CHECKING:  # the SDK is imported once a server is made (see sdk.py)
+    from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
+    from mcp.types import CallToolResult
 
 log = logging.getLogger("appliance.mcp")
 
@@ -184,16 +186,24 @@ class _FlaggedErrorsFail:
         return result
 
 
-class _StdioServer(_FlaggedErrorsFail, MCPServerStdio):
-    pass
+@functools.cache
+def _server_classes() -> tuple[type[MCPServerStdio], type[MCPServerStreamableHttp]]:
+    """The SDK's stdio and streamable-HTTP clients with `_FlaggedErrorsFail`; made on first use, so
+    an appliance without MCP servers never imports the SDK's MCP layer."""
+    from agents.mcp import MCPServerStdio, MCPServerStreamableHttp
 
+    class _StdioServer(_FlaggedErrorsFail, MCPServerStdio):
+        pass
 
-class _HttpServer(_FlaggedErrorsFail, MCPServerStreamableHttp):
-    pass
+    class _HttpServer(_FlaggedErrorsFail, MCPServerStreamableHttp):
+        pass
+
+    return _StdioServer, _HttpServer
 
 
 def make_server(spec: McpServerSpec, timeout_s: float) -> MCPServer:
     """The SDK's client for one server; its session timeout is the tool-call timeout."""
+    stdio_server, http_server = _server_classes()
     common: dict[str, Any] = {
         "name": spec.name,
         "cache_tools_list": True,
@@ -206,8 +216,8 @@ def make_server(spec: McpServerSpec, timeout_s: float) -> MCPServer:
             params["env"] = dict(spec.env)
         if spec.cwd:
             params["cwd"] = spec.cwd
-        return _StdioServer(params, **common)  # type: ignore[arg-type]
-    return _HttpServer(
+        return stdio_server(params, **common)  # type: ignore[arg-type]
+    return http_server(
         {"url": spec.url or "", "headers": dict(spec.headers), "timeout": timeout_s,
          "sse_read_timeout": 300},
         **common,
