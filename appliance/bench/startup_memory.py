@@ -10,13 +10,14 @@ changed for them):
   that imported it first.
 - stages: the resident memory when start-up reaches each point (`STAGES`): settings read, wake word
   loaded, appliance built (its log line `start`), web server up (`http_listen`), both devices open
-  (the second `audio_open`).
+  (the second `audio_open`), the Agents SDK preloaded in the background (`sdk_loaded`; it may come
+  before the devices open).
 
 Each figure is one JSON line appended to REPORT as it is measured: `{"kind": "stage", "stage",
-"rss_mb"}`, and every part's `{"kind": "import", "when", "part", "mb", "loaded"}` once start-up is
-over (`when`: "started") and again at exit ("stopped": what a conversation added). The parent (`process`) reads the idle
-steady state itself from /proc and prints the figures. The meters cost what a dict entry and a
-/proc read cost, at start-up only.
+"rss_mb"}`, and every part's `{"kind": "import", "when", "part", "mb", "loaded"}` when the devices
+open and when the SDK is loaded (`when`: that stage), and again at exit ("stopped": what a
+conversation added). The parent (`process`) reads the idle steady state itself from /proc and
+prints the figures. The meters cost what a dict entry and a /proc read cost, at start-up only.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import types
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -45,7 +47,8 @@ PARTS: dict[str, tuple[str, ...]] = {
     "pydantic": ("pydantic", "pydantic_core", "pydantic_settings"),
 }
 # In start-up order; `idle` (the steady state) is measured by the parent.
-STAGES = ("interpreter", "settings", "wake_word_loaded", "appliance_built", "web_server_up", "devices_opened")
+STAGES = ("interpreter", "settings", "wake_word_loaded", "appliance_built", "web_server_up", "devices_opened",
+          "sdk_loaded")
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
@@ -107,7 +110,7 @@ class ImportMeter(importlib.abc.MetaPathFinder):
         self.parts = {part: 0.0 for part in parts}
         self.loaded: set[str] = set()
         self._after_import = dict(after_import or {})
-        self._stack: list[tuple[float, float]] = []  # (rss at start, nested parts' memory so far)
+        self._local = threading.local()  # each thread's stack of (rss at start, nested parts' memory)
 
     def part_of(self, module: str) -> str | None:
         """The part a module belongs to: its own entry, or its package's (`numpy._core` is numpy)."""
@@ -139,18 +142,25 @@ class ImportMeter(importlib.abc.MetaPathFinder):
         for part, mb in self.parts.items():
             report.write(kind="import", when=when, part=part, mb=round(mb, 2), loaded=part in self.loaded)
 
+    def _stack(self) -> list[tuple[float, float]]:
+        stack: list[tuple[float, float]] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
     def enter(self) -> None:
-        self._stack.append((rss_mb(), 0.0))
+        self._stack().append((rss_mb(), 0.0))
 
     def leave(self, part: str, module: str) -> None:
-        started, nested = self._stack.pop()
+        stack = self._stack()
+        started, nested = stack.pop()
         total = rss_mb() - started
         if part:
             self.parts[part] += total - nested
             self.loaded.add(part)
-            if self._stack:  # the outer import does not count this part's memory again
-                outer_start, outer_nested = self._stack[-1]
-                self._stack[-1] = (outer_start, outer_nested + total)
+            if stack:  # the outer import does not count this part's memory again
+                outer_start, outer_nested = stack[-1]
+                stack[-1] = (outer_start, outer_nested + total)
         hook = self._after_import.pop(module, None)
         if hook is not None:
             hook(sys.modules[module])
@@ -175,7 +185,10 @@ class _StageLogHandler(logging.Handler):
             self._opened += 1
             if self._opened == 2:
                 self._report.stage("devices_opened")
-                self._meter.write(self._report, "started")
+                self._meter.write(self._report, "devices_opened")
+        elif event == "sdk_loaded":
+            self._report.stage("sdk_loaded")
+            self._meter.write(self._report, "sdk_loaded")
 
 
 def _mark_after(report: Report, stage: str, owner: Any, name: str) -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..events import EventBus, McpServerChanged
+from .sdk import load_sdk
 from .tools import BUILTIN_TOOL_NAMES
 from .tools.errors import ToolFailed, tool_failure
 
@@ -242,6 +243,7 @@ class _ServerKeeper:
     async def run(self) -> None:
         backoff = FIRST_RETRY_S
         was_up = False
+        await load_sdk()  # off the loop (make_server imports the SDK's MCP clients)
         while True:
             server = make_server(self.spec, self._tool_timeout_s)
             try:
