@@ -160,6 +160,16 @@ def _converse(child: _Child, port: int) -> None:
         child.wait_for("conversation_end", timeout_s=30)
 
 
+def _sdk_imported_at_start(report: Path) -> bool:
+    """Did start-up itself import the SDK (an older build, or MCP servers configured)? Then no
+    `sdk_loaded` line is coming."""
+    for line in report.read_text().splitlines():
+        fig = json.loads(line)
+        if fig.get("kind") == "import" and fig.get("when") == "devices_opened" and fig.get("part") == "agents_sdk":
+            return bool(fig.get("loaded"))
+    return False
+
+
 def _trial(card_env: dict[str, str], realtime_url: str, idle_s: float, window_s: float, workdir: Path) -> Trial:
     report = workdir / f"report-{time.monotonic_ns()}.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("APPLIANCE_", "OPENAI_"))}
@@ -179,7 +189,8 @@ def _trial(card_env: dict[str, str], realtime_url: str, idle_s: float, window_s:
         port = int(child.wait_for("http_listen")["port"])
         child.wait_for("audio_open", count=2)
         trial.ready_s = time.monotonic() - started
-        child.wait_for("sdk_loaded")  # preloaded once listening (conversation/sdk.py)
+        if not _sdk_imported_at_start(report):
+            child.wait_for("sdk_loaded")  # preloaded once listening (conversation/sdk.py)
         time.sleep(SETTLE_S)
         trial.idle_mb = _proc_status_mb(pid, "VmRSS")
         rollup = _rollup_mb(pid)
