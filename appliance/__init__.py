@@ -4,7 +4,8 @@ Top level, the running appliance: `cli` (the `appliance` command), `settings` (e
 one source of defaults), `app` (the `Appliance`: audio, triggers and the idle → conversation →
 idle loop), `state` (the one state machine), `events` (the one event stream every part publishes
 to and the log, metrics and LEDs subscribe to), `logs`, `telemetry` (health and Prometheus
-metrics), `store` (the data directory's SQLite database), `selftest` (`appliance check`).
+metrics), `store` (the data directory's SQLite database), `selftest` (`appliance check`), `heap`
+(gives the C heap's free pages back after start-up and after each conversation).
 Subpackages: `audio`, `triggers`, `conversation`, `indicators`; `bench` and `testing` measure and
 test it.
 """
