@@ -5,7 +5,8 @@ one source of defaults), `app` (the `Appliance`: audio, triggers and the idle â†
 idle loop), `state` (the one state machine), `events` (the one event stream every part publishes
 to and the log, metrics and LEDs subscribe to), `logs`, `telemetry` (health and Prometheus
 metrics), `store` (the data directory's SQLite database), `selftest` (`appliance check`), `version`
-(the version and git revision it reports).
+(the version and git revision it reports), `heap` (gives the C heap's free pages back after start-up
+and after each conversation).
 Subpackages: `audio`, `triggers`, `conversation`, `indicators`; `bench` and `testing` measure and
 test it.
 """

@@ -298,14 +298,22 @@ def cmd_run(_args: argparse.Namespace) -> int:
     except McpConfigError as exc:
         print(f"error: APPLIANCE_MCP__SERVERS_FILE: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    from .conversation.sdk import preload_sdk
+    from .heap import release_free_heap, trim_after_conversations
+
+    release_free_heap()  # what building the wake word detectors freed (~25 MB) goes back to the system
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        appliance.events.subscribe(trim_after_conversations(loop))
+        # In the background once the devices are open: listening does not wait for the SDK's import.
+        preload = asyncio.create_task(preload_sdk(lambda: appliance.audio_ok))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log_event(log, "start", "appliance starting", models=settings.wake.models)
         await appliance.run(stop)
+        preload.cancel()
         log_event(log, "stop", "appliance stopped")
 
     asyncio.run(main())

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +85,76 @@ def test_unknown_group_is_refused_before_anything_runs(capsys: pytest.CaptureFix
     out = capsys.readouterr()
     assert out.out == ""
     assert "nonsense" in out.err
+
+
+# -- the memory breakdown of `bench process` ------------------------------------------------------
+
+def _run_python(code: str, cwd: Path) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_import_meter_counts_each_part_once_and_marks_what_was_loaded(tmp_path: Path) -> None:
+    # `outer` imports `inner`, which holds 20 MB: that is inner's, not counted again in outer's.
+    (tmp_path / "inner.py").write_text("BLOCK = bytearray(20 * 2**20)\nBLOCK[::4096] = b'x' * len(BLOCK[::4096])\n")
+    (tmp_path / "outer.py").write_text("import inner\n")
+    (tmp_path / "hooked.py").write_text("")
+    out = _run_python(
+        "import json, sys\n"
+        "sys.path.insert(0, '.')\n"
+        "from appliance.bench.startup_memory import ImportMeter\n"
+        "seen = []\n"
+        "meter = ImportMeter({'outer': ('outer',), 'inner': ('inner',), 'never': ('not_imported_here',)},\n"
+        "                    after_import={'hooked': lambda m: seen.append(m.__name__)})\n"
+        "sys.meta_path.insert(0, meter)\n"
+        "import outer, hooked\n"
+        "print(json.dumps({'parts': meter.parts, 'loaded': sorted(meter.loaded), 'hooked': seen,\n"
+        "                  'loader': type(outer.__loader__).__name__}))\n",
+        tmp_path,
+    )
+    result = json.loads(out)
+    assert set(result["parts"]) == {"outer", "inner", "never"}
+    assert result["loaded"] == ["inner", "outer"]
+    assert result["parts"]["never"] == 0.0
+    assert result["parts"]["inner"] > 15  # the 20 MB block is attributed to the part that holds it
+    assert result["parts"]["outer"] < result["parts"]["inner"] / 2
+    assert result["hooked"] == ["hooked"]
+    assert result["loader"] == "SourceFileLoader"  # the module keeps its own loader
+
+
+def _trial(stages: dict[str, float], idle: dict[str, float], stopped: dict[str, float]) -> Any:
+    from appliance.bench.process import Trial
+
+    trial = Trial(idle_mb=stages["idle"])
+    trial.stages = dict(stages)
+    for when, parts in (("sdk_loaded", idle), ("stopped", stopped)):
+        trial.imports[when] = {p: {"part": p, "mb": mb, "loaded": mb > 0} for p, mb in parts.items()}
+    return trial
+
+
+def test_breakdown_has_every_part_and_stage_and_stages_add_up() -> None:
+    from appliance.bench.process import breakdown
+    from appliance.bench.startup_memory import PARTS
+
+    stages = {"interpreter": 15.0, "settings": 36.0, "wake_word_loaded": 100.0, "appliance_built": 98.0,
+              "devices_opened": 99.0, "idle": 100.0}
+    idle = {p: (2.0 if p == "numpy" else 0.0) for p in PARTS}
+    stopped = {**idle, "agents_sdk": 20.0}
+    figs = breakdown([_trial(stages, idle, stopped), _trial({k: v + 1 for k, v in stages.items()}, idle, stopped)])
+
+    imports = {f["part"]: f for f in figs if f["name"] == "idle_rss_import_mb"}
+    assert list(imports) == list(PARTS)
+    assert imports["numpy"]["value"] == 2.0 and imports["numpy"]["loaded"] is True
+    assert imports["agents_sdk"]["loaded"] is False
+    conversation = [f for f in figs if f["name"] == "conversation_rss_import_mb"]
+    assert [(f["part"], f["value"]) for f in conversation] == [("agents_sdk", 20.0)]
+
+    staged = [f for f in figs if f["name"] == "idle_rss_stage_mb"]
+    assert [f["stage"] for f in staged] == list(stages)  # in the order start-up reached them
+    assert all(f["unit"] == "MB" and f["trials"] == 2 for f in staged)
+    assert sum(f["value"] for f in staged) == pytest.approx(staged[-1]["rss_mb"])  # the parts make the whole
+    assert [f["value"] for f in staged if f["stage"] == "appliance_built"] == [-2.0]  # a stage may give back

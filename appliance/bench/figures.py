@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 Figure = dict[str, Any]
 
 
@@ -32,6 +30,8 @@ class Spread:
 def spread(values: Sequence[float]) -> Spread:
     if not values:
         raise ValueError("no trials to summarise")
+    import numpy as np  # here, not at the top: the memory bench's probe must not import numpy early
+
     data = np.asarray(values, dtype=np.float64)
     p10, median, p90 = np.percentile(data, [10, 50, 90])
     return Spread(float(median), float(p10), float(p90), len(data))

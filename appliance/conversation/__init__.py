@@ -6,5 +6,6 @@ appliance states, when to end), `agent` (builds the starting agent and its speci
 `mcp` (MCP servers from the `mcpServers` file, connected for the appliance's lifetime),
 `guardrails` (output guardrails), `transcripts` (per-conversation JSON lines in the data
 directory), `agent_events` (SDK events to appliance events), `instructions` (the last good
-instructions text), `outcomes` (typed end reasons and `ConversationError`).
+instructions text), `outcomes` (typed end reasons and `ConversationError`), `sdk` (imports the
+Agents SDK on a worker thread: nothing here imports it at module level).
 """

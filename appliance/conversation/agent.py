@@ -6,17 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from agents import FunctionTool
-from agents.realtime import RealtimeAgent
-
 from ..settings import Settings
 from .agents import ALL, AgentsConfig, AgentSpec, single_agent
 from .guardrails import REFUSAL_INSTRUCTIONS, TopicClassifier, phrase_guardrail, topic_guardrail
 from .instructions import current_instructions
 from .tools import ALWAYS, ConversationControl, ToolServices, builtin_tools
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the SDK is imported when the first conversation starts (see sdk.py)
+    from agents import FunctionTool
     from agents.mcp import MCPServer
+    from agents.realtime import RealtimeAgent
 
     from .mcp import McpManager
 
@@ -62,6 +61,8 @@ class AgentSetup:
 
     def build(self, control: ConversationControl) -> RealtimeAgent:
         """The starting agent, its specialists reachable through handoffs."""
+        from agents.realtime import RealtimeAgent
+
         tools = builtin_tools(self.services, control)
         servers = self.mcp.active() if self.mcp is not None else {}
         context = self.context()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
-
-from agents.realtime import RealtimeSessionEvent
+from typing import TYPE_CHECKING, Any
 
 from ..events import ApplianceEvent, GuardrailTripped, HandedOff, ToolCalled, TranscriptLine
 from .guardrails import GUARDRAIL_NAME
 from .tools.errors import TOOL_ERROR, is_error_result
+
+if TYPE_CHECKING:
+    from agents.realtime import RealtimeSessionEvent
 
 RESULT_CHARS = 300  # a tool's result in the log and transcript is cut here
 _UNKNOWN_TOOL = re.compile(r"^Tool (?P<name>\S+) not found$")

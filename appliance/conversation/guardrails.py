@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents import GuardrailFunctionOutput, OutputGuardrail, RunContextWrapper
+if TYPE_CHECKING:  # the SDK is imported when the first conversation starts (see sdk.py)
+    from agents import GuardrailFunctionOutput, OutputGuardrail, RunContextWrapper
 
 GUARDRAIL_NAME = "never_say"
 TOPIC_GUARDRAIL_NAME = "topics"
@@ -36,6 +37,8 @@ def matched_phrase(text: str, phrases: list[str]) -> str | None:
 
 
 def phrase_guardrail(phrases: list[str]) -> OutputGuardrail[Any]:
+    from agents import GuardrailFunctionOutput, OutputGuardrail
+
     def check(_ctx: RunContextWrapper[Any], _agent: Any, output: Any) -> GuardrailFunctionOutput:
         phrase = matched_phrase(str(output), phrases)
         return GuardrailFunctionOutput(output_info={"phrase": phrase}, tripwire_triggered=phrase is not None)
@@ -91,6 +94,8 @@ class TopicClassifier:
 
 
 def topic_guardrail(classifier: TopicClassifier) -> OutputGuardrail[Any]:
+    from agents import GuardrailFunctionOutput, OutputGuardrail
+
     async def check(_ctx: RunContextWrapper[Any], _agent: Any, output: Any) -> GuardrailFunctionOutput:
         text = str(output)
         if not classifier.due(text):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -30,18 +31,19 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
-from mcp.client.stdio import StdioServerParameters, stdio_client
-from mcp.shared import exceptions as _mcp_exceptions
-from mcp.types import CallToolResult
+from typing import TYPE_CHECKING, Any
 
 from ..events import EventBus, McpServerChanged
 from ..redaction import register_secret
 from .mcp_stderr import ServerStderr
+from .sdk import load_sdk
 from .tools import BUILTIN_TOOL_NAMES
 from .tools.errors import ToolFailed, tool_failure
+
+if TYPE_CHECKING:  # the SDK is imported once a server is made (see sdk.py)
+    from agents.mcp import MCPServer, MCPServerStdio, MCPServerStreamableHttp
+    from mcp.client.stdio import StdioServerParameters
+    from mcp.types import CallToolResult
 
 log = logging.getLogger("appliance.mcp")
 
@@ -54,9 +56,18 @@ PING_INTERVAL_S = 5.0
 FIRST_RETRY_S = 1.0
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MASK = "********"
-# mcp 2 calls its error MCPError, mcp 1 McpError: raised for a JSON-RPC error answer, and also for
-# failures the client makes up itself, which are no answer at all.
-MCPError: type[Exception] = vars(_mcp_exceptions).get("MCPError") or vars(_mcp_exceptions)["McpError"]
+
+
+@functools.cache
+def mcp_error_class() -> type[Exception]:
+    """mcp 2 calls its error MCPError, mcp 1 McpError: raised for a JSON-RPC error answer, and also for
+    failures the client makes up itself, which are no answer at all. Looked up on first use (the SDK is
+    imported lazily)."""
+    from mcp.shared import exceptions
+
+    found: type[Exception] = vars(exceptions).get("MCPError") or vars(exceptions)["McpError"]
+    return found
+
 _NO_ANSWER = {
     -32000: "connection closed",  # mcp 1 and 2
     -32001: "timed out",  # mcp 2's request timeout
@@ -207,14 +218,11 @@ class _FlaggedErrorsFail:
         return result
 
 
-class _StdioServer(_FlaggedErrorsFail, MCPServerStdio):
-    def create_streams(self) -> contextlib.AbstractAsyncContextManager[Any]:
-        return _stdio_with_logged_stderr(self.params, self.name)
-
-
 @contextlib.asynccontextmanager
 async def _stdio_with_logged_stderr(params: StdioServerParameters, name: str) -> AsyncIterator[Any]:
     """The MCP SDK's stdio transport, with the server's stderr turned into log lines (see mcp_stderr)."""
+    from mcp.client.stdio import stdio_client
+
     stderr = ServerStderr(name)
     try:
         async with stdio_client(params, errlog=stderr.errlog) as streams:
@@ -224,12 +232,25 @@ async def _stdio_with_logged_stderr(params: StdioServerParameters, name: str) ->
         stderr.close()
 
 
-class _HttpServer(_FlaggedErrorsFail, MCPServerStreamableHttp):
-    pass
+@functools.cache
+def _server_classes() -> tuple[type[MCPServerStdio], type[MCPServerStreamableHttp]]:
+    """The SDK's stdio and streamable-HTTP clients with `_FlaggedErrorsFail`; made on first use, so
+    an appliance without MCP servers never imports the SDK's MCP layer."""
+    from agents.mcp import MCPServerStdio, MCPServerStreamableHttp
+
+    class _StdioServer(_FlaggedErrorsFail, MCPServerStdio):
+        def create_streams(self) -> contextlib.AbstractAsyncContextManager[Any]:
+            return _stdio_with_logged_stderr(self.params, self.name)
+
+    class _HttpServer(_FlaggedErrorsFail, MCPServerStreamableHttp):
+        pass
+
+    return _StdioServer, _HttpServer
 
 
 def make_server(spec: McpServerSpec, timeout_s: float) -> MCPServer:
     """The SDK's client for one server; its session timeout is the tool-call timeout."""
+    stdio_server, http_server = _server_classes()
     common: dict[str, Any] = {
         "name": spec.name,
         "cache_tools_list": True,
@@ -242,8 +263,8 @@ def make_server(spec: McpServerSpec, timeout_s: float) -> MCPServer:
             params["env"] = dict(spec.env)
         if spec.cwd:
             params["cwd"] = spec.cwd
-        return _StdioServer(params, **common)  # type: ignore[arg-type]
-    return _HttpServer(
+        return stdio_server(params, **common)  # type: ignore[arg-type]
+    return http_server(
         {"url": spec.url or "", "headers": dict(spec.headers), "timeout": timeout_s,
          "sse_read_timeout": 300},
         **common,
@@ -268,6 +289,7 @@ class _ServerKeeper:
     async def run(self) -> None:
         backoff = FIRST_RETRY_S
         was_up = False
+        await load_sdk()  # off the loop (make_server imports the SDK's MCP clients)
         while True:
             server = make_server(self.spec, self._tool_timeout_s)
             try:
@@ -317,7 +339,7 @@ class _ServerKeeper:
                 continue
             try:
                 await asyncio.wait_for(session.send_ping(), self._connect_timeout_s)
-            except MCPError as exc:
+            except mcp_error_class() as exc:
                 if not server_answered(exc):
                     raise
 
@@ -326,11 +348,11 @@ def server_answered(exc: BaseException) -> bool:
     """Whether an MCP error is the server's own JSON-RPC error answer (it is alive), not one the
     client raised because the connection closed or the request timed out."""
     code = _error_code(exc)
-    return isinstance(exc, MCPError) and isinstance(code, int) and code not in _NO_ANSWER
+    return isinstance(exc, mcp_error_class()) and isinstance(code, int) and code not in _NO_ANSWER
 
 
 def _error_code(exc: BaseException) -> object:
-    return getattr(getattr(exc, "error", None), "code", None) if isinstance(exc, MCPError) else None
+    return getattr(getattr(exc, "error", None), "code", None) if isinstance(exc, mcp_error_class()) else None
 
 
 def _reason(exc: BaseException) -> str:

@@ -10,25 +10,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-from agents.realtime import (
-    RealtimePlaybackTracker,
-    RealtimeRunner,
-    RealtimeSession,
-    RealtimeSessionEvent,
-)
-from agents.realtime.config import (
-    RealtimeAudioInputConfig,
-    RealtimeAudioOutputConfig,
-    RealtimeInputAudioTranscriptionConfig,
-    RealtimeRunConfig,
-    RealtimeSessionModelSettings,
-    RealtimeTurnDetectionConfig,
-)
-from agents.realtime.model import RealtimeModelConfig
-from agents.realtime.model_inputs import RealtimeModelSendInterrupt, RealtimeModelSendRawMessage
 
 from ..audio.formats import MODEL_AUDIO_FORMAT, MODEL_RATE, ms_for_samples, samples_for_ms
 from ..audio.pipeline import AudioSink
@@ -40,6 +23,19 @@ from ..state import State, StateMachine
 from .agent import AgentSetup, ConversationControl
 from .agent_events import appliance_event, unknown_tool
 from .outcomes import ConversationError, ConversationResult, EndReason
+from .sdk import load_sdk
+
+if TYPE_CHECKING:  # the SDK itself is imported when a conversation starts (see sdk.py)
+    from agents.realtime import RealtimePlaybackTracker, RealtimeSession, RealtimeSessionEvent
+    from agents.realtime.config import (
+        RealtimeAudioInputConfig,
+        RealtimeAudioOutputConfig,
+        RealtimeInputAudioTranscriptionConfig,
+        RealtimeRunConfig,
+        RealtimeSessionModelSettings,
+        RealtimeTurnDetectionConfig,
+    )
+    from agents.realtime.model import RealtimeModelConfig
 
 log = logging.getLogger("appliance.conversation")
 
@@ -140,7 +136,7 @@ class Conversation:
         self._state = state
         self._control = ConversationControl(state.events)
         self._loop = asyncio.get_running_loop()
-        self._tracker = RealtimePlaybackTracker()
+        self._tracker: RealtimePlaybackTracker | None = None  # made once the SDK is loaded (_connect)
         self._session: RealtimeSession | None = None
         self._end = asyncio.Event()
         self._end_reason: EndReason = "stopped"
@@ -201,6 +197,8 @@ class Conversation:
         """
         self._player.flush()
         if self._session is not None:
+            from agents.realtime.model_inputs import RealtimeModelSendInterrupt
+
             try:
                 await self._session.model.send_event(RealtimeModelSendInterrupt(force_response_cancel=True))
             except Exception as exc:  # e.g. nothing left to cancel: the answer had already ended
@@ -268,7 +266,11 @@ class Conversation:
         return None
 
     async def _connect(self) -> RealtimeSession:
+        await load_sdk()  # the first conversation imports the SDK here, off the loop
+        from agents.realtime import RealtimePlaybackTracker, RealtimeRunner
+
         s = self._settings
+        self._tracker = RealtimePlaybackTracker()
         agent = self._agents.build(self._control)
         settings = model_settings(s, self._push_to_talk, voice=self._agents.voice)
         config: RealtimeModelConfig = {
@@ -346,6 +348,8 @@ class Conversation:
             self._sent_samples += len(block) // 2
 
     async def _commit_turn(self, session: RealtimeSession) -> None:
+        from agents.realtime.model_inputs import RealtimeModelSendRawMessage
+
         samples, self._turn_samples = self._turn_samples, 0
         try:
             if samples < samples_for_ms(MIN_TURN_MS, MODEL_RATE):  # a tap, not a turn: the API refuses < 100 ms
@@ -438,6 +442,8 @@ class Conversation:
     async def _ask_for_response(self) -> None:
         if self._session is None:
             return
+        from agents.realtime.model_inputs import RealtimeModelSendRawMessage
+
         try:
             await self._session.model.send_event(RealtimeModelSendRawMessage(message={"type": "response.create"}))
         except Exception as exc:
@@ -450,7 +456,9 @@ class Conversation:
 
     # -- PortAudio thread → loop ----------------------------------------------------------------
     def _played_from_device(self, item_id: str, content_index: int, ms: float) -> None:
-        self._loop.call_soon_threadsafe(self._tracker.on_play_ms, item_id, content_index, ms)
+        tracker = self._tracker
+        if tracker is not None:  # None only before the session exists, when nothing of it can play
+            self._loop.call_soon_threadsafe(tracker.on_play_ms, item_id, content_index, ms)
 
     def _drained_from_device(self) -> None:
         self._loop.call_soon_threadsafe(self._drained)

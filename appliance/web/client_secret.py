@@ -12,8 +12,6 @@ import logging
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from openai import APIError, AsyncOpenAI
-
 from ..settings import Settings
 
 log = logging.getLogger("appliance.web")
@@ -50,6 +48,8 @@ def session_config(settings: Settings, instructions: str) -> dict[str, Any]:
 
 async def create_client_secret(settings: Settings, api_key: str) -> dict[str, Any]:
     """What the page needs to talk: the ephemeral key and where and how to use it."""
+    from openai import APIError, AsyncOpenAI  # imported on use: `openai` is ~15 MB an idle device never needs
+
     try:
         instructions = settings.agent.resolved_instructions()
     except OSError as exc:

@@ -10,9 +10,7 @@ import asyncio
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-from agents import FunctionTool, function_tool
+from typing import TYPE_CHECKING, Any
 
 from ...events import EventBus
 from ...settings import Settings
@@ -22,6 +20,9 @@ from .memory import MemoryBook
 from .timers import TimerBook, parse_duration, spoken_duration
 from .volume import VolumeControl, clamp_percent
 from .weather import get_weather_text
+
+if TYPE_CHECKING:  # the SDK is imported when the first conversation starts (see ..sdk)
+    from agents import FunctionTool
 
 ALWAYS = ("end_conversation",)  # every agent can end the conversation
 BUILTIN_TOOL_NAMES = frozenset({
@@ -49,6 +50,8 @@ class ToolServices:
 
 
 def builtin_tools(services: ToolServices, control: ConversationControl) -> dict[str, FunctionTool]:
+    from agents import function_tool
+
     settings = services.settings
     zone = local_zone(settings.agent.timezone)
     timeout = settings.agent.tool_timeout_s

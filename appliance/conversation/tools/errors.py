@@ -8,9 +8,10 @@ response after it. The conversation recognises the marker to log which tool fail
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents import RunContextWrapper
+if TYPE_CHECKING:
+    from agents import RunContextWrapper
 
 TOOL_ERROR = "TOOL ERROR"
 ADVICE = "Tell the person briefly that you cannot do that right now; do not retry."

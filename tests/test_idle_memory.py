@@ -1,0 +1,139 @@
+"""What an idle `appliance run` holds: the conversation layer imports the Agents SDK only when asked
+(`conversation/sdk.py`), the import runs off the event loop, and freed heap goes back (`heap.py`)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import platform
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from appliance import heap
+from appliance.conversation import sdk
+from appliance.events import ConversationEnded, StateChanged
+
+SDK_PACKAGES = ("agents", "openai", "mcp", "mcp_types", "cryptography")
+
+
+def _python(code: str) -> Any:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_what_run_imports_before_listening_leaves_the_sdk_out() -> None:
+    loaded = _python(
+        "import json, sys\n"
+        "import appliance.cli, appliance.app, appliance.web.server\n"
+        "import appliance.conversation.session, appliance.conversation.mcp, appliance.conversation.agent\n"
+        f"print(json.dumps([m for m in {SDK_PACKAGES!r} if m in sys.modules]))\n"
+    )
+    assert loaded == []
+
+
+def test_load_sdk_imports_once_off_the_loop_for_every_caller() -> None:
+    result = _python(
+        "import asyncio, json\n"
+        "from appliance.conversation import sdk\n"
+        "calls = []\n"
+        "real = sdk._import_sdk\n"
+        "sdk._import_sdk = lambda: (calls.append(1), real())\n"
+        "async def main():\n"
+        "    ticks = 0\n"
+        "    async def tick():\n"
+        "        nonlocal ticks\n"
+        "        while True:\n"
+        "            await asyncio.sleep(0.01)\n"
+        "            ticks += 1\n"
+        "    ticker = asyncio.create_task(tick())\n"
+        "    await asyncio.sleep(0)\n"
+        "    await asyncio.gather(sdk.load_sdk(), sdk.load_sdk(), sdk.load_sdk())\n"
+        "    ticker.cancel()\n"
+        "    await sdk.load_sdk()  # loaded: returns at once\n"
+        "    return ticks\n"
+        "ticks = asyncio.run(main())\n"
+        "print(json.dumps({'calls': len(calls), 'loaded': sdk.sdk_loaded(), 'ticks': ticks}))\n"
+    )
+    assert result["calls"] == 1
+    assert result["loaded"] is True
+    assert result["ticks"] > 0  # the loop kept running while the SDK imported
+
+
+async def test_preload_waits_until_ready_then_loads_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+    ready = False
+
+    async def open_devices() -> None:
+        nonlocal ready
+        await asyncio.sleep(0.3)
+        ready = True
+
+    caplog.set_level(logging.INFO, logger="appliance.conversation")
+    opener = asyncio.create_task(open_devices())
+    gc.unfreeze()
+    try:
+        await sdk.preload_sdk(lambda: ready)
+        assert gc.get_freeze_count() > 0  # the SDK's objects are left out of the collector's walks
+    finally:
+        gc.unfreeze()
+    await opener
+    assert ready
+    assert sdk.sdk_loaded()
+    loaded = [r for r in caplog.records if getattr(r, "event", None) == "sdk_loaded"]
+    assert len(loaded) == 1 and loaded[0].load_s >= 0  # type: ignore[attr-defined]
+
+
+async def test_a_failed_preload_is_logged_and_does_not_raise(monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> None:
+        raise ImportError("no module named 'agents'")
+
+    monkeypatch.setattr(sdk, "sdk_loaded", lambda: False)
+    monkeypatch.setattr(sdk, "_import_sdk", broken)
+    monkeypatch.setattr(sdk, "_loading", None)
+    caplog.set_level(logging.INFO, logger="appliance.conversation")
+    await sdk.preload_sdk(lambda: True)
+    failed = [r for r in caplog.records if getattr(r, "event", None) == "sdk_load_failed"]
+    assert len(failed) == 1 and "ImportError" in failed[0].getMessage()
+    monkeypatch.setattr(sdk, "_import_sdk", lambda: None)  # a later conversation tries again
+    await sdk.load_sdk()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_free_heap_is_released_where_the_c_library_can() -> None:
+    assert heap.release_free_heap() is True
+
+
+def test_without_malloc_trim_nothing_is_released(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NoTrim:
+        def __init__(self, _name: object) -> None:
+            pass
+
+    heap._malloc_trim.cache_clear()
+    monkeypatch.setattr(heap.ctypes, "CDLL", NoTrim)
+    try:
+        assert heap.release_free_heap() is False
+    finally:
+        heap._malloc_trim.cache_clear()
+
+
+def test_the_heap_is_trimmed_a_moment_after_each_conversation() -> None:
+    class Loop:
+        def __init__(self) -> None:
+            self.later: list[tuple[float, object]] = []
+
+        def call_later(self, delay: float, callback: object) -> None:
+            self.later.append((delay, callback))
+
+    loop = Loop()
+    on_event = heap.trim_after_conversations(loop)  # type: ignore[arg-type]
+    on_event(StateChanged(state="idle", previous="speaking"))
+    assert loop.later == []
+    on_event(ConversationEnded(reason="idle", duration_s=3.0, connect_ms=20.0, sent_audio_ms=900,
+                               dropped_blocks=0, wake_to_open_ms=40.0))
+    assert loop.later == [(heap.AFTER_CONVERSATION_S, heap.release_free_heap)]
