@@ -14,6 +14,8 @@ from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
 from tests.e2e_support import ApplianceProcess, appliance_env
 from tests.pulse_harness import PulseSoundServer
 
+SAYS_WAKE_WORD = FIXTURES / "reply_says_wake_word_24k.wav"
+
 pytestmark = pytest.mark.e2e
 
 
@@ -50,3 +52,34 @@ async def test_conversation_on_a_paced_sound_server(pulse: PulseSoundServer, bac
     score, _ = best_match(heard, reply)
     assert score >= 0.9, f"reply on the speaker: corr {score:.2f}; cancels {server.cancels}, " \
                          f"truncations {server.truncations}\n{app.dump()}"
+
+
+async def test_an_answer_that_says_the_wake_word_over_a_looped_speaker_plays_once(pulse: PulseSoundServer) -> None:
+    """Issue 18 item 8: `aec` through ALSA's pulse plugin at 44.1 kHz, the speaker looped into the
+    microphone 40 ms later at -9 dB, an answer that says "hey Jarvis" in its middle. The answer's echo
+    reached the model and the answer interrupted itself 23 times in 43 s. It must play to the end,
+    interrupted at most once by its own echo."""
+    reply = read_wav(SAYS_WAKE_WORD, 24000)
+    pulse.set_echo(gain_db=-9.0, delay_ms=40)
+    async with FakeRealtimeServer(handshake_delay_s=1.0, reply_audio=reply.tobytes(), tool_name=None,
+                                  reply_chunk_interval_s=None) as server:
+        env = appliance_env(pulse.env, server.url, APPLIANCE_AUDIO__BACKEND="sounddevice",
+                            APPLIANCE_AUDIO__ECHO="aec", APPLIANCE_AUDIO__INPUT_RATE="44100",
+                            APPLIANCE_AUDIO__OUTPUT_RATE="44100", APPLIANCE_SESSION__IDLE_TIMEOUT_S="8", AEC_DEBUG="1")
+        app = await ApplianceProcess(env).start()
+        try:
+            await app.wait_ready()
+            await asyncio.sleep(0.5)
+            pulse.say(FIXTURES / "hey_jarvis_what_time.wav")
+            await app.wait_for(lambda: "speaking" in app.states(), 30, "the answer")
+            await app.wait_for(lambda: app.states()[-1] == "idle" or len(app.events("interrupted")) > 3,
+                               60, "idle")
+        finally:
+            rc = await app.stop()
+    assert rc == 0, app.dump()
+    interrupted = app.events("interrupted")
+    assert len(interrupted) <= 1, f"{len(interrupted)} interruptions: {app.dump()}"
+    assert app.events("wake_ignored"), "the echo never woke the wake word: the test proves nothing"
+    heard = soxr.resample(pulse.speaker_audio(), 48000, 24000)
+    score, _ = best_match(heard, reply)
+    assert score >= 0.9, f"the answer on the speaker: corr {score:.2f}\n{app.dump()}"
