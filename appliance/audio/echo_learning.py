@@ -12,6 +12,14 @@ cancel; a canceller that cannot model the echo makes the signal louder, not quie
 `echo = "aec"` behaves like `gate` (the conversation gates on `ready`); the wake word and the button
 still interrupt. Still not converged after `SLOW_WARN_S` of the agent's speech: one warning, with
 the settings that fix a long echo lag.
+
+ERLE alone is relative: 15 dB off a loud echo (a speaker next to the mic, -9 dB) still left 20-ms
+bursts of speech level, and once trusted nothing was measured any more, so the model heard them and
+the answer interrupted itself on every restart (issue 18 item 8). So trust also needs no loud
+residual frame (`echo_leak.LOUD_FRAME_RMS`) over the window, and the verdict is kept up while
+trusted: the echo's remnant coming back (loud, but far below the mic: a person talking over the
+answer is not cancelled) or a canceller making it louder withdraws the trust (`withdrawn`), and it
+learns again as at start.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from collections import deque
 
 import numpy as np
 
+from .echo_leak import LOUD_FRAME_RMS, REMNANT_ERLE_DB, loudest_frame_rms
 from .formats import MODEL_RATE
 
 WARMUP_S = 2.0  # far-end speech the canceller needs, at least, before it is trusted
@@ -38,8 +47,10 @@ class EchoLearning:
         self.learned_s = 0.0  # agent speech the canceller has learned from since the last (re)start
         self.ready = False
         self.slow_reported = False
-        self._window: deque[tuple[float, float, int]] = deque()  # (mic energy, residual energy, samples)
+        # (mic energy, residual energy, samples, loudest residual frame's RMS)
+        self._window: deque[tuple[float, float, int, float]] = deque()
         self._window_samples = 0
+        self.withdrawn = 0  # times the trust was withdrawn (the echo leaked through again)
 
     def restart(self) -> None:
         """The echo path moved (an xrun): learn again from scratch."""
@@ -49,21 +60,41 @@ class EchoLearning:
         self._window.clear()
         self._window_samples = 0
 
-    def observe(self, mic: np.ndarray, residual: np.ndarray) -> None:
-        """One block captured while the agent spoke: `mic` before the canceller, `residual` after."""
-        if self.ready or mic.size == 0:
-            return
+    def observe(self, mic: np.ndarray, residual: np.ndarray) -> bool:
+        """One block captured while the agent spoke: `mic` before the canceller, `residual` after.
+        Returns True when this block withdrew the trust (the echo leaks through again)."""
+        if mic.size == 0:
+            return False
         self.learned_s += mic.size / MODEL_RATE
-        self._window.append((_energy(mic), _energy(residual), mic.size))
+        self._window.append((_energy(mic), _energy(residual), mic.size, loudest_frame_rms(residual)))
         self._window_samples += mic.size
         while self._window_samples - self._window[0][2] >= WINDOW_S * MODEL_RATE:
             self._window_samples -= self._window.popleft()[2]
-        if self.learned_s >= WARMUP_S and self._cancelling():
-            self.ready = True
+        if not self.ready:
+            self.ready = self.learned_s >= WARMUP_S and self._cancelling() and self.loudest_rms <= LOUD_FRAME_RMS
+            return False
+        if self._leaking():
+            self.restart()
+            self.withdrawn += 1
+            return True
+        return False
 
     def _cancelling(self) -> bool:
         erle = self.erle_db
         return erle >= CONVERGED_ERLE_DB or (self.residual_rms <= QUIET_RESIDUAL_RMS and erle >= NOT_WORSE_DB)
+
+    def _leaking(self) -> bool:
+        """A loud residual that is the echo's remnant (far below the mic) or that the canceller made
+        louder. Loud and about as loud as the mic is a person talking over the answer: not a leak."""
+        if self.loudest_rms <= LOUD_FRAME_RMS:
+            return False
+        erle = self.erle_db
+        return erle >= REMNANT_ERLE_DB or erle < NOT_WORSE_DB
+
+    @property
+    def loudest_rms(self) -> float:
+        """The loudest 20-ms residual frame over the window."""
+        return max((e[3] for e in self._window), default=0.0)
 
     @property
     def erle_db(self) -> float:
