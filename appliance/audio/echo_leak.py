@@ -8,11 +8,14 @@ model's VAD, which interrupted the answer at the same spot every time it restart
 Two facts tell the echo's remnant from a person talking over the answer, measured on that capture
 with a person mixed in (0, -6, -12 dB under the echo):
 - a person is not cancelled: with one talking, the residual is about as loud as the microphone
-  (window ERLE 0-6 dB); a loud residual the canceller took >= `REMNANT_ERLE_DB` below the
-  microphone is what is left of the echo (15-22 dB there);
+  (0-6 dB below it over its loud frames; up to 10 dB when the echo is louder than the person, so
+  this alone does not decide); a loud residual the canceller took >= `REMNANT_ERLE_DB` below the
+  microphone and that still follows the reference a little is what is left of the echo (12-15 dB
+  there);
 - a canceller that cancels nothing (the echo moved against the reference, it diverged) leaves a
   residual that still follows the reference (normalised cross-correlation 0.99 with no cancelling,
-  0.3-0.5 for the remnant, 0.07-0.29 for a person over it).
+  0.3-0.5 for the remnant, 0.07-0.29 for a person over it; 0.62-0.67 for a synthetic echo whose
+  delay wobbles by 0.5 ms, tests/test_echo_alignment.py).
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from .formats import MODEL_RATE
 
 FRAME = MODEL_RATE // 50  # 20 ms, the canceller's frame
 LOUD_FRAME_RMS = 200.0  # a residual frame this loud is speech to a VAD (the fake server's is 300)
-REMNANT_ERLE_DB = 10.0  # a loud residual this far below the mic is the echo's remnant, not a person
-FOLLOWS_REFERENCE_CORR = 0.6  # the residual still follows what the speaker played: nothing cancelled
+REMNANT_ERLE_DB = 8.0  # a loud residual this far below the mic is the echo's remnant, not a person
+REMNANT_CORR = 0.3  # ... and still follows the reference a little (a person quieter than the echo: no)
+FOLLOWS_REFERENCE_CORR = 0.45  # the residual still follows what the speaker played: nothing cancelled
 MAX_ECHO_LAG_S = 0.4  # how far behind the reference the echo in the residual is looked for
 FAR_END_ACTIVE_RMS = 100.0  # the reference this loud: the agent is speaking
 HISTORY_S = 1.5
@@ -40,6 +44,25 @@ def loudest_frame_rms(x: np.ndarray) -> float:
         return float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
     frames = x[:n].astype(np.float64).reshape(-1, FRAME)
     return float(np.sqrt(np.max(np.mean(frames**2, axis=1))))
+
+
+def loud_frame_energies(mic: np.ndarray, residual: np.ndarray) -> tuple[float, float]:
+    """(microphone, residual) energy over the residual's loud 20-ms frames, each against the louder of
+    the microphone frame it came from and the one before (the canceller runs a frame behind). Over
+    the loud frames only: a person's first syllable next to seconds of well-cancelled echo is loud
+    in the residual and in the microphone alike."""
+    n = min(mic.size, residual.size) // FRAME
+    if n == 0:
+        return 0.0, 0.0
+    m = np.mean(mic[mic.size - n * FRAME :].astype(np.float64).reshape(n, FRAME) ** 2, axis=1)
+    r = np.mean(residual[residual.size - n * FRAME :].astype(np.float64).reshape(n, FRAME) ** 2, axis=1)
+    m = np.maximum(m, np.concatenate([[0.0], m[:-1]]))
+    loud = r > LOUD_FRAME_RMS**2
+    return float(np.sum(m[loud])), float(np.sum(r[loud]))
+
+
+def ratio_db(numerator: float, denominator: float) -> float:
+    return float(10 * np.log10(max(numerator, 1.0) / max(denominator, 1.0)))
 
 
 def erle_db(mic: np.ndarray, residual: np.ndarray) -> float:
@@ -68,7 +91,7 @@ def follows_reference(residual: np.ndarray, reference: np.ndarray, max_lag: int)
 @dataclass(frozen=True)
 class EchoVerdict:
     echo: bool  # what the model heard is the agent's own voice
-    erle_db: float
+    erle_db: float  # over the residual's loud frames
     loudest_rms: float
     correlation: float
 
@@ -77,14 +100,13 @@ def judge(mic: np.ndarray, residual: np.ndarray, reference: np.ndarray, max_lag:
     """`mic` and `residual` (what went to the model) over the same span; `reference` over that span
     plus `max_lag` samples before it."""
     loudest = loudest_frame_rms(residual)
-    erle = erle_db(mic, residual)
+    erle = ratio_db(*loud_frame_energies(mic, residual))
     playing = reference.size > 0 and float(np.sqrt(np.mean(reference.astype(np.float64) ** 2))) > FAR_END_ACTIVE_RMS
     if not playing or loudest <= LOUD_FRAME_RMS:  # the agent was silent, or the model got nothing loud
         return EchoVerdict(False, erle, loudest, 0.0)
-    if erle >= REMNANT_ERLE_DB:
-        return EchoVerdict(True, erle, loudest, 0.0)
     corr = follows_reference(residual, reference, max_lag)
-    return EchoVerdict(corr >= FOLLOWS_REFERENCE_CORR, erle, loudest, corr)
+    echo = corr >= FOLLOWS_REFERENCE_CORR or (erle >= REMNANT_ERLE_DB and corr >= REMNANT_CORR)
+    return EchoVerdict(echo, erle, loudest, corr)
 
 
 class EchoHistory:
@@ -104,6 +126,13 @@ class EchoHistory:
             self._mic = np.concatenate([self._mic, mic])[-self._size :]
             self._ref = np.concatenate([self._ref, reference])[-self._size :]
             self._res = np.concatenate([self._res, residual])[-self._size :]
+
+    def mute_last(self, n: int) -> None:
+        """The last `n` residual samples were withheld from the model."""
+        if n > 0:
+            with self._lock:
+                self._res = self._res.copy()
+                self._res[-n:] = 0
 
     def judge_last(self, seconds: float = 1.0) -> EchoVerdict:
         """Was the last `seconds` the model heard the agent's echo?"""

@@ -37,7 +37,7 @@ from ..events import (
 from ..triggers.self_wake import PlayedWakeFilter
 from .aec import EchoCanceller
 from .capture import MicStream
-from .echo_leak import EchoHistory
+from .echo_leak import LOUD_FRAME_RMS, EchoHistory, loudest_frame_rms
 from .echo_learning import EchoLearning
 from .formats import MODEL_RATE, WAKE_RATE
 from .reference import CaptureReferenceReader, ReferenceBuffer
@@ -46,6 +46,8 @@ from .resample import StreamResampler
 log = logging.getLogger("appliance.audio.pipeline")
 
 FAR_END_ACTIVE_RMS = 100.0
+LIKENESS_WINDOW_S = 0.5  # how much of the trusted canceller's output is compared with the reference
+LIKENESS_CHECK_EVERY_S = 0.0  # how often at most (every loud block: one let through may interrupt)
 MAX_FAILED_BLOCKS = 50  # blocks failing without a good second between them: give up and reopen the audio
 
 
@@ -119,6 +121,7 @@ class MicPipeline:
         self.echo_learning = EchoLearning()  # may the canceller's output reach the model yet?
         self._echo_history = EchoHistory()  # what the model heard lately, to judge its speech events
         self._relearn = threading.Event()  # set on the loop, acted on by the worker (it owns the learning)
+        self._likeness_checked_at = 0.0
         self._echo_breaks_seen = 0
         self.processed_blocks = 0
         self.last_tick = time.monotonic()
@@ -152,8 +155,10 @@ class MicPipeline:
         cleaned = self._aec.process(mic_part, ref_part)
         self._mic_pending, self._ref_pending = self._mic_pending[n:], self._ref_pending[n:]
         self._notice_echo_breaks()
+        self._echo_history.add(mic_part, ref_part, cleaned)
         sent = self._gate_untrusted(mic_part, ref_part, cleaned) if n else cleaned
-        self._echo_history.add(mic_part, ref_part, sent)
+        if sent is not cleaned:
+            self._echo_history.mute_last(sent.size)  # the model did not hear it
         return sent
 
     def _gate_untrusted(self, mic_part: np.ndarray, ref_part: np.ndarray, cleaned: np.ndarray) -> np.ndarray:
@@ -166,7 +171,18 @@ class MicPipeline:
             learning.restart()
         if float(np.sqrt(np.mean(ref_part.astype(np.float64) ** 2))) <= FAR_END_ACTIVE_RMS:  # the agent is silent
             return cleaned
-        if learning.observe(mic_part, cleaned):
+        learning.observe(mic_part, cleaned)
+        withdrawn = False
+        now = time.monotonic()
+        if (learning.loud_while_trusted and loudest_frame_rms(cleaned) > LOUD_FRAME_RMS
+                and now - self._likeness_checked_at >= LIKENESS_CHECK_EVERY_S):
+            # A person, or the echo getting through (its remnant, or the echo path moved without an
+            # xrun we saw)? An FFT over half a second, only for a loud block of the trusted output.
+            self._likeness_checked_at = now
+            if self._echo_history.judge_last(LIKENESS_WINDOW_S).echo:
+                learning.withdraw()
+                withdrawn = True
+        if withdrawn:
             self._publish(EchoLeaked(withdrawn=learning.withdrawn))
         if learning.too_slow():
             self._publish(EchoNotConverging(learned_s=round(learning.learned_s, 1),
