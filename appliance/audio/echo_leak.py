@@ -32,7 +32,7 @@ LOUD_FRAME_RMS = 200.0  # a residual frame this loud is speech to a VAD (the fak
 REMNANT_ERLE_DB = 8.0  # a loud residual this far below the mic is the echo's remnant, not a person
 REMNANT_CORR = 0.3  # ... and still follows the reference a little (a person quieter than the echo: no)
 FOLLOWS_REFERENCE_CORR = 0.45  # the residual still follows what the speaker played: nothing cancelled
-MAX_ECHO_LAG_S = 0.4  # how far behind the reference the echo in the residual is looked for
+MAX_ECHO_LAG_S = 0.3  # how far behind the reference the echo in the residual is looked for
 FAR_END_ACTIVE_RMS = 100.0  # the reference this loud: the agent is speaking
 HISTORY_S = 1.5
 
