@@ -27,7 +27,7 @@ async def test_speech_heard_in_our_own_echo_gates_the_rest_of_the_conversation(
     card: FifoSoundCard, mock_pins: object, was_echo: bool
 ) -> None:
     reply = np.tile(read_wav(FIXTURES / "reply_24k.wav", 24000), 4)
-    async with FakeRealtimeServer(reply_audio=reply.tobytes(), tool_name=None, vad_threshold=float("inf"),
+    async with FakeRealtimeServer(reply_audio=reply.tobytes(), tool_name=None, vad_threshold=600.0,
                                   reply_chunk_interval_s=None) as server:
         settings = make_settings(realtime={"url": server.url}, audio={"echo": "aec"},
                                  button={"pin": 17, "bounce_s": 0},
@@ -37,6 +37,7 @@ async def test_speech_heard_in_our_own_echo_gates_the_rest_of_the_conversation(
         button = mock_pins.pin(17)  # type: ignore[attr-defined]
         async with running(app) as log:
             await start_and_ask(app, log, card, button, read_wav(FIXTURES / "what_time_only.wav", card.rate))
+            server.vad_threshold = float("inf")  # from now on only interrupt_now speaks for the model
             await asyncio.sleep(1.0)
             conversation, pipeline = app.conversation, app.pipeline
             assert conversation is not None and pipeline is not None
