@@ -47,7 +47,7 @@ log = logging.getLogger("appliance.audio.pipeline")
 
 FAR_END_ACTIVE_RMS = 100.0
 LIKENESS_WINDOW_S = 0.3  # how much of the trusted canceller's output is compared with the reference
-LIKENESS_CHECK_EVERY_S = 0.04  # every other block at most (an FFT, 1.7 ms on x86, while double talk lasts)
+LIKENESS_CHECK_EVERY_S = 0.04  # of audio: every other block at most (an FFT, 1.7 ms on x86, while double talk lasts)
 MAX_FAILED_BLOCKS = 50  # blocks failing without a good second between them: give up and reopen the audio
 
 
@@ -121,7 +121,7 @@ class MicPipeline:
         self.echo_learning = EchoLearning()  # may the canceller's output reach the model yet?
         self._echo_history = EchoHistory()  # what the model heard lately, to judge its speech events
         self._relearn = threading.Event()  # set on the loop, acted on by the worker (it owns the learning)
-        self._likeness_checked_at = 0.0
+        self._audio_since_likeness = 0  # samples of agent speech since the last likeness check
         self._echo_breaks_seen = 0
         self.processed_blocks = 0
         self.last_tick = time.monotonic()
@@ -173,12 +173,12 @@ class MicPipeline:
             return cleaned
         learning.observe(mic_part, cleaned)
         withdrawn = False
-        now = time.monotonic()
+        self._audio_since_likeness += mic_part.size
         if (learning.loud_while_trusted and loudest_frame_rms(cleaned) > LOUD_FRAME_RMS
-                and now - self._likeness_checked_at >= LIKENESS_CHECK_EVERY_S):
+                and self._audio_since_likeness >= LIKENESS_CHECK_EVERY_S * MODEL_RATE):
             # A person, or the echo getting through (its remnant, or the echo path moved without an
             # xrun we saw)? An FFT over half a second, only for a loud block of the trusted output.
-            self._likeness_checked_at = now
+            self._audio_since_likeness = 0
             if self._echo_history.judge_last(LIKENESS_WINDOW_S).echo:
                 learning.withdraw()
                 withdrawn = True
