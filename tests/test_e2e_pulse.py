@@ -1,6 +1,6 @@
 """The wake-word conversation again, on a real-time-paced PulseAudio server started and stopped by
 the test itself: reached through ALSA's `pulse` plugin (the `sounddevice` backend) and directly
-(the `pulse` backend)."""
+(the `pulse` backend); and `aec` with the speaker looped back into the microphone (`set_echo`)."""
 
 from __future__ import annotations
 

@@ -55,3 +55,41 @@ async def test_speech_heard_in_our_own_echo_gates_the_rest_of_the_conversation(
     assert bool(log.events("aec_self_interruption")) == was_echo
     if was_echo:
         assert relearning
+
+
+async def test_two_answers_cut_off_early_gate_the_rest_whatever_was_measured(
+    card: FifoSoundCard, mock_pins: object
+) -> None:
+    """The backstop that trusts no measurement: the loop in issue 18 item 8 restarted the answer and
+    cut it off about 1.7 s in, again and again. Even when the echo check calls it a person, the second
+    answer cut off within 3 s of starting makes the rest of the conversation gate (`aec_gating`)."""
+    reply = np.tile(read_wav(FIXTURES / "reply_24k.wav", 24000), 4)
+    question = read_wav(FIXTURES / "what_time_only.wav", card.rate)
+    async with FakeRealtimeServer(reply_audio=reply.tobytes(), tool_name=None, vad_threshold=600.0,
+                                  reply_chunk_interval_s=None) as server:
+        settings = make_settings(realtime={"url": server.url}, audio={"echo": "aec"},
+                                 button={"pin": 17, "bounce_s": 0},
+                                 earcons={"wake": False, "done": False, "error": False},
+                                 session={"idle_timeout_s": 30})
+        app = Appliance(settings, "sk-test", detector=None)
+        button = mock_pins.pin(17)  # type: ignore[attr-defined]
+        async with running(app) as log:
+            await start_and_ask(app, log, card, button, question)
+            conversation = app.conversation
+            assert conversation is not None
+            conversation.echo_canceller_ready = lambda: True
+            conversation.model_heard_echo = lambda: False  # the check misses it, whatever the cause
+            gated_after: list[bool] = []
+            for _ in range(2):
+                server.vad_threshold = float("inf")
+                await asyncio.sleep(1.0)
+                heard_at = time.monotonic()
+                await server.interrupt_now()
+                await wait_until(lambda: log.states()[-1] != "speaking", 10, "the interruption", log)
+                gated_after.append(conversation._withheld(heard_at))
+                server.vad_threshold = 600.0
+                speaking = len([s for s in log.states() if s == "speaking"])
+                card.say(question)
+                await wait_until(lambda: log.states().count("speaking") > speaking, 20, "the next answer", log)  # noqa: B023
+    assert gated_after == [False, True]
+    assert log.events("aec_gating")

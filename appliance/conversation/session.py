@@ -112,6 +112,9 @@ def _response_failure(event: RealtimeSessionEvent) -> str | None:
     return f"{code}: {message}" if message else str(code)
 
 
+EARLY_INTERRUPTION_S = 3.0  # `aec`: an answer cut off this soon, twice, may be cutting itself off
+
+
 class Conversation:
     """One Realtime session, from connect to end.
 
@@ -154,6 +157,8 @@ class Conversation:
         # echo = "aec": the model reports speech while the agent speaks; was it our own echo?
         self.model_heard_echo: Callable[[], bool] | None = None
         self._gate_rest = False  # it was: this conversation gates like `gate` from now on
+        self._speaking_since = 0.0  # when the current answer began to play
+        self._early_interruptions = 0  # answers cut off by "speech" within EARLY_INTERRUPTION_S
         self._talking = push_to_talk  # push-to-talk starts with the button held
         # Push-to-talk turns as [pressed, released] capture-time windows: audio is judged by when it
         # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
@@ -409,6 +414,7 @@ class Conversation:
             self._touch()
             self._player.enqueue(event.audio.data, event.item_id, event.content_index)
             if self._state.state != State.SPEAKING:
+                self._speaking_since = time.monotonic()
                 self._state.to(State.SPEAKING)
         elif event.type == "audio_end":
             self._player.end_of_audio(event.item_id, event.content_index)
@@ -436,6 +442,15 @@ class Conversation:
             return
         if self.model_heard_echo is not None and self.model_heard_echo():
             self._gate_rest = True
+            return
+        # A backstop that trusts no measurement: the loop seen restarted the answer and cut it off
+        # about 1.7 s in, again and again. Two answers cut off that early in one conversation: gate.
+        if time.monotonic() - self._speaking_since < EARLY_INTERRUPTION_S:
+            self._early_interruptions += 1
+            if self._early_interruptions >= 2:
+                self._gate_rest = True
+                log_event(log, "aec_gating", "two answers cut off early by speech: gating the microphone "
+                          "while the agent speaks for the rest of the conversation", level=logging.WARNING)
 
     def _agent_event(self, event: RealtimeSessionEvent) -> None:
         """Tools, handoffs, guardrails and transcripts: published; a failed tool still gets an answer."""
