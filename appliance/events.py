@@ -297,6 +297,35 @@ class EchoRelearning(ApplianceEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EchoLeaked(ApplianceEvent):
+    """The trusted echo canceller let a loud remnant of the agent's echo through (it took it down,
+    but not far enough for a loud echo): muted again until it has re-learned."""
+
+    name: ClassVar[str] = "aec_leak"
+    logger: ClassVar[str] = "appliance.audio.pipeline"
+    withdrawn: int  # times so far
+
+    def message(self) -> str:
+        return "the agent's echo leaks through the echo canceller: muted while it re-learns"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EchoHeardByModel(ApplianceEvent):
+    """The model reported speech while the agent spoke, and what it heard was the agent's own echo:
+    the rest of the conversation gates the microphone while the agent speaks, like `gate`."""
+
+    name: ClassVar[str] = "aec_self_interruption"
+    logger: ClassVar[str] = "appliance.audio.pipeline"
+    level: ClassVar[int] = logging.WARNING
+    erle_db: float
+    loudest_rms: int
+    correlation: float
+
+    def message(self) -> str:
+        return "the model heard the agent's own echo: gating the microphone for the rest of the conversation"
+
+
+@dataclass(frozen=True, kw_only=True)
 class EchoNotConverging(ApplianceEvent):
     """The echo canceller has heard `learned_s` of the agent's speech and still does not cancel it
     (once per learning): `aec` keeps gating the microphone while the agent speaks, like `gate`."""

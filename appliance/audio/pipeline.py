@@ -24,10 +24,20 @@ from typing import Protocol
 
 import numpy as np
 
-from ..events import ApplianceEvent, EchoNotConverging, EchoRelearning, MicBlockFailed, WakeIgnored, log_subscriber
+from ..events import (
+    ApplianceEvent,
+    EchoHeardByModel,
+    EchoLeaked,
+    EchoNotConverging,
+    EchoRelearning,
+    MicBlockFailed,
+    WakeIgnored,
+    log_subscriber,
+)
 from ..triggers.self_wake import PlayedWakeFilter
 from .aec import EchoCanceller
 from .capture import MicStream
+from .echo_leak import LOUD_FRAME_RMS, EchoHistory, loudest_frame_rms
 from .echo_learning import EchoLearning
 from .formats import MODEL_RATE, WAKE_RATE
 from .reference import CaptureReferenceReader, ReferenceBuffer
@@ -36,6 +46,8 @@ from .resample import StreamResampler
 log = logging.getLogger("appliance.audio.pipeline")
 
 FAR_END_ACTIVE_RMS = 100.0
+LIKENESS_WINDOW_S = 0.3  # how much of the trusted canceller's output is compared with the reference
+LIKENESS_CHECK_EVERY_S = 0.04  # of audio: every other block at most (an FFT, 1.7 ms on x86, while double talk lasts)
 MAX_FAILED_BLOCKS = 50  # blocks failing without a good second between them: give up and reopen the audio
 
 
@@ -107,6 +119,9 @@ class MicPipeline:
         self._mic_pending = np.zeros(0, dtype=np.int16)
         self._ref_pending = np.zeros(0, dtype=np.int16)
         self.echo_learning = EchoLearning()  # may the canceller's output reach the model yet?
+        self._echo_history = EchoHistory()  # what the model heard lately, to judge its speech events
+        self._relearn = threading.Event()  # set on the loop, acted on by the worker (it owns the learning)
+        self._audio_since_likeness = 0  # samples of agent speech since the last likeness check
         self._echo_breaks_seen = 0
         self.processed_blocks = 0
         self.last_tick = time.monotonic()
@@ -140,20 +155,54 @@ class MicPipeline:
         cleaned = self._aec.process(mic_part, ref_part)
         self._mic_pending, self._ref_pending = self._mic_pending[n:], self._ref_pending[n:]
         self._notice_echo_breaks()
-        # Until the canceller is seen to cancel the room's echo (it keeps what it learned across
-        # conversations), it would let the agent's voice through: mute it while the agent speaks.
+        self._echo_history.add(mic_part, ref_part, cleaned)
+        sent = self._gate_untrusted(mic_part, ref_part, cleaned) if n else cleaned
+        if sent is not cleaned:
+            self._echo_history.mute_last(sent.size)  # the model did not hear it
+        return sent
+
+    def _gate_untrusted(self, mic_part: np.ndarray, ref_part: np.ndarray, cleaned: np.ndarray) -> np.ndarray:
+        """Until the canceller is seen to cancel the room's echo (it keeps what it learned across
+        conversations), it would let the agent's voice through: mute it while the agent speaks. Once
+        trusted it is still watched: an echo leaking through again mutes it as at start."""
         learning = self.echo_learning
-        if learning.ready or n == 0:  # trusted: nothing more to measure on this hot path
+        if self._relearn.is_set():
+            self._relearn.clear()
+            learning.restart()
+        if float(np.sqrt(np.mean(ref_part.astype(np.float64) ** 2))) <= FAR_END_ACTIVE_RMS:  # the agent is silent
             return cleaned
-        if float(np.sqrt(np.mean(ref_part.astype(np.float64) ** 2))) > FAR_END_ACTIVE_RMS:  # the agent speaks
-            learning.observe(mic_part, cleaned)
-            if learning.too_slow():
-                self._publish(EchoNotConverging(learned_s=round(learning.learned_s, 1),
-                                                erle_db=round(learning.erle_db, 1),
-                                                residual_rms=round(learning.residual_rms)))
-            if not learning.ready:
-                return np.zeros_like(cleaned)
-        return cleaned
+        learning.observe(mic_part, cleaned)
+        withdrawn = False
+        self._audio_since_likeness += mic_part.size
+        if (learning.loud_while_trusted and loudest_frame_rms(cleaned) > LOUD_FRAME_RMS
+                and self._audio_since_likeness >= LIKENESS_CHECK_EVERY_S * MODEL_RATE):
+            # A person, or the echo getting through (its remnant, or the echo path moved without an
+            # xrun we saw)? An FFT over half a second, only for a loud block of the trusted output.
+            self._audio_since_likeness = 0
+            if self._echo_history.judge_last(LIKENESS_WINDOW_S).echo:
+                learning.withdraw()
+                withdrawn = True
+        if withdrawn:
+            self._publish(EchoLeaked(withdrawn=learning.withdrawn))
+        if learning.too_slow():
+            self._publish(EchoNotConverging(learned_s=round(learning.learned_s, 1),
+                                            erle_db=round(learning.erle_db, 1),
+                                            residual_rms=round(learning.residual_rms)))
+        return cleaned if learning.ready else np.zeros_like(cleaned)
+
+    def model_heard_echo(self) -> bool:
+        """The model reports speech while the agent speaks: was what it heard lately our own echo?
+        If so the canceller learns again (muted meanwhile), and the caller stops trusting it for the
+        conversation. Called on the event loop."""
+        if self._aec is None:
+            return False
+        verdict = self._echo_history.judge_last()
+        if verdict.echo:
+            self._relearn.set()
+            self._publish(EchoHeardByModel(erle_db=round(verdict.erle_db, 1),
+                                           loudest_rms=round(verdict.loudest_rms),
+                                           correlation=round(verdict.correlation, 2)))
+        return verdict.echo
 
     def _notice_echo_breaks(self) -> None:
         """An xrun (the speaker ran dry, the microphone lost samples) moves the echo against the

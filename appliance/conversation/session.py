@@ -108,6 +108,9 @@ def _response_failure(event: RealtimeSessionEvent) -> str | None:
     return f"{code}: {message}" if message else str(code)
 
 
+EARLY_INTERRUPTION_S = 3.0  # `aec`: an answer cut off this soon, twice, may be cutting itself off
+
+
 class Conversation:
     """One Realtime session, from connect to end.
 
@@ -147,6 +150,11 @@ class Conversation:
         self._push_to_talk = push_to_talk
         self._muted_until = 0.0
         self.echo_canceller_ready: Callable[[], bool] | None = None  # echo = "aec": has it learned the room?
+        # echo = "aec": the model reports speech while the agent speaks; was it our own echo?
+        self.model_heard_echo: Callable[[], bool] | None = None
+        self._gate_rest = False  # it was: this conversation gates like `gate` from now on
+        self._speaking_since = 0.0  # when the current answer began to play
+        self._early_interruptions = 0  # answers cut off by "speech" within EARLY_INTERRUPTION_S
         self._talking = push_to_talk  # push-to-talk starts with the button held
         # Push-to-talk turns as [pressed, released] capture-time windows: audio is judged by when it
         # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
@@ -320,8 +328,10 @@ class Conversation:
         if captured_at < self._muted_until:
             return True
         audio = self._settings.audio
-        if audio.echo == "aec" and self.echo_canceller_ready is not None and not self.echo_canceller_ready():
+        if audio.echo == "aec" and (self._gate_rest or (self.echo_canceller_ready is not None
+                                                         and not self.echo_canceller_ready())):
             # Until the canceller has learned the room, it lets echo through: gate like `gate` does.
+            # After the answer interrupted itself once on its echo, whatever the cause, for good.
             return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
         if audio.echo != "gate":
             return False
@@ -389,6 +399,7 @@ class Conversation:
         if server_type is not None:
             self._heard_server.set()
         if server_type == "input_audio_buffer.speech_started":
+            self._notice_own_echo()
             self._user_speaking = True
             self._touch()
             if self._state.state != State.LISTENING:
@@ -407,6 +418,7 @@ class Conversation:
             self._touch()
             self._player.enqueue(event.audio.data, event.item_id, event.content_index)
             if self._state.state != State.SPEAKING:
+                self._speaking_since = time.monotonic()
                 self._state.to(State.SPEAKING)
         elif event.type == "audio_end":
             self._player.end_of_audio(event.item_id, event.content_index)
@@ -423,6 +435,26 @@ class Conversation:
         elif event.type == "error" and unknown_tool(event) is None:
             log_event(log, "session_error", f"realtime error: {event.error}", level=logging.WARNING)
         self._agent_event(event)
+
+    def _notice_own_echo(self) -> None:
+        """Speech reported while the agent speaks in `aec` mode may be the answer's own echo getting
+        past the canceller (however that came about): then the model would interrupt the answer, the
+        answer would start again, and its echo interrupt it again. Once is the limit: from then on
+        this conversation withholds the microphone while the speaker plays (a person can still
+        interrupt with the wake word or the button)."""
+        if self._gate_rest or self._settings.audio.echo != "aec" or self._state.state != State.SPEAKING:
+            return
+        if self.model_heard_echo is not None and self.model_heard_echo():
+            self._gate_rest = True
+            return
+        # A backstop that trusts no measurement: the loop seen restarted the answer and cut it off
+        # about 1.7 s in, again and again. Two answers cut off that early in one conversation: gate.
+        if time.monotonic() - self._speaking_since < EARLY_INTERRUPTION_S:
+            self._early_interruptions += 1
+            if self._early_interruptions >= 2:
+                self._gate_rest = True
+                log_event(log, "aec_gating", "two answers cut off early by speech: gating the microphone "
+                          "while the agent speaks for the rest of the conversation", level=logging.WARNING)
 
     def _agent_event(self, event: RealtimeSessionEvent) -> None:
         """Tools, handoffs, guardrails and transcripts: published; a failed tool still gets an answer."""

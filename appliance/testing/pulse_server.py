@@ -7,6 +7,9 @@ The microphone is `mic_sink.monitor`; a monitor only produces frames while somet
 its sink, so a silence stream plays into it all the time and utterances are mixed in with `paplay`.
 What the appliance plays goes to `speaker_sink`, recorded from its monitor with `parec`.
 Everything runs on the daemon's clock, like a real device.
+
+`set_echo` loops the speaker back into the microphone (PulseAudio's own `module-loopback`, on the
+same clock), as a speaker next to the mic does.
 """
 
 from __future__ import annotations
@@ -83,6 +86,29 @@ class PulseSoundServer:
         self._recorder = self._spawn("parec", "-d", "speaker_sink.monitor", *raw,
                                      stdout=self.recording.open("wb"))
         return self
+
+    def set_echo(self, gain_db: float, delay_ms: int) -> None:
+        """Feed what the speaker plays back into the microphone, `delay_ms` later at `gain_db`.
+
+        The delay is the loopback's latency target (PulseAudio keeps it by adjusting the rate a
+        little, as two real clocks would need); the appliance's own buffering comes on top of it."""
+        self._pactl("load-module", "module-loopback", "source=speaker_sink.monitor", "sink=mic_sink",
+                    f"latency_msec={delay_ms}", "source_dont_move=true", "sink_dont_move=true",
+                    "remix=false")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for line in self._pactl("list", "short", "sink-inputs").splitlines():
+                index, *_rest = line.split("\t")
+                if "loopback" in line:  # the driver column: module-loopback.c
+                    self._pactl("set-sink-input-volume", index, f"{gain_db}dB")
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the echo loop's sink input did not appear")
+
+    def _pactl(self, *args: str) -> str:
+        env = {**os.environ, **self.env}
+        return subprocess.run(["pactl", *args], env=env, check=True, capture_output=True, text=True,
+                              timeout=10).stdout
 
     def say(self, wav: Path) -> subprocess.Popen[bytes]:
         """Play a WAV file into the microphone (mixed over the silence), on the server's clock."""
