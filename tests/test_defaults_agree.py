@@ -97,7 +97,7 @@ def configuration_table_names() -> set[str]:
 def test_configuration_table_names_exactly_the_settings() -> None:
     named = configuration_table_names()
     expected = env_names() | TOP_LEVEL
-    assert named - expected == set(), f"docs/configuration.md names settings that do not exist: {sorted(named - expected)}"
+    assert named - expected == set(), f"docs/configuration.md names unknown settings: {sorted(named - expected)}"
     assert expected - named == set(), f"settings missing from docs/configuration.md's table: {sorted(expected - named)}"
 
 
