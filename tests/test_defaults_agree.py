@@ -1,5 +1,7 @@
 """One source of defaults: the settings model. The documented copies (config/appliance.toml,
-config/appliance.env.example, the README's table) must name the same settings with the same defaults."""
+config/appliance.env.example, the full table in docs/configuration.md) must name the same settings
+with the same defaults; the README's short table must name only real settings, with their real
+defaults."""
 
 from __future__ import annotations
 
@@ -70,8 +72,8 @@ def test_env_example_names_exactly_the_settings() -> None:
     assert expected - named == set(), f"undocumented in appliance.env.example: {sorted(expected - named)}"
 
 
-def readme_table_names() -> set[str]:
-    text = (REPO / "README.md").read_text()
+def configuration_table_names() -> set[str]:
+    text = (REPO / "docs/configuration.md").read_text()
     table = text.split("## Configuration", 1)[1].split("\n### ", 1)[0]
     names: set[str] = set()
     for row in table.splitlines():
@@ -92,11 +94,72 @@ def readme_table_names() -> set[str]:
     return names
 
 
-def test_readme_table_names_exactly_the_settings() -> None:
-    named = readme_table_names()
+def test_configuration_table_names_exactly_the_settings() -> None:
+    named = configuration_table_names()
     expected = env_names() | TOP_LEVEL
-    assert named - expected == set(), f"README names settings that do not exist: {sorted(named - expected)}"
-    assert expected - named == set(), f"settings missing from the README table: {sorted(expected - named)}"
+    assert named - expected == set(), f"docs/configuration.md names unknown settings: {sorted(named - expected)}"
+    assert expected - named == set(), f"settings missing from docs/configuration.md's table: {sorted(expected - named)}"
+
+
+def readme_short_table() -> list[tuple[str, str]]:
+    """(variable, default cell) of each row of the README's "The settings people change first"."""
+    text = (REPO / "README.md").read_text()
+    section = text.split("## The settings people change first", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for row in section.splitlines():
+        if row.startswith("| `"):
+            cells = [cell.strip() for cell in row.split("|")[1:-1]]
+            rows.append((cells[0].strip("`"), cells[1]))
+    return rows
+
+
+def documented_default(value: Any) -> str | None:
+    """How a model default is written in a table cell: `None` has no value to write (the cell says
+    unset, the system's, …), a list is comma-separated, a whole float drops its `.0`, a path inside
+    the checkout is relative to it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    text = str(value)
+    if text.startswith(str(REPO) + "/"):
+        return text[len(str(REPO)) + 1:]
+    return text
+
+
+def model_default_of(variable: str) -> Any:
+    if variable in TOP_LEVEL:
+        return None  # the key, its file, the config file: nothing by default
+    if m := re.fullmatch(r"APPLIANCE_([A-Z0-9]+)__([A-Z0-9_]+)", variable):
+        return model_defaults()[m.group(1).lower()][m.group(2).lower()]
+    name = variable.removeprefix("APPLIANCE_").lower()
+    return Settings.model_fields[name].default
+
+
+def test_readme_short_table_names_real_settings_with_their_defaults() -> None:
+    rows = readme_short_table()
+    assert len(rows) == 15, f"the README promises the fifteen settings people change first, has {len(rows)}"
+    real = env_names() | TOP_LEVEL
+    unknown = [name for name, _ in rows if name not in real]
+    assert not unknown, f"the README's short table names settings that do not exist: {unknown}"
+    for name, cell in rows:
+        expected = documented_default(model_default_of(name))
+        if expected is None:
+            assert "`" not in cell, f"{name} has no default, the README says {cell}"
+        else:
+            assert cell == f"`{expected}`", f"{name}: the README says {cell}, the model's default is {expected!r}"
+
+
+def test_a_wrong_default_in_the_short_table_would_be_caught() -> None:
+    # The check above compares what it should: the written form of a few real defaults.
+    assert documented_default(model_default_of("APPLIANCE_SESSION__IDLE_TIMEOUT_S")) == "8"
+    assert documented_default(model_default_of("APPLIANCE_WAKE__MODELS")) == "hey_jarvis"
+    assert documented_default(model_default_of("APPLIANCE_HARDWARE")) == "generic"
+    assert documented_default(model_default_of("APPLIANCE_AUDIO__INPUT_DEVICE")) is None
 
 
 def test_environment_overrides_the_model_default(monkeypatch: Any) -> None:

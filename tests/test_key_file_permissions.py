@@ -57,7 +57,7 @@ def secrets_dir() -> Iterator[Path]:
 
 
 def host_key_file(directory: Path, owner: int, mode: int) -> Path:
-    """The key file as the README's steps leave it on the host."""
+    """The key file as docs/deploy.md's steps leave it on the host."""
     key_file = directory / "openai_api_key"
     key_file.write_text(KEY)
     os.chown(key_file, owner, owner)
@@ -144,7 +144,7 @@ def test_key_private_to_the_host_user_is_a_clear_error(secrets_dir: Path) -> Non
 
 
 def test_the_documented_steps_give_a_readable_key(secrets_dir: Path) -> None:
-    # README, "One device": written private by the host user, then given to the container's uid.
+    # docs/deploy.md, "One device": written private by the host user, then given to the container's uid.
     key_file = host_key_file(secrets_dir, HOST_UID, 0o600)
     os.chown(key_file, CONTAINER_UID, -1)
     child = Child(config_command, {"OPENAI_API_KEY_FILE": str(key_file)})
@@ -186,12 +186,12 @@ def test_sigterm_while_waiting_for_the_key_stops_cleanly(secrets_dir: Path) -> N
     assert "stopped while waiting" in child.output
 
 
-def test_readme_and_compose_give_the_key_to_the_images_user() -> None:
+def test_the_deploy_doc_and_compose_give_the_key_to_the_images_user() -> None:
     repo = Path(__file__).resolve().parents[1]
     dockerfile = (repo / "docker/Dockerfile").read_text()
     assert f"USER {CONTAINER_UID}:{CONTAINER_GID}" in dockerfile  # the uid these tests read as
-    readme = (repo / "README.md").read_text()
-    steps = readme.split("### One device", 1)[1].split("```", 2)[1]
+    deploy_doc = (repo / "docs/deploy.md").read_text()
+    steps = deploy_doc.split("### One device", 1)[1].split("```", 2)[1]
     compose = (repo / "deploy/compose.yaml").read_text()
     for text in (steps, compose):
         assert f"sudo chown {CONTAINER_UID} deploy/secrets/openai_api_key" in text

@@ -1,13 +1,17 @@
 """The device page in a real browser (headless Debian chromium through selenium) against
 `appliance run` on the test sound card and the fake Realtime server. Screenshots of the page go
-to tests/artifacts/ (not committed)."""
+to tests/artifacts/ (not committed); the one in docs/device-page.md is taken here too, checked on
+every run and written to docs/images/device-page.png with UPDATE_DOCS_SCREENSHOT=1."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import struct
 import time
 import wave
+import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +30,8 @@ pytestmark = [
 ]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "device-page.png"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def chrome_options(*extra: str):  # type: ignore[no-untyped-def]
@@ -76,8 +82,56 @@ def screenshot(driver, name: str) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
+def png_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
+    assert data[:8] == PNG_SIGNATURE, "not a PNG"
+    at = 8
+    while at < len(data):
+        (length,) = struct.unpack(">I", data[at:at + 4])
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
+        assert zlib.crc32(kind + body) == struct.unpack(">I", data[at + 8 + length:at + 12 + length])[0], kind
+        yield kind, body
+        at += 12 + length
+
+
+def png_size_and_colours(data: bytes) -> tuple[int, int, int]:
+    """Width, height and how many distinct byte values its pixel rows hold (a blank page: a handful)."""
+    chunks = list(png_chunks(data))
+    assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND"
+    width, height = struct.unpack(">II", chunks[0][1][:8])
+    pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
+    return width, height, len(set(pixels))
+
+
+def docs_screenshot(driver, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The page as docs/device-page.md shows it: written to `path` and checked to be a whole PNG of
+    the page's viewport with something drawn on it; copied into docs/ when asked to."""
+    png = driver.get_screenshot_as_png()
+    path.write_bytes(png)
+    width, height, colours = png_size_and_colours(png)
+    view = driver.execute_script("return [window.innerWidth, window.innerHeight, window.devicePixelRatio];")
+    assert (width, height) == (round(view[0] * view[2]), round(view[1] * view[2])), (width, height, view)
+    assert colours > 32, f"the screenshot looks blank ({colours} distinct byte values)"
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
+        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS_SCREENSHOT)
+
+
+def test_png_checks_refuse_a_broken_or_blank_image() -> None:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + b"\xff" * 3 * 4 for _ in range(2))  # 4 x 2 white RGB pixels
+    blank = PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 2, 8, 2, 0, 0, 0)) + chunk(
+        b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    assert png_size_and_colours(blank) == (4, 2, 2)
+    with pytest.raises(AssertionError):
+        png_size_and_colours(blank[:23] + bytes([blank[23] ^ 1]) + blank[24:])  # the height's bit flipped: bad CRC
+    with pytest.raises(AssertionError, match="not a PNG"):
+        png_size_and_colours(b"GIF89a" + blank[6:])
+
+
 async def test_the_page_follows_a_conversation_and_its_controls_work(
-    card: FifoSoundCard, server: FakeRealtimeServer, browser: object
+    card: FifoSoundCard, server: FakeRealtimeServer, browser: object, tmp_path: Path
 ) -> None:
     driver = browser
     app = await ApplianceProcess(web_env(card.env, server.url)).start()
@@ -123,6 +177,8 @@ async def test_the_page_follows_a_conversation_and_its_controls_work(
         wakes = driver.find_element("id", "wakes").text  # type: ignore[attr-defined]
         assert "hey_jarvis" in wakes
         assert "ended: idle_timeout" in driver.find_element("id", "transcript").text  # type: ignore[attr-defined]
+        # The page after a conversation (its state, transcript, tool call and wake score): the docs' picture.
+        docs_screenshot(driver, tmp_path / "device-page.png")
 
         # The volume slider: the appliance takes the new value (every client is told).
         driver.execute_script(  # type: ignore[attr-defined]
