@@ -17,7 +17,7 @@ import numpy as np
 
 from appliance.audio.formats import WAKE_RATE
 from appliance.audio.wavfile import read_wav
-from appliance.triggers.wake_models import BUNDLED_MODELS, DEFAULT_MODEL, WakeWordModelError
+from appliance.triggers.wake_models import BUNDLED_MODELS, DEFAULT_MODEL, MICRO_MODELS, MICRO_PREFIX, WakeWordModelError
 from appliance.triggers.wakeword import DEFAULT_THRESHOLD, FRAME_SAMPLES, Detection, WakeWordDetector
 
 __all__ = ["FileScan", "main_wakeword", "read_wav_16k", "scan_file", "score_file"]
@@ -79,11 +79,13 @@ def main_wakeword(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", metavar="FILE.wav")
     parser.add_argument(
         "-m", "--model", action="append", dest="models", metavar="NAME|PATH",
-        help=f"bundled name ({', '.join(BUNDLED_MODELS)}) or .tflite/.onnx path; repeatable "
-        f"(default {DEFAULT_MODEL})",
+        help=f"bundled openWakeWord name ({', '.join(BUNDLED_MODELS)}) or .tflite/.onnx path, or "
+        f"microWakeWord {', '.join(MICRO_PREFIX + m for m in MICRO_MODELS)} or {MICRO_PREFIX}PATH.json; "
+        f"repeatable (default {DEFAULT_MODEL})",
     )
-    parser.add_argument("-t", "--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="score counted as a detection (default %(default)s)")
+    parser.add_argument("-t", "--threshold", type=float, default=None,
+                        help=f"score counted as a detection, for every model (default {DEFAULT_THRESHOLD}; "
+                        "a microWakeWord model's own probability cutoff)")
     args = parser.parse_args(argv)
     try:
         detector = WakeWordDetector(args.models or [DEFAULT_MODEL], args.threshold)
