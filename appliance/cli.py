@@ -147,6 +147,9 @@ def cmd_config(_args: argparse.Namespace) -> int:
     settings = load_settings()
     data = settings.masked()
     data["agent_setup"] = agent_setup(settings)
+    from .triggers.wake_scan import wake_setup
+
+    data["wake_setup"] = wake_setup(settings.wake.models, settings.wake.threshold_for(), settings.wake.verifier)
     # Masked, and anything key-shaped masked too (a key pasted into the wrong variable).
     print(redact(json.dumps(data, indent=2)))
     return 0
@@ -311,7 +314,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
         preload = asyncio.create_task(preload_sdk(lambda: appliance.audio_ok))
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        log_event(log, "start", "appliance starting", models=settings.wake.models)
+        log_event(log, "start", "appliance starting", models=settings.wake.models, engines=detector.engines,
+                  verified=list(detector.verified))
         await appliance.run(stop)
         preload.cancel()
         log_event(log, "stop", "appliance stopped")

@@ -305,8 +305,10 @@ class WakeSettings(SettingsGroup):
         return value
 
     def threshold_for(self) -> dict[str, float]:
-        """Every configured model's threshold (keys as given in `models`)."""
-        return {m: self.thresholds.get(m, self.thresholds.get(_stem(m), self.threshold)) for m in self.models}
+        """Every configured model's threshold (keys as given in `models`). `threshold` is openWakeWord's:
+        a micro: model not named in `thresholds` keeps the cutoff its manifest ships (left out here)."""
+        return {m: self.thresholds.get(m, self.thresholds.get(_stem(m), self.threshold)) for m in self.models
+                if not m.startswith("micro:") or m in self.thresholds or _stem(m) in self.thresholds}
 
     @field_validator("models", mode="before")
     @classmethod
@@ -317,6 +319,11 @@ class WakeSettings(SettingsGroup):
             value = [str(v).strip() for v in value if str(v).strip()]
             if not value:
                 raise ValueError("at least one wake word model is needed")
+            from .triggers.wake_models import is_micro, micro_spec_problem
+
+            for problem in (micro_spec_problem(v) for v in value if is_micro(v)):
+                if problem:
+                    raise ValueError(problem)
         return value
 
 

@@ -10,6 +10,13 @@
 #         espeak-ng's comma is a ~0.5 s pause (see scripts/wake_accuracy.py --sweep for that case).
 #   neg/  unrelated sentences and near misses ("hey Travis", "harvest", "jars", another wake word),
 #         several voices. scripts/wake_accuracy.py builds its >= 10 min false-wake stream from them.
+#   ../okay_nabu/  "okay nabu" for the microWakeWord engine (micro:okay_nabu): the same four voices,
+#         default and +f2, at 160 and 190 wpm; outside wake/ so the openWakeWord reference
+#         (tests/test_wake_reference.py) does not cover them. The en-us 160 wpm clip is also
+#         appliance/defaults/samples/okay_nabu.wav, the sample `appliance check` plays to micro:okay_nabu.
+#         okay_nabu/reply/ holds a 24 kHz answer that says "okay nabu" (the self-wake test's). These
+#         are made without dither (sox -D), so they regenerate byte for byte; the wake/ clips were made
+#         with sox's random dither and do not.
 #
 # tests/test_wake_reference.py holds the wake-word pipeline to openWakeWord's own scores on these clips:
 # after regenerating them, rerun scripts/wake_reference_scores.py (see its docstring) and commit
@@ -19,7 +26,8 @@
 set -euo pipefail
 
 out="${1:-$(dirname "$0")/../tests/fixtures/wake}"
-mkdir -p "$out/pos" "$out/neg"
+nabu="$out/../okay_nabu"
+mkdir -p "$out/pos" "$out/neg" "$nabu"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -30,7 +38,14 @@ say() {
         silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse pad 0.05 0.05
 }
 
-rm -f "$out"/pos/*.wav "$out"/neg/*.wav
+# say_exact VOICE SPEED TEXT RATE OUT.wav : as say, at RATE, without dither
+say_exact() {
+    espeak-ng -v "$1" -s "$2" -w "$tmp/raw.wav" "$3"
+    sox -D "$tmp/raw.wav" -r "$4" -c 1 -b 16 -e signed-integer "$5" \
+        silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse pad 0.05 0.05
+}
+
+rm -f "$out"/pos/*.wav "$out"/neg/*.wav "$nabu"/*.wav
 
 for voice in en en-us en-gb-x-rp en-gb-scotland; do
     for variant in "" "+f2"; do
@@ -43,6 +58,20 @@ for voice in en en-us en-gb-x-rp en-gb-scotland; do
         done
     done
 done
+
+for voice in en en-us en-gb-x-rp en-gb-scotland; do
+    for variant in "" "+f2"; do
+        for speed in 160 190; do
+            say_exact "$voice$variant" "$speed" "okay nabu" 16000 "$nabu/${voice}${variant/+/_}_${speed}.wav"
+        done
+    done
+done
+mkdir -p "$nabu/reply"
+say_exact en 160 "I'm your kitchen helper. Whenever you need me, just say: okay nabu. And I will listen." \
+    24000 "$nabu/reply/reply_says_okay_nabu_24k.wav"
+if [ -z "${1:-}" ]; then
+    cp "$nabu/en-us_160.wav" "$(dirname "$0")/../appliance/defaults/samples/okay_nabu.wav"
+fi
 
 i=0
 while IFS='|' read -r voice speed text; do
@@ -62,4 +91,5 @@ en-gb-scotland+f2|150|Charles and Davis are driving to Paris.
 SENTENCES
 
 echo "wrote $(ls "$out/pos" | wc -l) positive and $(ls "$out/neg" | wc -l) negative clips to $out"
+echo "wrote $(ls "$nabu" | wc -l) okay nabu clips to $nabu"
 du -sh "$out"

@@ -9,18 +9,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from appliance.audio.formats import WAKE_RATE
 from appliance.audio.wavfile import read_wav
-from appliance.triggers.wake_models import BUNDLED_MODELS, DEFAULT_MODEL, WakeWordModelError
+from appliance.triggers.wake_models import (
+    BUNDLED_MODELS,
+    DEFAULT_MODEL,
+    MICRO_MODELS,
+    MICRO_PREFIX,
+    WakeWordModelError,
+    is_micro,
+    resolve_micro_model,
+)
 from appliance.triggers.wakeword import DEFAULT_THRESHOLD, FRAME_SAMPLES, Detection, WakeWordDetector
 
-__all__ = ["FileScan", "main_wakeword", "read_wav_16k", "scan_file", "score_file"]
+__all__ = ["FileScan", "main_wakeword", "read_wav_16k", "scan_file", "score_file", "wake_setup"]
 
 
 def read_wav_16k(path: str | Path) -> np.ndarray:
@@ -71,6 +80,32 @@ def score_file(
     return scan_file(path, det).scores
 
 
+def wake_setup(models: Sequence[str], thresholds: Mapping[str, float], verify: bool) -> dict[str, dict[str, Any]]:
+    """What each configured model runs on, for ``appliance config``: its engine, the threshold it wakes
+    at (a microWakeWord model's own cutoff unless ``thresholds`` names it) and whether the bundled
+    verifier runs (openWakeWord's hey_jarvis only). Reads manifests, loads no model."""
+    from appliance.triggers.verifier import bundled_verifier
+
+    out: dict[str, dict[str, Any]] = {}
+    for spec in models:
+        entry: dict[str, Any] = {"engine": "microwakeword" if is_micro(spec) else "openwakeword"}
+        try:
+            if is_micro(spec):
+                manifest = json.loads(resolve_micro_model(spec).read_text(encoding="utf-8"))
+                cutoff = float(manifest["micro"]["probability_cutoff"])
+                entry["threshold"] = thresholds.get(spec, cutoff)
+                entry["threshold_from"] = "thresholds" if spec in thresholds else "model manifest"
+                entry["verifier"] = "off (microWakeWord models have no verifier)"
+            else:
+                entry["threshold"] = thresholds.get(spec, DEFAULT_THRESHOLD)
+                has = spec.strip() in BUNDLED_MODELS and bundled_verifier(spec.strip()) is not None
+                entry["verifier"] = ("on" if verify else "off (APPLIANCE_WAKE__VERIFIER=false)") if has else "none"
+        except (WakeWordModelError, OSError, ValueError, KeyError) as exc:
+            entry["error"] = str(exc)
+        out[spec] = entry
+    return out
+
+
 def main_wakeword(argv: Sequence[str] | None = None) -> int:
     """``appliance wakeword FILE.wav ...``: print one JSON line per file with each model's max score."""
     parser = argparse.ArgumentParser(
@@ -79,11 +114,13 @@ def main_wakeword(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", metavar="FILE.wav")
     parser.add_argument(
         "-m", "--model", action="append", dest="models", metavar="NAME|PATH",
-        help=f"bundled name ({', '.join(BUNDLED_MODELS)}) or .tflite/.onnx path; repeatable "
-        f"(default {DEFAULT_MODEL})",
+        help=f"bundled openWakeWord name ({', '.join(BUNDLED_MODELS)}) or .tflite/.onnx path, or "
+        f"microWakeWord {', '.join(MICRO_PREFIX + m for m in MICRO_MODELS)} or {MICRO_PREFIX}PATH.json; "
+        f"repeatable (default {DEFAULT_MODEL})",
     )
-    parser.add_argument("-t", "--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help="score counted as a detection (default %(default)s)")
+    parser.add_argument("-t", "--threshold", type=float, default=None,
+                        help=f"score counted as a detection, for every model (default {DEFAULT_THRESHOLD}; "
+                        "a microWakeWord model's own probability cutoff)")
     args = parser.parse_args(argv)
     try:
         detector = WakeWordDetector(args.models or [DEFAULT_MODEL], args.threshold)

@@ -8,6 +8,10 @@ so one utterance wakes once (``WakeGate``). A bundled model that ships a verifie
 ``verifier.py``) wakes by the rule that ships in the verifier's file (``VerifierRule``: the stock
 score, the verifier's, or both, held for a few frames in a row).
 
+A ``micro:NAME`` model runs on microWakeWord instead (``engines/micro.py``), with the same wake rule,
+refractory and twin; its default threshold is the probability cutoff its manifest ships, and it has
+no verifier. ``engines.EngineSet`` runs mixed lists.
+
 Model files are resolved in ``wake_models.py``; WAV files and the ``appliance wakeword`` command
 are in ``wake_scan.py``.
 
@@ -25,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from appliance.audio.formats import WAKE_RATE
-from appliance.triggers.engines.oww import OpenWakeWordEngine
+from appliance.triggers.engines import EngineSet
 from appliance.triggers.features import FRAME_SAMPLES
 from appliance.triggers.native_stderr import litert_info_dropped
 from appliance.triggers.verifier import (
@@ -35,7 +39,15 @@ from appliance.triggers.verifier import (
     VerifierRule,
     bundled_verifier,
 )
-from appliance.triggers.wake_models import BUNDLED_MODELS, DEFAULT_MODEL, WakeWordModelError, resolve_model
+from appliance.triggers.wake_models import (
+    BUNDLED_MODELS,
+    DEFAULT_MODEL,
+    WakeWordModelError,
+    is_micro,
+    micro_model_name,
+    resolve_micro_model,
+    resolve_model,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -102,7 +114,8 @@ class WakeWordDetector:
 
     ``models``: bundled names or model file paths; a model's name (for thresholds, scores and
     detections) is its file stem, e.g. ``hey_jarvis``. ``thresholds``: one value for all, or a
-    mapping from model name (or the spec as given) to threshold; missing ones default to 0.5.
+    mapping from model name (or the spec as given) to threshold; missing ones (all, for None) default to 0.5
+    (openWakeWord) or the model's own probability cutoff (microWakeWord, ``micro:NAME``).
     ``seed`` is accepted and ignored: it seeded openWakeWord's noisy start, and this pipeline starts
     from silence.
     """
@@ -110,7 +123,7 @@ class WakeWordDetector:
     def __init__(
         self,
         models: Sequence[str] = (DEFAULT_MODEL,),
-        thresholds: Mapping[str, float] | float = DEFAULT_THRESHOLD,
+        thresholds: Mapping[str, float] | float | None = None,
         refractory_s: float = 2.0,
         *,
         seed: int | None = None,
@@ -126,18 +139,21 @@ class WakeWordDetector:
         paths: dict[str, Path] = {}
         spec_of: dict[str, str] = {}
         for spec in models:
-            path = resolve_model(spec)
-            name = path.stem
+            path = resolve_micro_model(spec) if is_micro(spec) else resolve_model(spec)
+            name = micro_model_name(path) if is_micro(spec) else path.stem
             if name in paths:
                 raise WakeWordModelError(
                     f"two wake-word models share the name {name!r}: {paths[name]} and {path}"
                 )
             paths[name] = path
             spec_of[name] = spec
-        self._thresholds = self._resolve_thresholds(thresholds, spec_of)
         self._refractory_samples = int(round(refractory_s * WAKE_RATE))
         with litert_info_dropped():  # LiteRT's first interpreter prints an INFO line to fd 2
-            self._engine = OpenWakeWordEngine.load(paths, FEATURE_FRAMES)
+            self._engine = EngineSet.load({n: p for n, p in paths.items() if not is_micro(spec_of[n])},
+                                          {n: p for n, p in paths.items() if is_micro(spec_of[n])},
+                                          tuple(paths), FEATURE_FRAMES)
+        defaults = dict.fromkeys(paths, DEFAULT_THRESHOLD) | (self._engine.micro.cutoffs if self._engine.micro else {})
+        self._thresholds = self._resolve_thresholds(thresholds, spec_of, defaults)
         self._names: tuple[str, ...] = tuple(paths)
         self._verifiers = self._load_verifiers(spec_of) if verify else {}
         self._gates = self._new_gates()
@@ -152,8 +168,10 @@ class WakeWordDetector:
 
     @staticmethod
     def _resolve_thresholds(
-        thresholds: Mapping[str, float] | float, spec_of: Mapping[str, str]
+        thresholds: Mapping[str, float] | float | None, spec_of: Mapping[str, str], defaults: Mapping[str, float]
     ) -> dict[str, float]:
+        if thresholds is None:
+            thresholds = {}
         if isinstance(thresholds, int | float):
             out = dict.fromkeys(spec_of, float(thresholds))
         else:
@@ -164,7 +182,7 @@ class WakeWordDetector:
                     f"thresholds for unknown wake-word models {unknown}; models: {sorted(spec_of)}"
                 )
             out = {
-                name: float(thresholds.get(name, thresholds.get(spec, DEFAULT_THRESHOLD)))
+                name: float(thresholds.get(name, thresholds.get(spec, defaults[name])))
                 for name, spec in spec_of.items()
             }
         for name, value in out.items():
@@ -209,6 +227,11 @@ class WakeWordDetector:
     def models(self) -> tuple[str, ...]:
         """Model names, in the order given."""
         return self._names
+
+    @property
+    def engines(self) -> dict[str, str]:
+        """Each model's engine: ``"openwakeword"`` or ``"microwakeword"``."""
+        return self._engine.engine_of
 
     @property
     def thresholds(self) -> dict[str, float]:
