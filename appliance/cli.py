@@ -11,7 +11,7 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -19,6 +19,9 @@ from pydantic_settings import SettingsError
 from .logs import log_event, setup_logging
 from .redaction import redact, register_secret
 from .settings import KEY_FILE_UNREADABLE, ConfigFileError, Settings
+
+if TYPE_CHECKING:
+    from .conversation.tools.memory import MemoryBook
 
 log = logging.getLogger("appliance")
 
@@ -178,7 +181,7 @@ def agent_setup(settings: Settings) -> dict[str, Any]:
 def cmd_memory(args: argparse.Namespace) -> int:
     """`appliance memory list | forget N | clear`: the household facts the agent remembers."""
     from .conversation.tools.memory import MemoryBook
-    from .store import Store, StoreError
+    from .store import Store, StoreError, StoreFault
 
     settings = load_settings()
     try:
@@ -186,6 +189,14 @@ def cmd_memory(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"error: APPLIANCE_DATA_DIR: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    try:
+        return _memory_action(args, book)
+    except StoreFault as fault:  # a read-only, full or locked data directory: say so, no traceback
+        print(f"error: nothing was changed: {fault.reason} (APPLIANCE_DATA_DIR={settings.data_dir})", file=sys.stderr)
+        return 1
+
+
+def _memory_action(args: argparse.Namespace, book: MemoryBook) -> int:
     if args.action == "list":
         facts = book.facts()
         for fact in facts:

@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,23 @@ def test_a_damaged_database_on_a_read_only_directory_is_a_clear_error(tmpfs: Pat
     remount(tmpfs, "ro")
     with pytest.raises(StoreError, match="is damaged .* cannot be moved aside: Read-only file system"):
         Store(data)
+
+
+def test_memory_commands_on_a_read_only_data_directory_say_so_without_a_traceback(tmpfs: Path) -> None:
+    data = tmpfs / "data"
+    store = Store(data)
+    MemoryBook(store).remember("Anna is vegetarian")
+    store.close()
+    remount(tmpfs, "ro")
+    env = {**os.environ, "APPLIANCE_DATA_DIR": str(data)}
+    listed = subprocess.run([sys.executable, "-m", "appliance", "memory", "list"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "Anna is vegetarian" in listed.stdout
+    for action in (["clear"], ["forget", "1"]):
+        # Before: a StoreFault traceback (exit 1 from the interpreter, the SQL error as its last line).
+        done = subprocess.run([sys.executable, "-m", "appliance", "memory", *action], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr, done.stderr
+        assert "error: nothing was changed: the data directory is read-only" in done.stderr, done.stderr
+    assert [f.text for f in MemoryBook(Store(data)).facts()] == ["Anna is vegetarian"]
