@@ -31,7 +31,7 @@ class Preset:
     title: str
     # group name -> field -> value, applied to fields of the group that were not set explicitly
     groups: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # (signal, Pi pin) rows for the README's wiring table
+    # (signal, Pi pin) rows for the wiring tables in docs/hardware.md
     wiring: tuple[tuple[str, str], ...] = ()
 
 

@@ -32,7 +32,7 @@ def unreadable_message(path: Path) -> str:
     return (
         f"{VARIABLE} {path} cannot be read by uid {uid} (gid {gid}): permission denied; {owner}. "
         f"Make it readable by uid {uid} on the host, e.g. `sudo chown {uid} deploy/secrets/openai_api_key` "
-        f"for docker compose (see the README, \"One device\")"
+        f"for docker compose (see docs/deploy.md, \"One device\")"
     )
 
 
