@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .audio.aec import EchoCanceller
 from .audio.backends import AudioBackend, backend_for
@@ -48,6 +48,7 @@ from .events import (
 )
 from .indicators.earcons import Earcons
 from .indicators.lights import StatusLights, build_status_lights
+from .integrations import start_mqtt
 from .redaction import register_secret
 from .ringing import TimerRinger
 from .settings import Settings
@@ -57,6 +58,10 @@ from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
 from .triggers.self_wake import PlayedWakeFilter, played_wake_filter
 from .web.server import WebServer
+
+if TYPE_CHECKING:
+    from .integrations.arbitration import Arbitration
+    from .integrations.bridge import MqttBridge
 
 log = logging.getLogger("appliance")
 
@@ -152,6 +157,7 @@ class Appliance:
         self._audio_opened_at = 0.0
         # A speaker next to the mic (gate, aec): a twin of the detector scores what the speaker plays, so
         # the wake word ignores the appliance's own voice (triggers/self_wake.py). Made once, kept across reopens.
+        self.mqtt: MqttBridge | None = None  # Home Assistant / fleet / arbitration, when a broker is set
         self._played_wakes: PlayedWakeFilter | None = (
             played_wake_filter(detector) if settings.audio.echo != "none" else None
         )
@@ -376,10 +382,18 @@ class Appliance:
         if current == State.MUTED:
             return
         if current == State.IDLE:
-            self._trigger(wake_event(detection))
+            arbitration = self.mqtt.arbitration if self.mqtt is not None else None
+            if arbitration is None:
+                self._trigger(wake_event(detection))
+            else:  # the devices of one home answer once (a button press is never arbitrated)
+                self._spawn(self._answer_if_chosen(arbitration, wake_event(detection)))
         elif current in (State.SPEAKING, State.THINKING) and self.conversation is not None:
             self.events.publish(wake_event(detection, barge_in=True))
             self._spawn(self.conversation.barge_in())
+
+    async def _answer_if_chosen(self, arbitration: Arbitration, event: Wake) -> None:
+        if await arbitration.should_answer(event.score or 0.0):
+            self._trigger(event)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine from a callback, holding a reference until it finishes."""
@@ -465,6 +479,7 @@ class Appliance:
         if self._muted:
             self.state.to(State.MUTED, reason="restored")
         self.telemetry.bind(self.audio_stats, self.health)
+        self.mqtt = start_mqtt(self)
         web: WebServer | None = None
         if self.settings.health.enabled:
             web = WebServer(self.settings, self.telemetry, self)
@@ -516,6 +531,8 @@ class Appliance:
                     await self._error("audio_device", self._fault_reason, backoff, stop, then_idle=False)
                     backoff = self._next_backoff(backoff)
         finally:
+            if self.mqtt is not None:
+                await self.mqtt.close()
             heartbeat.cancel()
             ringer.cancel()
             if self.mcp is not None:
