@@ -4,6 +4,7 @@ system service, no persistence (a restart forgets retained messages, so what com
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -33,6 +34,8 @@ class Mosquitto:
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.log_file}",
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
                  "message_size_limit 65536"]
+        if os.geteuid() == 0:  # as root it would drop to user mosquitto, who cannot read the test's files
+            lines.append("user root")
         if users:
             password_file = root / "passwords"
             password_file.touch(mode=0o600)
@@ -74,8 +77,8 @@ class Mosquitto:
         self.start()
 
 
-@pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+@pytest.fixture(name="mosquitto")
+def mosquitto_fixture(tmp_path: Path) -> Iterator[Mosquitto]:
     if not Path(MOSQUITTO).exists():
         pytest.fail("mosquitto is not installed (scripts/setup.sh --test installs it)")
     broker = Mosquitto(tmp_path).start()
