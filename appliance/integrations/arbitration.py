@@ -28,7 +28,7 @@ from .topics import ROOT, DeviceTopics
 log = logging.getLogger("appliance.mqtt.arbitration")
 
 ECHO_TIMEOUT_S = 0.1  # the broker did not answer in time: answer as if alone
-SAME_WAKE_S = 1.5  # claims further apart are different wakes (the wake word's refractory time is 2 s)
+SAME_WAKE_S = 0.5  # claims further apart are different wakes (one utterance reaches the devices within ~0.3 s)
 MAX_CLAIM_BYTES = 512
 
 
@@ -71,6 +71,7 @@ class Arbitration:
         self.window_s = window_s
         self._claims: collections.deque[Claim] = collections.deque(maxlen=64)
         self._echoes: dict[str, asyncio.Future[float]] = {}
+        self._decided_at = float("-inf")  # claims that came before the last decision belong to an earlier wake
 
     def on_claim(self, topic: str, payload: bytes) -> None:
         """A claim from the broker (ours coming back, or another device's)."""
@@ -124,7 +125,8 @@ class Arbitration:
         finally:
             self._echoes.pop(claim_id, None)
         await asyncio.sleep(max(0.0, mine_at + self.window_s - loop.time()))
-        rivals = [c for c in self._claims if abs(c.at - mine_at) <= SAME_WAKE_S]
+        rivals = [c for c in self._claims if abs(c.at - mine_at) <= SAME_WAKE_S and c.at > self._decided_at]
+        self._decided_at = loop.time()
         for rival in rivals:
             if rival.at < mine_at - self.window_s:
                 return False, "another device answered first", rival.device, len(rivals)
