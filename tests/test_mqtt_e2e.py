@@ -4,10 +4,14 @@ follows the conversation, Home Assistant mutes it, and a killed appliance goes `
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from appliance.testing.fake_realtime import FakeRealtimeServer
@@ -81,3 +85,72 @@ async def test_a_clean_stop_says_offline_at_once(card: FifoSoundCard, mosquitto:
         rc = await app.stop()
         assert rc == 0, app.dump()
         await ha.wait_for(lambda: ha.last(f"{BASE}/availability") == "offline", 2, "offline on SIGTERM")
+
+
+async def _two_devices_hear(card: FifoSoundCard, second: FifoSoundCard, broker_url: str, server_url: str,
+                            gains: tuple[float, float], *, stop_broker: Mosquitto | None = None
+                            ) -> tuple[ApplianceProcess, ApplianceProcess]:
+    """Two appliances of one home, each on its own sound card, hear the same wake word."""
+    apps = []
+    for device, c in (("kitchen", card), ("living", second)):
+        env = appliance_env(c.env, server_url, APPLIANCE_MQTT__URL=broker_url, APPLIANCE_MQTT__SITE="flat",
+                            APPLIANCE_MQTT__DEVICE=device, APPLIANCE_MQTT__HOME="flat")
+        apps.append(await ApplianceProcess(env).start())
+    for app in apps:
+        await app.wait_ready()
+        await app.wait_for(lambda a=app: bool(a.events("mqtt_connected")), 20, "connected")  # type: ignore[misc]
+    if stop_broker is not None:
+        stop_broker.stop()
+        for app in apps:
+            await app.wait_for(lambda a=app: bool(a.events("error")), 20, "the broker lost")  # type: ignore[misc]
+    utterance = read_wav(FIXTURES / "hey_jarvis_what_time.wav", card.rate)
+    for c, gain in zip((card, second), gains, strict=True):
+        c.say((utterance.astype(np.float32) * gain).astype(np.int16))
+    for app in apps:
+        await app.wait_for(lambda a=app: bool(a.events("wake_arbitrated")), 30, "the wake word")  # type: ignore[misc]
+    await asyncio.sleep(4)  # a session that opens does so well within this
+    return apps[0], apps[1]
+
+
+@pytest.fixture
+def second_card(tmp_path: Path) -> Iterator[FifoSoundCard]:
+    other = FifoSoundCard(tmp_path / "card2").open()
+    yield other
+    other.close()
+
+
+@pytest.mark.parametrize("gains", [(1.0, 1.0), (1.0, 0.25)], ids=["same-level", "one-quieter"])
+async def test_two_devices_of_one_home_answer_once(card: FifoSoundCard, second_card: FifoSoundCard,
+                                                    mosquitto: Mosquitto, gains: tuple[float, float]) -> None:
+    async with FakeRealtimeServer() as server:
+        kitchen, living = await _two_devices_hear(card, second_card, mosquitto.url, server.url, gains)
+        try:
+            opened = [bool(a.events("session_open")) for a in (kitchen, living)]
+            outcomes = [a.events("wake_arbitrated") for a in (kitchen, living)]
+            scores = [o[0]["score"] for o in outcomes]
+            assert opened.count(True) == 1, (scores, outcomes)
+            assert len(server.connections) == 1
+            winner = opened.index(True)
+            if scores[0] != scores[1]:
+                assert scores[winner] == max(scores) or outcomes[1 - winner][0]["reason"] == \
+                    "another device answered first", (scores, outcomes)
+            loser = (kitchen, living)[1 - winner]
+            assert "waking" not in loser.states() and not loser.events("wake")  # it stayed idle: no chime
+            print(f"scores {scores}; answered: {['kitchen', 'living'][winner]}; "
+                  f"winner waited {outcomes[winner][0]['waited_ms']} ms")
+        finally:
+            for app in (kitchen, living):
+                await app.stop()
+
+
+async def test_with_the_broker_stopped_both_answer(card: FifoSoundCard, second_card: FifoSoundCard,
+                                                   mosquitto: Mosquitto) -> None:
+    async with FakeRealtimeServer() as server:
+        kitchen, living = await _two_devices_hear(card, second_card, mosquitto.url, server.url, (1.0, 1.0),
+                                                  stop_broker=mosquitto)
+        try:
+            assert [bool(a.events("session_open")) for a in (kitchen, living)] == [True, True]
+            assert [a.events("wake_arbitrated")[0]["reason"] for a in (kitchen, living)] == ["no broker"] * 2
+        finally:
+            for app in (kitchen, living):
+                await app.stop()
