@@ -66,6 +66,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("appliance")
 
 OUTPUT_STALL_S = 3.0  # an output stream that asks for no audio this long has stalled
+ANSWERED_ELSEWHERE_S = 1.0  # the light shown when another device of the home answers a wake
 AUDIO_STABLE_S = 30.0  # audio that ran this long before a fault restarts the backoff from the start
 
 
@@ -394,6 +395,10 @@ class Appliance:
     async def _answer_if_chosen(self, arbitration: Arbitration, event: Wake) -> None:
         if await arbitration.should_answer(event.score or 0.0):
             self._trigger(event)
+        elif self.leds is not None:  # a short dim light: heard, and another device of the home answers
+            self.leds.play("answered_elsewhere")
+            await asyncio.sleep(ANSWERED_ELSEWHERE_S)
+            self.leds.play(None)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine from a callback, holding a reference until it finishes."""

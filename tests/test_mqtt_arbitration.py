@@ -96,3 +96,26 @@ async def test_added_delay(mosquitto: Mosquitto) -> None:
 
 
 SAME_WAKE_GAP = 0.3
+
+
+async def test_a_device_that_yields_shows_a_short_light_and_stays_idle(mock_pins: object) -> None:
+    from appliance.app import ANSWERED_ELSEWHERE_S, Appliance
+    from appliance.events import Wake
+    from appliance.indicators.leds import StatusLeds
+    from appliance.state import State
+    from tests.inproc import make_settings
+
+    class Elsewhere:
+        async def should_answer(self, score: float) -> bool:
+            return False
+
+    settings = make_settings(leds={"red_pin": 5, "green_pin": 6, "blue_pin": 13, "pwm": True})
+    app = Appliance(settings, "sk-test", detector=None)
+    app.leds = StatusLeds(settings.leds)
+    leds = app.leds.device
+    task = asyncio.create_task(app._answer_if_chosen(Elsewhere(), Wake(source="wakeword", score=0.7)))  # type: ignore[arg-type]
+    await asyncio.sleep(ANSWERED_ELSEWHERE_S / 2)
+    assert leds.value == (0, 0, 0.25) and app.state.state == State.IDLE
+    await task
+    assert leds.value == (0, 0, 0) and app.state.state == State.IDLE
+    app.leds.close()
