@@ -208,3 +208,20 @@ def test_without_a_broker_url_nothing_mqtt_is_imported() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+async def test_the_connection_stays_up_across_keepalives(mosquitto: Mosquitto) -> None:
+    """Idle for several keep-alive periods (MQTT_SOAK_S, default 12 s; run once with 75 for more than a
+    minute): the pings keep it connected, no reconnection, no error, and it still answers."""
+    import os
+
+    soak_s = float(os.environ.get("MQTT_SOAK_S", "12"))
+    async with bridged(mosquitto, keepalive_s=5) as (app, bridge, log), \
+            listening(mosquitto.port, f"{BASE}/#", keepalive=5) as ha:
+        await ready(ha)
+        await asyncio.sleep(soak_s)
+        await ha.publish(f"{BASE}/set/volume", "42")
+        await ha.wait_for(lambda: ha.last(f"{BASE}/volume") == "42", 5, "the volume after the idle spell")
+        assert bridge.link.connections == 1 and not log.events("error")
+        availability = ha.payloads(f"{BASE}/availability")
+        assert availability[-1] == "online" and "offline" not in availability
