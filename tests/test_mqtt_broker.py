@@ -225,3 +225,23 @@ async def test_the_connection_stays_up_across_keepalives(mosquitto: Mosquitto) -
         assert bridge.link.connections == 1 and not log.events("error")
         availability = ha.payloads(f"{BASE}/availability")
         assert availability[-1] == "online" and "offline" not in availability
+
+
+async def test_a_ca_file_that_is_no_certificate_is_one_error_not_a_crash(tmp_path: Any) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate\n")
+    settings = make_settings(mqtt={"url": "mqtts://127.0.0.1:1", "device": "kitchen", "ca_file": str(ca),
+                                   "reconnect_max_s": 1})
+    app = Appliance(settings, "sk-test", detector=None)
+    log = EventLog()
+    logging.getLogger("appliance").addHandler(log)
+    bridge = MqttBridge(settings, app.events, PageCommands(app), __version__)
+    bridge.start()
+    try:
+        await asyncio.sleep(3.5)
+        assert bridge._task is not None and not bridge._task.done()  # still retrying
+        errors = [r for r in log.events("error") if r.get("kind") == "mqtt"]
+        assert len(errors) == 1, [r["message"] for r in log.records]
+    finally:
+        await bridge.close()
+        logging.getLogger("appliance").removeHandler(log)

@@ -201,7 +201,7 @@ class BrokerLink:
                         lost_at = None
                     backoff = FIRST_BACKOFF_S
                     await self._serve(client)
-            except aiomqtt.MqttError as exc:
+            except Exception as exc:  # MqttError, and TLS set-up errors (a CA file that is no certificate)
                 self._client = None
                 self.connected.clear()
                 if lost_at is None:
