@@ -25,13 +25,15 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    def __init__(self, root: Path, *, acl_file: Path | None = None, users: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, *, acl_file: Path | None = None, users: dict[str, str] | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.root = root
         self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self.url = f"mqtts://localhost:{self.port}" if tls else f"mqtt://127.0.0.1:{self.port}"
         self.log_file = root / "mosquitto.log"
         self.proc: subprocess.Popen[bytes] | None = None
         lines = [f"listener {self.port} 127.0.0.1", "persistence false", f"log_dest file {self.log_file}",
+                 *([f"certfile {tls[0]}", f"keyfile {tls[1]}"] if tls else []),
                  "log_type error", "log_type warning", "log_type notice", "log_type information",
                  "message_size_limit 65536"]
         if os.geteuid() == 0:  # as root it would drop to user mosquitto, who cannot read the test's files
@@ -84,3 +86,20 @@ def mosquitto_fixture(tmp_path: Path) -> Iterator[Mosquitto]:
     broker = Mosquitto(tmp_path).start()
     yield broker
     broker.stop()
+
+
+def make_certificates(root: Path) -> tuple[Path, Path, Path]:
+    """A throw-away CA and a server certificate for localhost / 127.0.0.1: (ca, cert, key)."""
+    ca_key, ca, key, csr, cert = (root / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem"))
+    ext = root / "ext.cnf"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+        "-subj", "/CN=test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", "/CN=localhost")
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out", str(cert),
+        "-days", "2", "-extfile", str(ext))
+    return ca, cert, key

@@ -10,7 +10,7 @@ import signal
 import statistics
 from collections.abc import AsyncIterator
 
-from appliance.integrations.arbitration import ECHO_TIMEOUT_S
+from appliance.integrations.arbitration import ECHO_TIMEOUT_S, WakeArbitrated
 from appliance.integrations.bridge import MqttBridge
 from tests.mosquitto import Mosquitto, mosquitto_fixture  # noqa: F401 (the `mosquitto` fixture)
 from tests.test_mqtt_broker import bridged
@@ -82,17 +82,26 @@ async def test_a_broker_that_does_not_answer_in_time_is_not_waited_for(mosquitto
 async def test_added_delay(mosquitto: Mosquitto) -> None:
     """The wake-to-connect delay arbitration adds (printed: figures, not a timed assert)."""
     async with home_of(mosquitto, "kitchen", "living") as (kitchen, living):
+        reasons: list[str] = []
+        for bridge in (kitchen, living):
+            bridge.link.events.subscribe(lambda e: reasons.append(e.reason) if isinstance(e, WakeArbitrated) else None)
         loop = asyncio.get_running_loop()
         waits: list[float] = []
+        late = 0
         for i in range(20):
+            reasons.clear()
             started = loop.time()
             results = await asyncio.gather(decide(kitchen, 0.5 + i / 100), decide(living, 0.7))
             waits.append(1000 * (loop.time() - started))
-            assert results.count(True) == 1
+            if "broker did not answer in time" in reasons:  # a loaded machine: both answer, by design
+                late += 1
+            else:
+                assert results == [False, True], reasons
             await asyncio.sleep(SAME_WAKE_GAP)
+        assert late < 10
         waits.sort()
         print(f"arbitration delay: median {statistics.median(waits):.0f} ms, "
-              f"p90 {waits[int(0.9 * len(waits)) - 1]:.0f} ms")
+              f"p90 {waits[int(0.9 * len(waits)) - 1]:.0f} ms; broker late {late} of 20")
 
 
 SAME_WAKE_GAP = 0.3

@@ -245,3 +245,23 @@ async def test_a_ca_file_that_is_no_certificate_is_one_error_not_a_crash(tmp_pat
     finally:
         await bridge.close()
         logging.getLogger("appliance").removeHandler(log)
+
+
+async def test_mqtts_with_the_brokers_ca(tmp_path: Any) -> None:
+    from tests.mosquitto import make_certificates
+
+    ca, cert, key = make_certificates(tmp_path)
+    broker = Mosquitto(tmp_path, tls=(cert, key)).start()
+    try:
+        async with bridged(broker, ca_file=str(ca)) as (app, bridge, log):
+            assert bridge.link.tls and bridge.link.connected.is_set()
+        # Without the broker's CA (the system's CAs do not know it), the certificate is refused.
+        settings = make_settings(mqtt={"url": broker.url, "device": "kitchen", "reconnect_max_s": 1})
+        other = Appliance(settings, "sk-test", detector=None)
+        untrusting = MqttBridge(settings, other.events, PageCommands(other), __version__)
+        untrusting.start()
+        await asyncio.sleep(2)
+        assert not untrusting.link.connected.is_set() and untrusting.link.connections == 0
+        await untrusting.close()
+    finally:
+        broker.stop()

@@ -235,13 +235,14 @@ class BrokerLink:
                     log.exception("MQTT message on %s not handled", message.topic.value)
             raise aiomqtt.MqttError("the message stream ended")
         finally:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await sender
             self.connected.clear()
+            sender.cancel()
+            # Not `await sender`: a publish in flight can swallow the cancellation (seen with TLS).
+            await asyncio.wait({sender}, timeout=2)
 
     async def _send_all(self, client: aiomqtt.Client) -> None:
-        while True:
+        me = asyncio.current_task()
+        while me is None or not me.cancelling():
             topic, payload, qos, retain = await self._outgoing.get()
             await client.publish(topic, payload, qos=qos, retain=retain)
 
