@@ -265,3 +265,17 @@ async def test_mqtts_with_the_brokers_ca(tmp_path: Any) -> None:
         await untrusting.close()
     finally:
         broker.stop()
+
+
+async def test_transcripts_stay_off_the_broker_unless_turned_on(mosquitto: Mosquitto) -> None:
+    from appliance.events import TranscriptLine
+
+    for enabled in (False, True):
+        async with bridged(mosquitto, publish_transcripts=enabled) as (app, bridge, _), \
+                listening(mosquitto.port, f"{BASE}/#") as op:
+            await ready(op)
+            app.events.publish(TranscriptLine(role="user", text="what is the secret family recipe"))
+            app.set_volume(app.volume - 1)  # a later message, to know the transcript would have come first
+            await op.wait_for(lambda: op.last(f"{BASE}/volume") == str(app.volume), 5, "the volume")
+            said = [json.loads(p)["text"] for p in op.payloads(f"{BASE}/transcript")]
+            assert said == (["what is the secret family recipe"] if enabled else [])
