@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiomqtt
+
+from appliance import __version__
+from appliance.app import Appliance
+from appliance.integrations.bridge import MqttBridge
+from appliance.integrations.commands import PageCommands
+from tests.inproc import EventLog, make_settings
+from tests.mosquitto import Mosquitto
 
 
 class Listener:
@@ -55,3 +63,22 @@ async def listening(url_port: int, *topics: str, **login: Any) -> AsyncIterator[
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await reader
+
+
+@contextlib.asynccontextmanager
+async def bridged(broker: Mosquitto, **mqtt: Any) -> AsyncIterator[tuple[Appliance, MqttBridge, EventLog]]:
+    """An Appliance (its commands and event stream; no audio) with its MQTT bridge connected."""
+    settings = make_settings(mqtt={"url": broker.url, "site": "flat", "device": "kitchen", **mqtt})
+    app = Appliance(settings, "sk-test", detector=None)
+    log = EventLog()
+    root = logging.getLogger("appliance")
+    root.addHandler(log)
+    root.setLevel(logging.DEBUG)
+    bridge = MqttBridge(settings, app.events, PageCommands(app), __version__)
+    bridge.start()
+    try:
+        await asyncio.wait_for(bridge.link.connected.wait(), 10)
+        yield app, bridge, log
+    finally:
+        await bridge.close()
+        root.removeHandler(log)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from tests.inproc import wait_until
 from tests.mosquitto import Mosquitto
-from tests.mqtt_support import Listener, listening
-from tests.test_mqtt_broker import bridged
+from tests.mqtt_support import Listener, bridged, listening
 
 ACL = Path(__file__).resolve().parents[1] / "deploy" / "mosquitto" / "acl"
 USERS = {"kitchen": "kitchen-pass-1", "living": "living-pass-1", "homeassistant": "ha-pass-123",

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from appliance.integrations.arbitration import ECHO_TIMEOUT_S, WakeArbitrated
 from appliance.integrations.bridge import MqttBridge
 from tests.mosquitto import Mosquitto, mosquitto_fixture  # noqa: F401 (the `mosquitto` fixture)
-from tests.test_mqtt_broker import bridged
+from tests.mqtt_support import bridged
 
 
 @contextlib.asynccontextmanager
@@ -87,21 +87,23 @@ async def test_added_delay(mosquitto: Mosquitto) -> None:
             bridge.link.events.subscribe(lambda e: reasons.append(e.reason) if isinstance(e, WakeArbitrated) else None)
         loop = asyncio.get_running_loop()
         waits: list[float] = []
-        late = 0
+        late = best = 0
         for i in range(20):
             reasons.clear()
             started = loop.time()
             results = await asyncio.gather(decide(kitchen, 0.5 + i / 100), decide(living, 0.7))
             waits.append(1000 * (loop.time() - started))
-            if "broker did not answer in time" in reasons:  # a loaded machine: both answer, by design
-                late += 1
-            else:
-                assert results == [False, True], reasons
+            if {"broker did not answer in time", "alone"} & set(reasons):
+                late += 1  # a loaded machine: an echo or a claim later than the window; both may answer
+            else:  # once; the better score, unless a claim was delivered later than the window
+                assert results.count(True) == 1, reasons
+                best += results == [False, True]
             await asyncio.sleep(SAME_WAKE_GAP)
         assert late < 10
         waits.sort()
         print(f"arbitration delay: median {statistics.median(waits):.0f} ms, "
-              f"p90 {waits[int(0.9 * len(waits)) - 1]:.0f} ms; broker late {late} of 20")
+              f"p90 {waits[int(0.9 * len(waits)) - 1]:.0f} ms; the better score answered {best} of 20, "
+              f"late {late} of 20")
 
 
 SAME_WAKE_GAP = 0.3

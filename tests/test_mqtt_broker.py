@@ -4,12 +4,10 @@ ignored, a broker restart is survived (reconnect, discovery re-published, one er
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 from appliance import __version__
@@ -19,28 +17,9 @@ from appliance.integrations.commands import PageCommands
 from appliance.state import State
 from tests.inproc import EventLog, make_settings
 from tests.mosquitto import Mosquitto, mosquitto_fixture  # noqa: F401 (the `mosquitto` fixture)
-from tests.mqtt_support import Listener, listening
+from tests.mqtt_support import Listener, bridged, listening
 
 BASE = "appliances/flat/kitchen"
-
-
-@contextlib.asynccontextmanager
-async def bridged(broker: Mosquitto, **mqtt: Any) -> AsyncIterator[tuple[Appliance, MqttBridge, EventLog]]:
-    """An Appliance (its commands and event stream; no audio) with its MQTT bridge connected."""
-    settings = make_settings(mqtt={"url": broker.url, "site": "flat", "device": "kitchen", **mqtt})
-    app = Appliance(settings, "sk-test", detector=None)
-    log = EventLog()
-    root = logging.getLogger("appliance")
-    root.addHandler(log)
-    root.setLevel(logging.DEBUG)
-    bridge = MqttBridge(settings, app.events, PageCommands(app), __version__)
-    bridge.start()
-    try:
-        await asyncio.wait_for(bridge.link.connected.wait(), 10)
-        yield app, bridge, log
-    finally:
-        await bridge.close()
-        root.removeHandler(log)
 
 
 async def ready(ha: Listener) -> None:
