@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .audio.capture import MicStream
 from .audio.devices import AudioDeviceError
@@ -43,6 +43,7 @@ from .events import (
 )
 from .indicators.earcons import Earcons
 from .indicators.lights import StatusLights, build_status_lights
+from .integrations import start_mqtt
 from .redaction import register_secret
 from .ringing import TimerRinger
 from .settings import Settings
@@ -53,8 +54,12 @@ from .telemetry import Telemetry, health_of
 from .triggers.button import PushButton
 from .web.server import WebServer
 
+if TYPE_CHECKING:
+    from .integrations.bridge import MqttBridge
+
 log = logging.getLogger("appliance")
 
+ANSWERED_ELSEWHERE_S = 1.0  # the light shown when another device of the home answers a wake
 AUDIO_STABLE_S = 30.0  # audio that ran this long before a fault restarts the backoff from the start
 
 
@@ -124,6 +129,7 @@ class Appliance:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sink: AudioSink | None = None
         self._tasks: set[asyncio.Future[None]] = set()
+        self.mqtt: MqttBridge | None = None  # Home Assistant / fleet / arbitration, when a broker is set
 
     # -- audio (streams.py) ------------------------------------------------------------------------
     @property
@@ -216,6 +222,19 @@ class Appliance:
         self._sink = sink
         return True
 
+    def answered_elsewhere(self) -> None:
+        """Another device of the home answers this wake: a short dim light, then as before."""
+        leds = self.leds
+        if leds is None:
+            return
+
+        async def show() -> None:
+            leds.play("answered_elsewhere")
+            await asyncio.sleep(ANSWERED_ELSEWHERE_S)
+            leds.play(None)
+
+        self.spawn(show())
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine from a callback, holding a reference until it finishes."""
         task = asyncio.ensure_future(coro)
@@ -252,6 +271,8 @@ class Appliance:
         if self.controls.muted:
             self.state.to(State.MUTED, reason="restored")
         self.telemetry.bind(self.audio_stats, self.health)
+        self.mqtt = start_mqtt(self)
+        self.controls.arbitration = self.mqtt.arbitration if self.mqtt is not None else None
         web: WebServer | None = None
         if self.settings.health.enabled:
             web = WebServer(self.settings, self.telemetry, self)
@@ -304,6 +325,8 @@ class Appliance:
                     await self._error("audio_device", self._fault_reason, backoff, stop, then_idle=False)
                     backoff = self._next_backoff(backoff)
         finally:
+            if self.mqtt is not None:
+                await self.mqtt.close()
             heartbeat.cancel()
             ringer.cancel()
             saver.cancel()

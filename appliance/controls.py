@@ -30,6 +30,7 @@ from .store import KeptValues, Store, StoreFault
 
 if TYPE_CHECKING:
     from .conversation.session import Conversation
+    from .integrations.arbitration import Arbitration
 
 log = logging.getLogger("appliance.controls")
 
@@ -57,6 +58,10 @@ class Lifecycle(Protocol):
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None: ...
 
+    def answered_elsewhere(self) -> None:
+        """Show that another device of the home answers this wake."""
+        ...
+
     def apply_volume(self, percent: int) -> None: ...
 
 
@@ -82,6 +87,8 @@ class Controls:
         self.events = events
         self._host = host
         self.ringer: TimerRinger | None = None  # set once the ringer exists (it asks `rest_state`)
+        # One answer per home (integrations/arbitration.py): set while an MQTT broker is configured.
+        self.arbitration: Arbitration | None = None
         # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
         self._muted = bool(store.get("muted", False))
         self._volume = int(store.get("volume", default_volume))
@@ -161,11 +168,20 @@ class Controls:
         if current == State.RINGING:
             self.dismiss("wakeword")
         elif current == State.IDLE:
-            self._host.begin(wake_event(detection))
+            if self.arbitration is None:
+                self._host.begin(wake_event(detection))
+            else:  # the devices of one home answer once (a button press is never arbitrated)
+                self._host.spawn(self._answer_if_chosen(self.arbitration, wake_event(detection)))
         elif current in (State.SPEAKING, State.THINKING) and self._host.conversation is not None:
             self.events.publish(wake_event(detection, barge_in=True))
             self.interrupt()
         # muted (the promise), or busy waking/connecting/listening: nothing to do
+
+    async def _answer_if_chosen(self, arbitration: Arbitration, event: Wake) -> None:
+        if not await arbitration.should_answer(event.score or 0.0):
+            self._host.answered_elsewhere()
+        elif self.state.state == State.IDLE:  # nothing else (a button, a mute) came first while it waited
+            self._host.begin(event)
 
     # -- timers ---------------------------------------------------------------------------------
     def dismiss(self, by: str) -> Ack:

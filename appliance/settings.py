@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import socket
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -466,6 +468,97 @@ class WebSettings(SettingsGroup):
         return self
 
 
+# -- MQTT: Home Assistant discovery, fleet topics, one answer per home (appliance/integrations/) ---------
+MQTT_ENTITIES = ("state", "muted", "volume", "talk", "wake_score", "timers")
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def default_device_name() -> str:
+    """The host name, made topic-safe (MQTT topic levels, Home Assistant node ids, ACL `%u`)."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", socket.gethostname().split(".")[0]).strip("-")
+    return name[:64] or "appliance"
+
+
+class MqttSettings(SettingsGroup):
+    """Unset `url`: no MQTT at all (the client library is not even imported)."""
+
+    url: str | None = None  # mqtt://host[:port] only to this machine; mqtts://host[:port] otherwise
+    ca_file: Path | None = None  # mqtts: the CA that signed the broker's certificate (unset = the system's)
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    home: str | None = None  # devices with the same home answer a wake once (arbitration); unset = no arbitration
+    device: str = Field(default_factory=default_device_name)
+    site: str = "default"
+    keepalive_s: int = Field(30, ge=5, le=3600, description="the broker declares the device gone after 1.5 x this")
+    reconnect_max_s: float = Field(60.0, gt=0, description="longest wait between reconnection attempts")
+    discovery_prefix: str = "homeassistant"
+    entities: Annotated[list[str], NoDecode] = list(MQTT_ENTITIES)
+    publish_transcripts: bool = False  # off: what is said in the house stays off the broker
+    arbitration_window_ms: int = Field(100, ge=10, le=1000, description="how long a wake waits for other claims")
+
+    _blank_is_unset = field_validator("url", "ca_file", "username", "password", "password_file", "home",
+                                      mode="before")(classmethod(lambda cls, v: _unset(v)))
+    _ca_file = field_validator("ca_file", "password_file")(classmethod(lambda cls, v: _existing_file(v)))
+
+    @field_validator("url")
+    @classmethod
+    def _broker_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (raises on a bad port)
+        except ValueError as exc:
+            raise ValueError(f"is not a broker URL ({exc})") from None
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("must be mqtts://HOST[:PORT] (or mqtt://HOST[:PORT] to this machine)")
+        if parts.scheme == "mqtt" and not is_loopback(parts.hostname):
+            # The password and every command would cross the network in clear.
+            raise ValueError("mqtt:// is unencrypted: use mqtts://, or mqtt:// only to 127.0.0.1, ::1 or localhost")
+        if parts.username or parts.password:
+            raise ValueError("put the user in APPLIANCE_MQTT__USERNAME and the password in …__PASSWORD_FILE")
+        return value
+
+    @field_validator("home", "device", "site")
+    @classmethod
+    def _topic_safe(cls, value: str | None) -> str | None:
+        if value is not None and not _TOPIC_NAME.fullmatch(value):
+            raise ValueError("must be 1-64 letters, digits, '_' or '-' (it is a topic level)")
+        return value
+
+    @field_validator("discovery_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or any(c in value for c in "+#") or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must be a topic without wildcards or leading/trailing '/', e.g. homeassistant")
+        return value
+
+    @field_validator("entities", mode="before")
+    @classmethod
+    def _entity_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            unknown = sorted(set(map(str, value)) - set(MQTT_ENTITIES))
+            if unknown:
+                raise ValueError(f"unknown entities {unknown}; choose from {', '.join(MQTT_ENTITIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _password_file(self) -> MqttSettings:
+        if self.password is None and self.password_file is not None:
+            try:
+                text = self.password_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or type(exc).__name__
+                raise ValueError(f"password_file {str(self.password_file)!r} cannot be read: {reason}") from None
+            if not text:
+                raise ValueError(f"password_file {str(self.password_file)!r} is empty")
+            self.password = SecretStr(text)
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="APPLIANCE_",
@@ -496,6 +589,7 @@ class Settings(BaseSettings):
     transcripts: TranscriptSettings = TranscriptSettings()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()
+    mqtt: MqttSettings = MqttSettings()
     health: HealthSettings = HealthSettings()  # after `web`: its check below reads the web settings
 
     @field_validator("health")
@@ -556,4 +650,5 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         data["openai_api_key"] = "********" if self.openai_api_key else None
         data["web"]["token"] = "********" if self.web.token else None
+        data["mqtt"]["password"] = "********" if self.mqtt.password else None
         return data

@@ -18,6 +18,7 @@ packages=(libportaudio2 libpulse0 libasound2 libspeexdsp1 alsa-utils)
 if [ "$with_test" = 1 ]; then
   # The paced-audio test harness: a private PulseAudio daemon reached through ALSA's pulse plugin.
   packages+=(pulseaudio pulseaudio-utils libasound2-plugins)
+  packages+=(mosquitto)  # the MQTT tests start their own broker (tests/mosquitto.py)
   # The device page in a real browser (selenium drives headless chromium), and CI's rebuild of the
   # page's committed JavaScript bundle (scripts/build_browser_bundle.sh --check).
   packages+=(chromium chromium-driver)

@@ -47,6 +47,7 @@ PATTERNS: dict[State, Pattern] = {
 # Patterns shown by name over the state's, e.g. by the timers feature.
 NAMED: dict[str, Pattern] = {
     "timer_ringing": Pattern("blink", (1.0, 0.6, 0.0), 0.15, 0.15),
+    "answered_elsewhere": Pattern("on", (0.0, 0.0, 0.25)),  # another device of the home answers this wake
 }
 
 

@@ -165,9 +165,10 @@ PATTERNS: dict[str, Renderer] = {
     "error": lambda t, n, lvl: _blink(RED, t, n, 0.25, 0.75),
     "muted": lambda t, n, lvl: _solid(RED, n),
     "timer_ringing": lambda t, n, lvl: _timer_ringing(t, n),
+    "answered_elsewhere": lambda t, n, lvl: _solid(_scale(BLUE, 0.25), n),  # another device answers this wake
 }
 # Patterns whose frames do not change with time or level: drawn once.
-STATIC = frozenset({"off", "listening", "muted"})
+STATIC = frozenset({"off", "listening", "muted", "answered_elsewhere"})
 
 
 def pattern_for(state: State, idle: str = "off") -> str:

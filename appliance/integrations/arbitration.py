@@ -1,0 +1,141 @@
+"""One answer per home: the devices of one `home` that hear the same wake agree, over the broker, which
+of them answers (the one that heard it best); the others stay idle.
+
+Each device that hears the wake word publishes a claim (its score) on its own `…/wake` topic and reads
+everyone's. Its own claim coming back from the broker marks when the broker saw it; it then waits
+`window_s` for the claims of the others and answers unless
+- another device's claim for the same wake has a higher score (equal scores: the lower device name), or
+- another device's claim reached the broker more than `window_s` before its own: that device has
+  decided already, without hearing this one, so answering too would answer twice.
+Without a connected broker, or when the broker does not echo the claim in time, the device answers
+(as a device alone would). A button press is never arbitrated (the caller does not ask).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..events import ApplianceEvent
+from .mqtt import BrokerLink
+from .topics import ROOT, DeviceTopics
+
+log = logging.getLogger("appliance.mqtt.arbitration")
+
+ECHO_TIMEOUT_S = 0.1  # the broker did not answer in time: answer as if alone
+SAME_WAKE_S = 0.5  # claims further apart are different wakes (one utterance reaches the devices within ~0.3 s)
+MAX_CLAIM_BYTES = 512
+
+
+@dataclass(frozen=True)
+class Claim:
+    device: str
+    score: float
+    at: float  # loop time when it arrived from the broker
+
+
+@dataclass(frozen=True, kw_only=True)
+class WakeArbitrated(ApplianceEvent):
+    """The outcome of one arbitration: `answer` false means another device of the home answers."""
+
+    name: ClassVar[str] = "wake_arbitrated"
+    logger: ClassVar[str] = "appliance.mqtt.arbitration"
+    answer: bool
+    reason: str
+    waited_ms: float
+    score: float
+    rivals: int
+    winner: str | None = None
+
+    def message(self) -> str:
+        if self.answer:
+            return f"wake arbitrated: answering ({self.reason}, {self.waited_ms:.0f} ms)"
+        return f"wake arbitrated: {self.winner} answers ({self.reason})"
+
+
+def is_claim_topic(topic: str) -> bool:
+    parts = topic.split("/")
+    return len(parts) == 4 and parts[0] == ROOT and parts[3] == "wake"
+
+
+class Arbitration:
+    def __init__(self, link: BrokerLink, topics: DeviceTopics, home: str, window_s: float) -> None:
+        self.link = link
+        self.topics = topics
+        self.home = home
+        self.window_s = window_s
+        self._claims: collections.deque[Claim] = collections.deque(maxlen=64)
+        self._echoes: dict[str, asyncio.Future[float]] = {}
+        self._decided_at = float("-inf")  # claims that came before the last decision belong to an earlier wake
+
+    def on_claim(self, topic: str, payload: bytes) -> None:
+        """A claim from the broker (ours coming back, or another device's)."""
+        if not is_claim_topic(topic) or len(payload) > MAX_CLAIM_BYTES:
+            return
+        try:
+            claim = json.loads(payload)
+            home, device, score = claim["home"], claim["device"], float(claim["score"])
+            claim_id = str(claim.get("id", ""))
+        except (ValueError, TypeError, KeyError):
+            return
+        if home != self.home or not isinstance(device, str) or score != score:  # NaN scores are no claim
+            return
+        at = asyncio.get_running_loop().time()
+        if device == self.topics.device:
+            echo = self._echoes.get(claim_id)
+            if echo is not None and not echo.done():
+                echo.set_result(at)
+            return
+        # Claims are sent on the claimant's own topic (the ACL lets a device write only its own).
+        if topic.split("/")[2] != device:
+            return
+        self._claims.append(Claim(device, score, at))
+
+    async def should_answer(self, score: float) -> bool:
+        """Whether this device answers a wake word it heard with `score` (waits at most about
+        ECHO_TIMEOUT_S + window_s)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        answer, reason, winner, rivals = await self._decide(score)
+        waited_ms = round(1000 * (loop.time() - started), 1)
+        self.link.events.publish(WakeArbitrated(answer=answer, reason=reason, waited_ms=waited_ms, score=score,
+                                                rivals=rivals, winner=winner))
+        return answer
+
+    async def _decide(self, score: float) -> tuple[bool, str, str | None, int]:
+        if not self.link.connected.is_set():
+            return True, "no broker", None, 0
+        loop = asyncio.get_running_loop()
+        claim_id = secrets.token_hex(6)
+        echo: asyncio.Future[float] = loop.create_future()
+        self._echoes[claim_id] = echo
+        try:
+            payload = {"home": self.home, "device": self.topics.device, "score": score, "id": claim_id}
+            if not self.link.send(self.topics.wake, json.dumps(payload), qos=0):
+                return True, "claim not sent", None, 0
+            try:
+                mine_at = await asyncio.wait_for(echo, ECHO_TIMEOUT_S)
+            except TimeoutError:
+                return True, "broker did not answer in time", None, 0
+        finally:
+            self._echoes.pop(claim_id, None)
+        await asyncio.sleep(max(0.0, mine_at + self.window_s - loop.time()))
+        rivals = [c for c in self._claims if abs(c.at - mine_at) <= SAME_WAKE_S and c.at > self._decided_at]
+        self._decided_at = loop.time()
+        for rival in rivals:
+            if rival.at < mine_at - self.window_s:
+                return False, "another device answered first", rival.device, len(rivals)
+        best = max(rivals, key=lambda c: (c.score, _name_rank(c.device)), default=None)
+        if best is not None and (best.score, _name_rank(best.device)) > (score, _name_rank(self.topics.device)):
+            return False, "another device heard it better", best.device, len(rivals)
+        return True, "heard it best" if rivals else "alone", None, len(rivals)
+
+
+def _name_rank(device: str) -> tuple[int, ...]:
+    """Equal scores: the lower name wins (a larger rank), the same on every device."""
+    return tuple(-ord(c) for c in device)
