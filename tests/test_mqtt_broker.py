@@ -254,7 +254,7 @@ async def test_transcripts_stay_off_the_broker_unless_turned_on(mosquitto: Mosqu
                 listening(mosquitto.port, f"{BASE}/#") as op:
             await ready(op)
             app.events.publish(TranscriptLine(role="user", text="what is the secret family recipe"))
-            app.controls.set_volume(app.controls.volume - 1)  # a later message, to know the transcript would have come first
+            app.controls.set_volume(app.controls.volume - 1)  # later: the transcript would come first
             await op.wait_for(lambda: op.last(f"{BASE}/volume") == str(app.volume), 5, "the volume")
             said = [json.loads(p)["text"] for p in op.payloads(f"{BASE}/transcript")]
             assert said == (["what is the secret family recipe"] if enabled else [])
