@@ -1,6 +1,8 @@
 """One conversation: a RealtimeRunner session fed by the microphone sink and feeding the player.
 
-It turns SDK events into appliance states and decides when the conversation is over.
+It turns SDK events into appliance states and ends the conversation. Its parts live next door:
+`realtime_config` (the session's SDK config), `server_events` (raw server events), `echo_guard` (what
+of the microphone the model must not hear), `push_to_talk` (turns) and `endings` (idle, goodbye).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..state import State, StateMachine
 from .agent import AgentSetup, ConversationControl
 from .agent_events import appliance_event, unknown_tool
 from .echo_guard import EchoGuard
+from .endings import goodbye_spoken, idle_or_too_long, server_silence
 from .outcomes import ConversationError, ConversationResult, EndReason
 from .push_to_talk import PushToTalkTurns
 from .realtime_config import model_settings, url_with_model  # also imported from here by tests
@@ -400,43 +403,18 @@ class Conversation:
             self._state.to(State.LISTENING, reason="answer_played")
 
     async def _watch_idle(self) -> None:
-        timeout = self._settings.session.idle_timeout_s
-        limit = self._settings.session.max_duration_s
-        started = time.monotonic()
-        while True:
-            await asyncio.sleep(0.1)
-            now = time.monotonic()
-            if now - started > limit:
-                self.end("max_duration")
-                return
-            if self._user_speaking or self._turns.talking or self._player.busy or self._state.state == State.SPEAKING:
-                self._touch()
-                continue
-            if now - self._last_activity > timeout:
-                self.end("idle_timeout")
-                return
+        self.end(await idle_or_too_long(self._settings, self._in_use, self._touch, lambda: self._last_activity))
+
+    def _in_use(self) -> bool:
+        """Someone speaks, holds the button, or the answer plays: not idle, whatever the clock says."""
+        return self._user_speaking or self._turns.talking or self._player.busy or self._state.state == State.SPEAKING
 
     async def _watch_server_silent(self) -> None:
-        """A server (or a proxy before it) that accepts the websocket and then says nothing, not
-        even `session.created`: give up after the connect timeout instead of pretending to listen."""
-        timeout = self._settings.realtime.connect_timeout_s
-        try:
-            await asyncio.wait_for(self._heard_server.wait(), timeout)
-        except TimeoutError:
-            self.fail(ConversationError(
-                "connect_timeout", f"the server accepted the connection but sent nothing in {timeout:.0f} s"
-            ))
+        if (error := await server_silence(self._settings, self._heard_server)) is not None:
+            self.fail(error)
 
     async def _watch_goodbye(self) -> None:
-        await self._control.goodbye.wait()
-        # Let the goodbye be spoken: wait (bounded) for more audio to play and for it to finish.
-        written_at_goodbye = self._player.stats.written_samples
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-            spoke = self._player.stats.written_samples > written_at_goodbye
-            if spoke and not self._player.busy:
-                break
+        await goodbye_spoken(self._control.goodbye, self._player)  # let the goodbye be spoken
         self.end("goodbye")
 
 
