@@ -1,6 +1,8 @@
 """One conversation: a RealtimeRunner session fed by the microphone sink and feeding the player.
 
-It turns SDK events into appliance states and decides when the conversation is over.
+It turns SDK events into appliance states and ends the conversation. Its parts live next door:
+`realtime_config` (the session's SDK config), `server_events` (raw server events), `echo_guard` (what
+of the microphone the model must not hear), `push_to_talk` (turns) and `endings` (idle, goodbye).
 """
 
 from __future__ import annotations
@@ -11,104 +13,31 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from ..audio.formats import MODEL_AUDIO_FORMAT, MODEL_RATE, ms_for_samples, samples_for_ms
+from ..audio.formats import MODEL_RATE, ms_for_samples
 from ..audio.pipeline import AudioSink
 from ..audio.playback import Player
 from ..events import AnswerInterrupted, GuardrailTripped, HandedOff, SessionOpened, ToolCalled
 from ..logs import log_event
-from ..settings import RealtimeSettings, Settings
+from ..settings import Settings
 from ..state import State, StateMachine
 from .agent import AgentSetup, ConversationControl
 from .agent_events import appliance_event, unknown_tool
+from .echo_guard import EchoGuard
+from .endings import goodbye_spoken, idle_or_too_long, server_silence
 from .outcomes import ConversationError, ConversationResult, EndReason
+from .push_to_talk import PushToTalkTurns
+from .realtime_config import model_settings, url_with_model  # also imported from here by tests
 from .sdk import load_sdk
+from .server_events import response_failure, server_event_type
 
 if TYPE_CHECKING:  # the SDK itself is imported when a conversation starts (see sdk.py)
     from agents.realtime import RealtimePlaybackTracker, RealtimeSession, RealtimeSessionEvent
-    from agents.realtime.config import (
-        RealtimeAudioInputConfig,
-        RealtimeAudioOutputConfig,
-        RealtimeInputAudioTranscriptionConfig,
-        RealtimeRunConfig,
-        RealtimeSessionModelSettings,
-        RealtimeTurnDetectionConfig,
-    )
+    from agents.realtime.config import RealtimeRunConfig
     from agents.realtime.model import RealtimeModelConfig
 
 log = logging.getLogger("appliance.conversation")
 
-MIN_TURN_MS = 120
-
-
-def url_with_model(url: str, model: str) -> str:
-    """The SDK uses an overridden URL verbatim; the endpoint needs `?model=`."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    query.setdefault("model", model)
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def turn_detection_config(rt: RealtimeSettings) -> RealtimeTurnDetectionConfig:
-    """The turn detector's settings in the nested form the SDK (and the GA API) expects."""
-    config: RealtimeTurnDetectionConfig = {"type": rt.turn_detection, "interrupt_response": rt.interrupt_response}
-    if rt.turn_detection == "semantic_vad":
-        config["eagerness"] = rt.eagerness
-    else:
-        config["threshold"] = rt.vad_threshold
-        config["prefix_padding_ms"] = rt.prefix_padding_ms
-        config["silence_duration_ms"] = rt.silence_duration_ms
-    return config
-
-
-def model_settings(
-    settings: Settings, push_to_talk: bool = False, voice: str | None = None
-) -> RealtimeSessionModelSettings:
-    """Voice, model, transcription, turn detection, noise reduction and speed, all from settings,
-    as `audio.input` / `audio.output` (the SDK's current form, not the old flat one)."""
-    rt = settings.realtime
-    transcription: RealtimeInputAudioTranscriptionConfig = {"model": rt.transcription_model}
-    if rt.transcription_language:
-        transcription["language"] = rt.transcription_language
-    audio_input: RealtimeAudioInputConfig = {
-        "format": MODEL_AUDIO_FORMAT,  # type: ignore[typeddict-item]
-        "transcription": transcription,
-        "turn_detection": None if push_to_talk else turn_detection_config(rt),
-        "noise_reduction": None if rt.noise_reduction == "none" else {"type": rt.noise_reduction},
-    }
-    audio_output: RealtimeAudioOutputConfig = {
-        "format": MODEL_AUDIO_FORMAT,  # type: ignore[typeddict-item]
-        "voice": voice or rt.voice,
-        "speed": rt.speed,
-    }
-    return {"model_name": rt.model, "audio": {"input": audio_input, "output": audio_output}}
-
-
-def _server_event_type(event: RealtimeSessionEvent) -> str | None:
-    if event.type != "raw_model_event":
-        return None
-    data = event.data
-    if getattr(data, "type", None) == "raw_server_event" and isinstance(data.data, dict):  # type: ignore[union-attr]
-        return data.data.get("type")  # type: ignore[union-attr]
-    return None
-
-
-def _response_failure(event: RealtimeSessionEvent) -> str | None:
-    """`code: message` of a `response.done` whose response failed, else None."""
-    response = event.data.data.get("response") if event.type == "raw_model_event" else None  # type: ignore[union-attr]
-    if not isinstance(response, dict) or response.get("status") != "failed":
-        return None
-    details = response.get("status_details")
-    error = details.get("error") if isinstance(details, dict) else None
-    if not isinstance(error, dict):
-        return "unknown"
-    code = error.get("code") or error.get("type") or "unknown"
-    message = error.get("message")
-    return f"{code}: {message}" if message else str(code)
-
-
-EARLY_INTERRUPTION_S = 3.0  # `aec`: an answer cut off this soon, twice, may be cutting itself off
 
 
 class Conversation:
@@ -148,21 +77,28 @@ class Conversation:
         self._last_activity = time.monotonic()
         self._sent_samples = 0
         self._push_to_talk = push_to_talk
-        self._muted_until = 0.0
-        self.echo_canceller_ready: Callable[[], bool] | None = None  # echo = "aec": has it learned the room?
-        # echo = "aec": the model reports speech while the agent speaks; was it our own echo?
-        self.model_heard_echo: Callable[[], bool] | None = None
-        self._gate_rest = False  # it was: this conversation gates like `gate` from now on
-        self._speaking_since = 0.0  # when the current answer began to play
-        self._early_interruptions = 0  # answers cut off by "speech" within EARLY_INTERRUPTION_S
-        self._talking = push_to_talk  # push-to-talk starts with the button held
-        # Push-to-talk turns as [pressed, released] capture-time windows: audio is judged by when it
-        # was heard, so the pre-roll sent after connecting still counts as part of the first turn.
-        self._turns: list[list[float]] = [[float("-inf"), float("inf")]] if push_to_talk else []
-        self._turn_samples = 0
+        self._echo = EchoGuard(settings, player)  # what of the microphone the model must not hear
+        self._turns = PushToTalkTurns(held=push_to_talk)
         self._agent_name = self._agents.config.start
         self._background: set[asyncio.Future[None]] = set()
         self._heard_server = asyncio.Event()  # any event from the server since the socket opened
+
+    # -- echo hooks the appliance sets (echo = "aec"): see EchoGuard ----------------------------
+    @property
+    def echo_canceller_ready(self) -> Callable[[], bool] | None:
+        return self._echo.echo_canceller_ready
+
+    @echo_canceller_ready.setter
+    def echo_canceller_ready(self, check: Callable[[], bool] | None) -> None:
+        self._echo.echo_canceller_ready = check
+
+    @property
+    def model_heard_echo(self) -> Callable[[], bool] | None:
+        return self._echo.model_heard_echo
+
+    @model_heard_echo.setter
+    def model_heard_echo(self, check: Callable[[], bool] | None) -> None:
+        self._echo.model_heard_echo = check
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
     def end(self, reason: EndReason) -> None:
@@ -179,23 +115,15 @@ class Conversation:
     def talk(self) -> bool:
         """Push-to-talk press: the turn opens at once (so a release that follows before anything
         else runs closes it). Returns whether an answer is under way: the caller then `barge_in`s."""
-        if not self._talking:
-            self._talking = True
-            self._turns.append([time.monotonic(), float("inf")])
+        self._turns.press()
         self._touch()
         return self._state.state in (State.SPEAKING, State.THINKING)
 
     def release(self) -> None:
         """Push-to-talk release: the turn is over; commit it and ask for the answer."""
-        if self._talking:
-            self._talking = False
-            now = time.monotonic()
-            self._turns[-1][1] = now
+        if (now := self._turns.release()) is not None:
             self._sink.put(b"", now)  # marks the end of the turn for the sender
             self._touch()
-
-    def _in_turn(self, captured_at: float) -> bool:
-        return any(start <= captured_at <= end for start, end in self._turns[-4:])
 
     async def barge_in(self) -> None:
         """The wake word (or the button) while the agent talks: stop talking and listen.
@@ -321,21 +249,16 @@ class Conversation:
 
     def mute_until(self, until: float) -> None:
         """Send silence instead of audio captured before `until` (e.g. while an earcon plays)."""
-        self._muted_until = max(self._muted_until, until)
+        self._echo.mute_until(until)
+
+    @property
+    def _talking(self) -> bool:
+        """Is a push-to-talk turn open (the microphone streaming)? Read by the tests."""
+        return self._turns.talking
 
     def _withheld(self, captured_at: float) -> bool:
         """Is this block's audio kept from the model (heard while the speaker played)?"""
-        if captured_at < self._muted_until:
-            return True
-        audio = self._settings.audio
-        if audio.echo == "aec" and (self._gate_rest or (self.echo_canceller_ready is not None
-                                                         and not self.echo_canceller_ready())):
-            # Until the canceller has learned the room, it lets echo through: gate like `gate` does.
-            # After the answer interrupted itself once on its echo, whatever the cause, for good.
-            return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
-        if audio.echo != "gate":
-            return False
-        return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
+        return self._echo.withheld(captured_at)
 
     async def _send_mic(self, session: RealtimeSession) -> None:
         queue = self._sink.queue
@@ -345,9 +268,8 @@ class Conversation:
                 if block == b"":
                     await self._commit_turn(session)
                     continue
-                if not self._in_turn(captured_at):
+                if not self._turns.admits(captured_at, len(block) // 2):
                     continue  # between turns the microphone is not sent
-                self._turn_samples += len(block) // 2
             if self._withheld(captured_at):
                 block = bytes(len(block))  # keep the server's clock running, send no echo
             try:
@@ -360,9 +282,9 @@ class Conversation:
     async def _commit_turn(self, session: RealtimeSession) -> None:
         from agents.realtime.model_inputs import RealtimeModelSendRawMessage
 
-        samples, self._turn_samples = self._turn_samples, 0
+        samples = self._turns.take()
         try:
-            if samples < samples_for_ms(MIN_TURN_MS, MODEL_RATE):  # a tap, not a turn: the API refuses < 100 ms
+            if self._turns.is_tap(samples):
                 log_event(log, "turn_too_short", f"push-to-talk turn of {samples / 24:.0f} ms ignored")
                 await session.model.send_event(
                     RealtimeModelSendRawMessage(message={"type": "input_audio_buffer.clear"})
@@ -395,11 +317,11 @@ class Conversation:
         self.end("server_closed")
 
     def _handle(self, event: RealtimeSessionEvent) -> None:
-        server_type = _server_event_type(event)
+        server_type = server_event_type(event)
         if server_type is not None:
             self._heard_server.set()
         if server_type == "input_audio_buffer.speech_started":
-            self._notice_own_echo()
+            self._echo.speech_heard(self._state.state == State.SPEAKING)
             self._user_speaking = True
             self._touch()
             if self._state.state != State.LISTENING:
@@ -408,7 +330,7 @@ class Conversation:
             self._user_speaking = False
             self._touch()
             self._state.to(State.THINKING)
-        elif server_type == "response.done" and (failure := _response_failure(event)):
+        elif server_type == "response.done" and (failure := response_failure(event)):
             # E.g. rate limited: no answer will come, and the SDK raises no error event for it.
             log_event(log, "session_error", f"realtime response failed: {failure}", level=logging.WARNING)
             self._touch()
@@ -418,7 +340,7 @@ class Conversation:
             self._touch()
             self._player.enqueue(event.audio.data, event.item_id, event.content_index)
             if self._state.state != State.SPEAKING:
-                self._speaking_since = time.monotonic()
+                self._echo.answer_started()
                 self._state.to(State.SPEAKING)
         elif event.type == "audio_end":
             self._player.end_of_audio(event.item_id, event.content_index)
@@ -435,26 +357,6 @@ class Conversation:
         elif event.type == "error" and unknown_tool(event) is None:
             log_event(log, "session_error", f"realtime error: {event.error}", level=logging.WARNING)
         self._agent_event(event)
-
-    def _notice_own_echo(self) -> None:
-        """Speech reported while the agent speaks in `aec` mode may be the answer's own echo getting
-        past the canceller (however that came about): then the model would interrupt the answer, the
-        answer would start again, and its echo interrupt it again. Once is the limit: from then on
-        this conversation withholds the microphone while the speaker plays (a person can still
-        interrupt with the wake word or the button)."""
-        if self._gate_rest or self._settings.audio.echo != "aec" or self._state.state != State.SPEAKING:
-            return
-        if self.model_heard_echo is not None and self.model_heard_echo():
-            self._gate_rest = True
-            return
-        # A backstop that trusts no measurement: the loop seen restarted the answer and cut it off
-        # about 1.7 s in, again and again. Two answers cut off that early in one conversation: gate.
-        if time.monotonic() - self._speaking_since < EARLY_INTERRUPTION_S:
-            self._early_interruptions += 1
-            if self._early_interruptions >= 2:
-                self._gate_rest = True
-                log_event(log, "aec_gating", "two answers cut off early by speech: gating the microphone "
-                          "while the agent speaks for the rest of the conversation", level=logging.WARNING)
 
     def _agent_event(self, event: RealtimeSessionEvent) -> None:
         """Tools, handoffs, guardrails and transcripts: published; a failed tool still gets an answer."""
@@ -501,43 +403,18 @@ class Conversation:
             self._state.to(State.LISTENING, reason="answer_played")
 
     async def _watch_idle(self) -> None:
-        timeout = self._settings.session.idle_timeout_s
-        limit = self._settings.session.max_duration_s
-        started = time.monotonic()
-        while True:
-            await asyncio.sleep(0.1)
-            now = time.monotonic()
-            if now - started > limit:
-                self.end("max_duration")
-                return
-            if self._user_speaking or self._talking or self._player.busy or self._state.state == State.SPEAKING:
-                self._touch()
-                continue
-            if now - self._last_activity > timeout:
-                self.end("idle_timeout")
-                return
+        self.end(await idle_or_too_long(self._settings, self._in_use, self._touch, lambda: self._last_activity))
+
+    def _in_use(self) -> bool:
+        """Someone speaks, holds the button, or the answer plays: not idle, whatever the clock says."""
+        return self._user_speaking or self._turns.talking or self._player.busy or self._state.state == State.SPEAKING
 
     async def _watch_server_silent(self) -> None:
-        """A server (or a proxy before it) that accepts the websocket and then says nothing, not
-        even `session.created`: give up after the connect timeout instead of pretending to listen."""
-        timeout = self._settings.realtime.connect_timeout_s
-        try:
-            await asyncio.wait_for(self._heard_server.wait(), timeout)
-        except TimeoutError:
-            self.fail(ConversationError(
-                "connect_timeout", f"the server accepted the connection but sent nothing in {timeout:.0f} s"
-            ))
+        if (error := await server_silence(self._settings, self._heard_server)) is not None:
+            self.fail(error)
 
     async def _watch_goodbye(self) -> None:
-        await self._control.goodbye.wait()
-        # Let the goodbye be spoken: wait (bounded) for more audio to play and for it to finish.
-        written_at_goodbye = self._player.stats.written_samples
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-            spoke = self._player.stats.written_samples > written_at_goodbye
-            if spoke and not self._player.busy:
-                break
+        await goodbye_spoken(self._control.goodbye, self._player)  # let the goodbye be spoken
         self.end("goodbye")
 
 

@@ -1,128 +1,33 @@
-"""All configuration, from environment variables over TOML defaults.
+"""The settings groups, one class each: `APPLIANCE_<GROUP>__<NAME>` (a `[group]` table in TOML).
 
-Precedence (highest first): constructor arguments, environment (`APPLIANCE_…`, nested with `__`),
-a `.env`-style file is not read (containers pass env directly), then the TOML file named by
-`APPLIANCE_CONFIG_FILE`, then the defaults written in this module: their one source.
-`config/appliance.toml` documents them and is kept in step by a test.
+A new group is one class here (a `SettingsGroup`, its defaults written in place, its checks from
+`rules.py`) and one field on `Settings` in `root.py`; `config/appliance.toml` lists its defaults.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import re
 import socket
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import (
-    AliasChoices,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
-from pydantic_settings import (
-    BaseSettings,
-    NoDecode,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
-from .hardware import HardwareName, fill_unset, preset_values
-from .keyfile import KeyFileError, read_key_file
+from .files import packaged_default, token_from_file
+from .rules import (
+    comma_list,
+    device_spec,
+    existing_file,
+    is_loopback,
+    keyed_http_url,
+    long_enough_token,
+    unset,
+    websocket_url,
+)
 
 DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
-KEY_FILE_UNREADABLE = "key_file_unreadable"
-
-
-def packaged_default(name: str) -> Path:
-    """Path of a file shipped in `appliance/defaults/`."""
-    return Path(str(resources.files("appliance").joinpath("defaults", name)))
-
-
-def _device_spec(value: Any) -> str | int | None:
-    """A device is given by index (digits) or by a name substring; empty means the system default."""
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if not text:
-        return None
-    return int(text) if text.isdigit() else text
-
-
-def default_data_dir() -> Path:
-    """Where a local run keeps its data: $XDG_STATE_HOME/appliance (the image sets /var/lib/appliance)."""
-    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state_home) / "appliance"
-
-
-class ConfigFileError(ValueError):
-    """`APPLIANCE_CONFIG_FILE` names no readable TOML file; the message says which and why."""
-
-
-def checked_config_file(name: str) -> Path:
-    """The file `APPLIANCE_CONFIG_FILE` names, once it is known to be readable TOML: a file that was
-    asked for and is missing or broken is an error, not silently the defaults."""
-    path = Path(name)
-    where = f"APPLIANCE_CONFIG_FILE {path}"
-    try:
-        tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigFileError(f"{where} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigFileError(f"{where} is a directory, not a TOML file") from None
-    except PermissionError:
-        raise ConfigFileError(f"{where} cannot be read by uid {os.geteuid()}: permission denied") from None
-    except OSError as exc:
-        raise ConfigFileError(f"{where} cannot be read: {exc.strerror or type(exc).__name__}") from None
-    except UnicodeDecodeError:
-        raise ConfigFileError(f"{where} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigFileError(f"{where} is not valid TOML: {exc}") from None
-    return path
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) or `localhost`: traffic that never leaves the machine.
-    The one rule for every "loopback only" decision (settings, the page's Host check): an IP literal
-    or that one name, never a name that merely starts like one (`127.evil.example`)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool(address.is_loopback or (mapped is not None and mapped.is_loopback))
-
-
-def _unset(value: Any) -> Any:
-    """An empty value (`APPLIANCE_X=`) means the setting is not set."""
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-def _existing_file(value: Path | None) -> Path | None:
-    """A file setting that must name an existing file (the message leaves the path to the `got` part)."""
-    if value is None:
-        return None
-    try:
-        exists = value.is_file()
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot be used ({getattr(exc, 'strerror', None) or type(exc).__name__})") from None
-    if not exists:
-        raise ValueError("is not an existing file")
-    return value
 
 
 def _stem(spec: str) -> str:
@@ -153,27 +58,13 @@ class RealtimeSettings(SettingsGroup):
     speed: float = Field(1.0, ge=0.25, le=1.5, description="speaking speed of the answer")
 
     _blank_language = field_validator("transcription_language", mode="before")(
-        classmethod(lambda cls, v: _unset(v))
+        classmethod(lambda cls, v: unset(v))
     )
 
     @field_validator("url")
     @classmethod
     def _websocket_url(cls, value: str) -> str:
-        if not value.startswith(("ws://", "wss://")):
-            raise ValueError("must be a websocket URL starting with ws:// or wss://")
-        try:
-            host = urlsplit(value).hostname
-        except ValueError:
-            host = None
-        if not host:
-            raise ValueError("must name a host, e.g. wss://api.openai.com/v1/realtime")
-        if value.startswith("ws://") and not is_loopback(host):
-            # The API key travels in the handshake's Authorization header: in clear over ws://.
-            raise ValueError(
-                "ws:// would send the API key unencrypted; use wss://, or ws:// only to this machine "
-                "(127.0.0.1, ::1, localhost)"
-            )
-        return value
+        return websocket_url(value)
 
 
 class AgentSettings(SettingsGroup):
@@ -197,26 +88,13 @@ class AgentSettings(SettingsGroup):
     @field_validator("guardrail_phrases", "guardrail_topics", mode="before")
     @classmethod
     def _phrases(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list):
-            value = [str(v).strip() for v in value if str(v).strip()]
-        return value
+        return comma_list(value)
 
     @field_validator("guardrail_url")
     @classmethod
     def _guardrail_url(cls, value: str) -> str:
         # The classifier is sent the API key: plain http:// only to this machine, as for the Realtime URL.
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            raise ValueError("must be an http(s) URL, e.g. https://api.openai.com/v1") from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL naming a host, e.g. https://api.openai.com/v1")
-        if parts.scheme == "http" and not is_loopback(parts.hostname):
-            raise ValueError("http:// would send the API key unencrypted; use https://, or http:// only to this "
-                             "machine (127.0.0.1, ::1, localhost)")
-        return value
+        return keyed_http_url(value)
 
     @field_validator("timezone")
     @classmethod
@@ -230,8 +108,8 @@ class AgentSettings(SettingsGroup):
                 raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
         return value or None
 
-    _blank_is_unset = field_validator("timezone", "agents_file", mode="before")(classmethod(lambda cls, v: _unset(v)))
-    _agents_file = field_validator("agents_file")(classmethod(lambda cls, v: _existing_file(v)))
+    _blank_is_unset = field_validator("timezone", "agents_file", mode="before")(classmethod(lambda cls, v: unset(v)))
+    _agents_file = field_validator("agents_file")(classmethod(lambda cls, v: existing_file(v)))
 
     def resolved_instructions(self) -> str:
         if self.instructions:
@@ -271,7 +149,7 @@ class AudioSettings(SettingsGroup):
     volume: int = Field(100, ge=0, le=100, description="playback volume until one is set (then kept)")
 
     _spec = field_validator("input_device", "output_device", mode="before")(
-        classmethod(lambda cls, v: _device_spec(v))
+        classmethod(lambda cls, v: device_spec(v))
     )
 
 
@@ -321,7 +199,7 @@ class WakeSettings(SettingsGroup):
             value = [str(v).strip() for v in value if str(v).strip()]
             if not value:
                 raise ValueError("at least one wake word model is needed")
-            from .triggers.wake_models import is_micro, micro_spec_problem
+            from ..triggers.wake_models import is_micro, micro_spec_problem
 
             for problem in (micro_spec_problem(v) for v in value if is_micro(v)):
                 if problem:
@@ -389,8 +267,8 @@ class McpSettings(SettingsGroup):
     connect_timeout_s: float = Field(10.0, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0, description="longest wait between reconnection attempts")
 
-    _blank_is_unset = field_validator("servers_file", mode="before")(classmethod(lambda cls, v: _unset(v)))
-    _servers_file = field_validator("servers_file")(classmethod(lambda cls, v: _existing_file(v)))
+    _blank_is_unset = field_validator("servers_file", mode="before")(classmethod(lambda cls, v: unset(v)))
+    _servers_file = field_validator("servers_file")(classmethod(lambda cls, v: existing_file(v)))
 
 
 class TranscriptSettings(SettingsGroup):
@@ -426,11 +304,6 @@ class HealthSettings(SettingsGroup):
         return value
 
 
-# A token the page's login or a peripheral presents: long enough not to be guessed online.
-MIN_TOKEN_CHARS = 16
-TOKEN_TOO_SHORT = f"must be at least {MIN_TOKEN_CHARS} characters, e.g. from `openssl rand -hex 16`"
-
-
 class WebSettings(SettingsGroup):
     """The device page and API, served on the health listener (`health.address`)."""
 
@@ -444,27 +317,19 @@ class WebSettings(SettingsGroup):
     @field_validator("token", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
+        return unset(value)
 
     @field_validator("token")
     @classmethod
     def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
-            raise ValueError(TOKEN_TOO_SHORT)
+        if value is not None:
+            long_enough_token(value.get_secret_value())
         return value
 
     @model_validator(mode="after")
     def _token_file(self) -> WebSettings:
         if self.token is None and self.token_file is not None:
-            try:
-                token = self.token_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ValueError(f"token_file {str(self.token_file)!r} cannot be read: {exc.strerror}") from None
-            if not token:
-                raise ValueError(f"token_file {str(self.token_file)!r} is empty")
-            if len(token) < MIN_TOKEN_CHARS:
-                raise ValueError(f"APPLIANCE_WEB__TOKEN_FILE: the token in {str(self.token_file)!r} {TOKEN_TOO_SHORT}")
-            self.token = SecretStr(token)
+            self.token = token_from_file(self.token_file, "APPLIANCE_WEB__TOKEN_FILE")
         return self
 
 
@@ -498,8 +363,8 @@ class MqttSettings(SettingsGroup):
     arbitration_window_ms: int = Field(100, ge=10, le=1000, description="how long a wake waits for other claims")
 
     _blank_is_unset = field_validator("url", "ca_file", "username", "password", "password_file", "home",
-                                      mode="before")(classmethod(lambda cls, v: _unset(v)))
-    _ca_file = field_validator("ca_file", "password_file")(classmethod(lambda cls, v: _existing_file(v)))
+                                      mode="before")(classmethod(lambda cls, v: unset(v)))
+    _ca_file = field_validator("ca_file", "password_file")(classmethod(lambda cls, v: existing_file(v)))
 
     @field_validator("url")
     @classmethod
@@ -557,98 +422,3 @@ class MqttSettings(SettingsGroup):
                 raise ValueError(f"password_file {str(self.password_file)!r} is empty")
             self.password = SecretStr(text)
         return self
-
-
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="APPLIANCE_",
-        env_nested_delimiter="__",
-        case_sensitive=False,
-        extra="ignore",
-    )
-
-    openai_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
-    )
-    openai_api_key_file: Path | None = Field(
-        None, validation_alias=AliasChoices("OPENAI_API_KEY_FILE", "openai_api_key_file")
-    )
-    # The board: a preset fills its pins, LEDs and audio hints into fields nobody set (see hardware.py).
-    hardware: HardwareName = Field("generic", validation_alias=AliasChoices("APPLIANCE_HARDWARE", "hardware"))
-    # Everything the appliance stores (mute, volume, memory, timers, transcripts) lives here.
-    data_dir: Path = Field(default_factory=default_data_dir)
-    realtime: RealtimeSettings = RealtimeSettings()
-    agent: AgentSettings = AgentSettings()
-    audio: AudioSettings = AudioSettings()
-    wake: WakeSettings = WakeSettings()
-    button: ButtonSettings = ButtonSettings()
-    leds: LedSettings = LedSettings()
-    session: SessionSettings = SessionSettings()
-    earcons: EarconSettings = EarconSettings()
-    mcp: McpSettings = McpSettings()
-    transcripts: TranscriptSettings = TranscriptSettings()
-    log: LogSettings = LogSettings()
-    web: WebSettings = WebSettings()
-    mqtt: MqttSettings = MqttSettings()
-    health: HealthSettings = HealthSettings()  # after `web`: its check below reads the web settings
-
-    @field_validator("health")
-    @classmethod
-    def _token_off_loopback(cls, health: HealthSettings, info: ValidationInfo) -> HealthSettings:
-        """The page and API on a non-loopback address need a token (the error names the address's variable)."""
-        web = info.data.get("web")
-        host = health.address.rpartition(":")[0]
-        if health.enabled and isinstance(web, WebSettings) and web.enabled and web.token is None \
-                and not is_loopback(host.strip("[]")):
-            raise ValueError(
-                f"the device page and API on {health.address!r} (not a loopback address) need a token: "
-                "set APPLIANCE_WEB__TOKEN or APPLIANCE_WEB__TOKEN_FILE, or APPLIANCE_WEB__ENABLED=false"
-            )
-        return health
-
-    @field_validator("openai_api_key", mode="before")
-    @classmethod
-    def _blank_key_is_unset(cls, value: Any) -> Any:
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @model_validator(mode="after")
-    def _hardware_preset(self) -> Settings:
-        """Fill the board's pins, LEDs and audio hints into the fields nobody set explicitly."""
-        for group, values in preset_values(self.hardware, self.audio.backend).items():
-            setattr(self, group, fill_unset(getattr(self, group), values))
-        return self
-
-    @model_validator(mode="after")
-    def _key_file(self) -> Settings:
-        if self.openai_api_key is None and self.openai_api_key_file is not None:
-            try:
-                key = read_key_file(self.openai_api_key_file)
-            except KeyFileError as exc:
-                # Its own error type, so `appliance run` can wait for a permission fixed on the host.
-                kind = KEY_FILE_UNREADABLE if exc.retryable else "key_file"
-                raise PydanticCustomError(kind, "{text}", {"text": str(exc)}) from None
-            self.openai_api_key = SecretStr(key)
-        return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        override = os.environ.get("APPLIANCE_CONFIG_FILE")
-        if not override:
-            return (init_settings, env_settings)
-        toml_file = checked_config_file(override)
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
-
-    def masked(self) -> dict[str, Any]:
-        """Effective settings as plain data, secrets replaced by a marker."""
-        data = self.model_dump(mode="json")
-        data["openai_api_key"] = "********" if self.openai_api_key else None
-        data["web"]["token"] = "********" if self.web.token else None
-        data["mqtt"]["password"] = "********" if self.mqtt.password else None
-        return data

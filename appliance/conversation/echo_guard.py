@@ -1,0 +1,76 @@
+"""What of the microphone the model must not hear: audio captured while an earcon played (`mute_until`),
+while the speaker played in `gate` mode, and in `aec` mode until the canceller has learned the room or
+once an answer has interrupted itself on its own echo (then for the rest of the conversation).
+
+Everything runs on the event-loop thread, called by `Conversation`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from ..audio.playback import Player
+from ..logs import log_event
+from ..settings import Settings
+
+log = logging.getLogger("appliance.conversation")
+
+EARLY_INTERRUPTION_S = 3.0  # `aec`: an answer cut off this soon, twice, may be cutting itself off
+
+
+class EchoGuard:
+    """Decides, per captured block, whether silence goes to the model instead of the audio."""
+
+    def __init__(self, settings: Settings, player: Player) -> None:
+        self._settings = settings
+        self._player = player
+        self._muted_until = 0.0
+        self.echo_canceller_ready: Callable[[], bool] | None = None  # echo = "aec": has it learned the room?
+        # echo = "aec": the model reports speech while the agent speaks; was it our own echo?
+        self.model_heard_echo: Callable[[], bool] | None = None
+        self._gate_rest = False  # it was: this conversation gates like `gate` from now on
+        self._speaking_since = 0.0  # when the current answer began to play
+        self._early_interruptions = 0  # answers cut off by "speech" within EARLY_INTERRUPTION_S
+
+    def mute_until(self, until: float) -> None:
+        """Send silence instead of audio captured before `until` (e.g. while an earcon plays)."""
+        self._muted_until = max(self._muted_until, until)
+
+    def answer_started(self) -> None:
+        self._speaking_since = time.monotonic()
+
+    def withheld(self, captured_at: float) -> bool:
+        """Is this block's audio kept from the model (heard while the speaker played)?"""
+        if captured_at < self._muted_until:
+            return True
+        audio = self._settings.audio
+        if audio.echo == "aec" and (self._gate_rest or (self.echo_canceller_ready is not None
+                                                         and not self.echo_canceller_ready())):
+            # Until the canceller has learned the room, it lets echo through: gate like `gate` does.
+            # After the answer interrupted itself once on its echo, whatever the cause, for good.
+            return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
+        if audio.echo != "gate":
+            return False
+        return self._player.was_audible(captured_at, audio.gate_tail_ms / 1000)
+
+    def speech_heard(self, agent_speaking: bool) -> None:
+        """Speech reported while the agent speaks in `aec` mode may be the answer's own echo getting
+        past the canceller (however that came about): then the model would interrupt the answer, the
+        answer would start again, and its echo interrupt it again. Once is the limit: from then on
+        this conversation withholds the microphone while the speaker plays (a person can still
+        interrupt with the wake word or the button)."""
+        if self._gate_rest or self._settings.audio.echo != "aec" or not agent_speaking:
+            return
+        if self.model_heard_echo is not None and self.model_heard_echo():
+            self._gate_rest = True
+            return
+        # A backstop that trusts no measurement: the loop seen restarted the answer and cut it off
+        # about 1.7 s in, again and again. Two answers cut off that early in one conversation: gate.
+        if time.monotonic() - self._speaking_since < EARLY_INTERRUPTION_S:
+            self._early_interruptions += 1
+            if self._early_interruptions >= 2:
+                self._gate_rest = True
+                log_event(log, "aec_gating", "two answers cut off early by speech: gating the microphone "
+                          "while the agent speaks for the rest of the conversation", level=logging.WARNING)
