@@ -101,7 +101,7 @@ base_image() {  # SUITE PY: a stand-in for python:PY-slim-SUITE, cached as a tar
     rm -f "$tarball"
     # The official slim image: Debian's minbase, ca-certificates, netbase, tzdata, Python at
     # /usr/local/bin with venv/ensurepip and pip; no compiler.
-    mmdebstrap --quiet --variant=minbase --include="python$py,python$py-venv,python3-pip,ca-certificates,netbase,tzdata" \
+    mmdebstrap --quiet --format=tar --variant=minbase --include="python$py,python$py-venv,python3-pip,ca-certificates,netbase,tzdata" \
       --customize-hook='for n in python3 python "python'"$py"'"; do ln -sf "/usr/bin/python'"$py"'" "$1/usr/local/bin/$n"; done' \
       --customize-hook='ln -sf /usr/bin/pip3 "$1/usr/local/bin/pip"; rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
       "$suite" "$tarball.part" "$mirror"
