@@ -45,9 +45,10 @@ cleanup() {
 trap cleanup EXIT
 
 # podman's configuration for this run only: nothing in /etc/containers or /var/lib/containers.
+# The ulimits this process has: podman's defaults are higher, and raising them needs CAP_SYS_RESOURCE.
 cat > "$work/containers.conf" <<EOF
 [containers]
-default_ulimits = ["nofile=4096:4096"]
+default_ulimits = ["nofile=$(ulimit -Sn):$(ulimit -Hn)", "nproc=$(ulimit -Su):$(ulimit -Hu)"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
@@ -100,10 +101,10 @@ base_image() {  # SUITE PY: a stand-in for python:PY-slim-SUITE, cached as a tar
   if [ -z "$(find "$tarball" -mtime -"${BASE_MAX_AGE_DAYS:-7}" 2> /dev/null)" ]; then
     rm -f "$tarball"
     # The official slim image: Debian's minbase, ca-certificates, netbase, tzdata, Python at
-    # /usr/local/bin with venv/ensurepip and pip; no compiler.
-    mmdebstrap --quiet --format=tar --variant=minbase --include="python$py,python$py-venv,python3-pip,ca-certificates,netbase,tzdata" \
+    # /usr/local/bin with venv/ensurepip; no compiler. (Its pip is not used: install-app.sh makes a venv.)
+    mmdebstrap --quiet --format=tar --variant=minbase --include="python$py,python$py-venv,ca-certificates,netbase,tzdata" \
       --customize-hook='for n in python3 python "python'"$py"'"; do ln -sf "/usr/bin/python'"$py"'" "$1/usr/local/bin/$n"; done' \
-      --customize-hook='ln -sf /usr/bin/pip3 "$1/usr/local/bin/pip"; rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
+      --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
       "$suite" "$tarball.part" "$mirror"
     mv "$tarball.part" "$tarball"
   fi
@@ -146,14 +147,16 @@ check_variant() {
 
   phase "$suite, Python $py: podman build"
   start=$(date +%s)
-  podman build --quiet --pull=never --network host -f "$context/docker/Dockerfile" \
+  # Docker's image format: OCI's has no HEALTHCHECK.
+  podman build --quiet --format docker --pull=never --network host -f "$context/docker/Dockerfile" \
     --build-arg "PYTHON_IMAGE=localhost/python:$py-slim-$suite" --build-arg "VERSION=$version" \
     --build-arg "REVISION=$revision" --build-arg "CREATED=$created" --build-arg "SOURCE=$source_url" \
     --volume "$work/pip.conf:/etc/pip.conf:ro" --volume "$ca:/etc/ssl/certs/host-ca.pem:ro" \
     -t "$image" "$context" > /dev/null
   local build_s=$(( $(date +%s) - start ))
   local size_mb=$(( $(podman image inspect --format '{{.Size}}' "$image") / 1000000 ))
-  echo "built $image: ${size_mb} MB in ${build_s} s"
+  local base_mb=$(( $(podman image inspect --format '{{.Size}}' "localhost/python:$py-slim-$suite") / 1000000 ))
+  echo "built $image: ${size_mb} MB (${base_mb} MB of it the stand-in base) in ${build_s} s"
 
   phase "$suite, Python $py: image checks"
   podman image inspect --format '{{json .Labels}}' "$image" | "$host_python" -c '
@@ -223,7 +226,7 @@ print("run ok: /healthz 200; the appliance (pid 1) runs as uid", uid, "groups", 
   card_pid=""
   echo "stop: exit $code in $stop_ms ms"
   if [ "$code" != 0 ] || [ "$stop_ms" -ge 2000 ]; then echo "podman stop: want exit 0 within 2 s" >&2; exit 1; fi
-  echo "image $suite/Python $py: ${size_mb} MB, built in ${build_s} s, checks passed"
+  echo "image $suite/Python $py: ${size_mb} MB (base ${base_mb} MB), built in ${build_s} s, checks passed"
   podman rmi -f "$image" "localhost/python:$py-slim-$suite" > /dev/null
 }
 
