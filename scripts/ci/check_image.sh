@@ -45,10 +45,13 @@ cleanup() {
 trap cleanup EXIT
 
 # podman's configuration for this run only: nothing in /etc/containers or /var/lib/containers.
-# The ulimits this process has: podman's defaults are higher, and raising them needs CAP_SYS_RESOURCE.
+# Explicit ulimits: podman's defaults are higher than this process's, and raising them needs
+# CAP_SYS_RESOURCE. nofile as this process has it; nproc at most 32768 (this sandbox refused
+# 65536 even under its hard limit of 96362).
+nproc="$(ulimit -Hu)"; { [ "$nproc" = unlimited ] || [ "$nproc" -gt 32768 ]; } && nproc=32768
 cat > "$work/containers.conf" <<EOF
 [containers]
-default_ulimits = ["nofile=$(ulimit -Sn):$(ulimit -Hn)", "nproc=$(ulimit -Su):$(ulimit -Hu)"]
+default_ulimits = ["nofile=$(ulimit -Sn):$(ulimit -Hn)", "nproc=$nproc:$nproc"]
 [engine]
 runtime = "runc"
 cgroup_manager = "cgroupfs"
