@@ -18,7 +18,9 @@ smoke=(tests/test_e2e.py tests/test_wakeword.py tests/test_settings.py tests/tes
 work="$(mktemp -d /var/tmp/appliance-trixie.XXXXXX)"
 root="$work/rootfs"
 cleanup() {
-  for m in dev/pts dev sys proc tmp; do mountpoint -q "$root/$m" 2> /dev/null && umount -l "$root/$m"; done
+  for m in dev/shm dev sys proc tmp; do mountpoint -q "$root/$m" 2> /dev/null && umount -l "$root/$m"; done
+  # Never delete through a mount (the host's /dev is bound in): keep the tree if one is left.
+  if grep -q " $root/" /proc/mounts; then echo "mounts left under $root: not deleting $work" >&2; return; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,10 +67,14 @@ mmdebstrap --quiet --variant=minbase --include=python3,ca-certificates,git \
   "$suite" "$root" "$mirror"
 mkdir -p "$root/src" && cp -a "$src/." "$root/src/"
 echo "root filesystem: $(du -sx --block-size=1M "$root" | cut -f1) MB in $(( $(date +%s) - start )) s"
+# The host's /dev (not its submounts; a slave, so nothing done here reaches the host), a private
+# /dev/shm (chromium), /sys read-only, a /tmp of its own.
 mount -t proc proc "$root/proc"
-mount --rbind /dev "$root/dev"
+mount --bind /dev "$root/dev"
+mount --make-rslave "$root/dev"
+mount -t tmpfs -o size=1g,mode=1777 tmpfs "$root/dev/shm"
 mount --bind -o ro /sys "$root/sys" 2> /dev/null || mount --bind /sys "$root/sys"
-mount -t tmpfs -o size=2g tmpfs "$root/tmp"
+mount -t tmpfs -o size=2g,mode=1777 tmpfs "$root/tmp"
 in_root() { chroot "$root" env -i "${env_in_root[@]}" sh -c "cd /src && $1"; }
 in_root 'python3 --version' | grep -q '^Python 3\.13\.'
 
