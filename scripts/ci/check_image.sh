@@ -239,6 +239,15 @@ print("run ok: HEALTHCHECK passed, /healthz 200; the appliance (pid 1) runs as u
   local stop_ms=$(( (stopped_at - start) / 1000000 )) exit_ms=$(( (finished - start) / 1000000 ))
   if podman logs appliance-image-check 2>&1 | grep -q sk-secret-image-check; then echo "the API key leaked into the logs" >&2; exit 1; fi
   podman logs appliance-image-check 2>&1 | tail -n 3
+  # Where the stop's time went: SIGTERM to the appliance's own "stop" line, then to the exit.
+  podman logs appliance-image-check 2>&1 | "$host_python" -c '
+import datetime, json, sys
+start, finished = int(sys.argv[1]), int(sys.argv[2])
+for line in sys.stdin:
+    if line.startswith("{") and json.loads(line).get("event") == "stop":
+        ts = datetime.datetime.fromisoformat(json.loads(line)["ts"].replace("Z", "+00:00")).timestamp() * 1e9
+        print(f"stop: the \"stop\" line {(ts - start) / 1e6:.0f} ms after podman stop began, the exit {(finished - ts) / 1e6:.0f} ms later")' \
+    "$start" "$finished"
   podman rm appliance-image-check > /dev/null
   kill "$card_pid" && wait "$card_pid" 2> /dev/null || true
   card_pid=""

@@ -18,7 +18,7 @@ smoke=(tests/test_e2e.py tests/test_wakeword.py tests/test_settings.py tests/tes
 work="$(mktemp -d /var/tmp/appliance-trixie.XXXXXX)"
 root="$work/rootfs"
 cleanup() {
-  for m in dev/shm dev sys proc tmp; do mountpoint -q "$root/$m" 2> /dev/null && umount -l "$root/$m"; done
+  for m in dev/pts dev/shm dev sys proc tmp; do mountpoint -q "$root/$m" 2> /dev/null && umount -l "$root/$m"; done
   # Never delete through a mount (the host's /dev is bound in): keep the tree if one is left.
   if grep -q " $root/" /proc/mounts; then echo "mounts left under $root: not deleting $work" >&2; return; fi
   rm -rf "$work"
@@ -68,11 +68,12 @@ mmdebstrap --quiet --variant=minbase --include=python3,ca-certificates,git \
 mkdir -p "$root/src" && cp -a "$src/." "$root/src/"
 echo "root filesystem: $(du -sx --block-size=1M "$root" | cut -f1) MB in $(( $(date +%s) - start )) s"
 # The host's /dev (not its submounts; a slave, so nothing done here reaches the host), a private
-# /dev/shm (chromium), /sys read-only, a /tmp of its own.
+# /dev/shm (chromium) and /dev/pts (apt's log), /sys read-only, a /tmp of its own.
 mount -t proc proc "$root/proc"
 mount --bind /dev "$root/dev"
 mount --make-rslave "$root/dev"
 mount -t tmpfs -o size=1g,mode=1777 tmpfs "$root/dev/shm"
+mount -t devpts -o newinstance,ptmxmode=0666 devpts "$root/dev/pts"
 mount --bind -o ro /sys "$root/sys" 2> /dev/null || mount --bind /sys "$root/sys"
 mount -t tmpfs -o size=2g,mode=1777 tmpfs "$root/tmp"
 in_root() { chroot "$root" env -i "${env_in_root[@]}" sh -c "cd /src && $1"; }
@@ -80,7 +81,8 @@ in_root 'python3 --version' | grep -q '^Python 3\.13\.'
 
 phase "scripts/setup.sh --test (the README's second command)"
 start=$(date +%s)
-in_root 'scripts/setup.sh --test' 2>&1 | grep -v "^WARNING: Location\|^debconf"
+in_root 'scripts/setup.sh --test' 2>&1 \
+  | grep -Ev "^(WARNING: Location|debconf|Selecting|Preparing|Unpacking|Setting up|Processing|\(Reading)" || true
 setup_s=$(( $(date +%s) - start ))
 in_root '.venv/bin/python -c "import sys; assert sys.version_info[:2] == (3, 13), sys.version; print(\"venv:\", sys.version.split()[0])"'
 
