@@ -181,7 +181,12 @@ print("labels ok:", {k: labels["org.opencontainers.image." + k] for k in want})'
 import appliance.cli, importlib.util, os
 pyc = importlib.util.cache_from_source(appliance.cli.__file__)
 assert os.path.exists(pyc), "no bytecode: " + pyc
-print("bytecode ok:", pyc)'
+total = cached = 0
+for top, dirs, files in os.walk("/opt/appliance"):
+    size = sum(os.lstat(os.path.join(top, f)).st_size for f in files)
+    total += size
+    cached += size if os.path.basename(top) == "__pycache__" else 0
+print(f"bytecode ok: {pyc}; the venv is {total / 1e6:.0f} MB, {cached / 1e6:.0f} MB of it bytecode")'
   # What the bytecode saves at each start: importing the CLI and the app with it, and with every
   # __pycache__ deleted first (as the image was before; by root: the venv is not the user's to change),
   # three interleaved pairs, medians.
