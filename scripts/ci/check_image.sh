@@ -38,8 +38,12 @@ work="$(mktemp -d /var/tmp/appliance-image.XXXXXX)"
 card_pid=""
 cleanup() {
   [ -n "$card_pid" ] && kill "$card_pid" 2> /dev/null
-  podman rm -f -t 0 appliance-image-check > /dev/null 2>&1 || true
-  podman system reset -f > /dev/null 2>&1 || true
+  # Only this run's storage: never the machine's own /var/lib/containers.
+  if [ "${CONTAINERS_STORAGE_CONF:-}" = "$work/storage.conf" ]; then
+    podman rm -f -t 0 appliance-image-check > /dev/null 2>&1 || true
+    podman system reset -f > /dev/null 2>&1 || true
+  fi
+  if grep -q " $work/" /proc/mounts; then echo "mounts left under $work: not deleting it" >&2; return; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
