@@ -38,13 +38,18 @@ build_pkgs=""
 lgpio_req="$(grep '^lgpio' "$deps_file" | cut -d';' -f1 || true)"
 if [ -n "$lgpio_req" ] && [ "$(uname -m)" = aarch64 ] \
    && ! "$pip" download -q --no-cache-dir --no-deps --only-binary=:all: -d "$(mktemp -d)" "$lgpio_req" > /dev/null 2>&1; then
-  build_pkgs="swig gcc libc6-dev"
+  wanted="swig gcc libc6-dev"
   "$venv/bin/python" -c 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2> /dev/null \
-    || build_pkgs="$build_pkgs python$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"
-  echo "lgpio: no wheel for this Python, building it (apt: $build_pkgs)"
-  apt-get update -qq
-  # shellcheck disable=SC2086
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $build_pkgs > /dev/null
+    || wanted="$wanted python$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev"
+  for p in $wanted; do  # only what is missing, so that only that is purged afterwards
+    dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || build_pkgs="$build_pkgs $p"
+  done
+  echo "lgpio: no wheel for this Python, building it (apt:${build_pkgs:- nothing missing})"
+  if [ -n "$build_pkgs" ]; then
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $build_pkgs > /dev/null
+  fi
   export PYPI=1
 fi
 
