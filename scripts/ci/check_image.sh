@@ -203,6 +203,12 @@ print(f"bytecode ok: {pyc}; the venv is {total / 1e6:.0f} MB, {cached / 1e6:.0f}
   done
   "$host_python" -c 'import statistics, sys; w, wo = (statistics.median(map(float, a.split())) for a in sys.argv[1:]); print(f"import appliance.cli + appliance.app: {w:.2f} s with bytecode, {wo:.2f} s without (medians of 3)")' \
     "${with[*]}" "${without[*]}"
+  # The version and revision a fleet reads (CHANGELOG.md, appliance --version): the build's, not "unknown".
+  local reported
+  reported="$(podman run --rm "${run_flags[@]}" "$image" --version)"
+  echo "$reported"
+  echo "$reported" | grep -q "^appliance $version (revision $revision, Python $py" \
+    || { echo "the image reports '$reported', not version $version revision $revision" >&2; exit 1; }
   local config
   config="$(podman run --rm "${run_flags[@]}" -e OPENAI_API_KEY=sk-secret-image-check "$image" config)"
   if echo "$config" | grep -q sk-secret-image-check; then echo "the API key leaked into config output" >&2; exit 1; fi
