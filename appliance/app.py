@@ -109,6 +109,7 @@ class Appliance:
         self.buttons = ButtonActions(self.controls, settings.button)
         self.telemetry = Telemetry()
         self.events.subscribe(self.telemetry.on_event)
+        self.wake_learning = _wake_profiles(detector, self.store, self.events, settings.wake.learning)
         self.earcons = Earcons(settings.earcons)
         self._setup_agent_layer()
         self._wake_sound_until = 0.0
@@ -419,3 +420,10 @@ class Appliance:
         self.leds = build_status_lights(self.settings.leds, level=self.audio.speaker_level)
         if self.leds is not None:
             self.events.subscribe(self.leds.on_event)
+
+
+def _wake_profiles(detector: WakeDetector | None, store: Store, events: EventBus, mode: str) -> Any:
+    """The household's enrolled voices and the wake word's learning loop (triggers/learning.py)."""
+    from .triggers.learning import attach_wake_profiles  # the detector's modules are loaded by then
+
+    return attach_wake_profiles(detector, store, events, mode)

@@ -20,12 +20,13 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
 from appliance.store import Store
-from appliance.triggers.enrolment import DIM, PersonalVerifier, TrainedProfile
+from appliance.triggers.enrolment import DIM, PersonalVerifier, TrainedProfile, shipped_negatives
 
 __all__ = [
     "LEARNED_LIMIT",
@@ -36,14 +37,16 @@ __all__ = [
     "ProfileStore",
     "ProfileStream",
     "VOICE_MATCH",
+    "layers_from",
 ]
 
 LEARNED_LIMIT = 64  # learned examples kept per kind; the oldest are dropped
-KEPT_POSITIVES = 384  # training windows kept per profile (float16: ~1.2 MB per 384 windows... of both kinds)
+KEPT_POSITIVES = 384  # training windows kept per profile, float16 (384 x 1536 x 2 bytes = 1.2 MB each kind)
 KEPT_NEGATIVES = 384
 NEAR_MISS_FLOOR = 0.05  # a stock score this high on a frame that did not wake: a near miss worth remembering
 VOICE_MATCH = 0.5  # a personal score this high: the voice is probably that profile's, for learning
 NEAR_MISS_WINDOW_S = 6.0  # a near miss this long before a wake of the same voice was probably the phrase
+VETO_SIMILARITY = 0.9  # see PersonalLayer.vetoed
 Float32Array = npt.NDArray[np.float32]
 
 
@@ -166,6 +169,9 @@ class ProfileStore:
             return np.zeros((0, DIM), np.float32)
         return np.stack([np.frombuffer(r[0], np.float16).astype(np.float32) for r in rows])
 
+    def learned_models(self) -> set[str]:
+        return {str(r[0]) for r in self.store.execute("SELECT DISTINCT model FROM wake_learned")}
+
     def learned_counts(self) -> dict[str, int]:
         return {k: int(n) for k, n in self.store.execute("SELECT kind, COUNT(*) FROM wake_learned GROUP BY kind")}
 
@@ -177,28 +183,31 @@ class ProfileStore:
 
 
 class PersonalLayer:
-    """The enrolled profiles of one wake-word model, as the detector scores them (read-only once made)."""
+    """The enrolled profiles of one wake-word model, as the detector scores them (read-only once made).
 
-    def __init__(self, model: str, verifiers: Mapping[str, PersonalVerifier], rule: PersonalRule | None = None
-                 ) -> None:
+    ``false_wakes``: learned false-wake windows; a wake whose window is as close to one of them as a
+    replay of the same sound is (cosine >= ``VETO_SIMILARITY`` after removing the shared mean) does not
+    happen: always for a wake only a profile made, and for the stock rule's too when ``veto_stock``."""
+
+    def __init__(self, model: str, verifiers: Mapping[str, PersonalVerifier], rule: PersonalRule | None = None,
+                 false_wakes: np.ndarray | None = None, veto_stock: bool = False) -> None:
         self.model = model
         self.rule = rule or PersonalRule()
         self._names = tuple(verifiers)
         self._w = (np.stack([v.w for v in verifiers.values()]).T.astype(np.float32) if verifiers
                    else np.zeros((DIM, 0), np.float32))
         self._b = np.array([v.b for v in verifiers.values()], np.float32)
-
-    @classmethod
-    def from_profiles(cls, profiles: Iterable[Profile], rule: PersonalRule | None = None) -> dict[str, PersonalLayer]:
-        """One layer per model the profiles are for."""
-        by_model: dict[str, dict[str, PersonalVerifier]] = {}
-        for p in profiles:
-            by_model.setdefault(p.model, {})[p.name] = p.verifier
-        return {model: cls(model, verifiers, rule) for model, verifiers in by_model.items()}
+        self.veto_stock = veto_stock
+        self._false = _unit_rows(np.zeros((0, DIM), np.float32) if false_wakes is None else false_wakes)
 
     @property
     def names(self) -> tuple[str, ...]:
         return self._names
+
+    @property
+    def active(self) -> bool:
+        """Does this layer change anything (profiles to wake through, or learned false wakes to veto)?"""
+        return bool(self._names) or bool(len(self._false))
 
     def best(self, window: np.ndarray) -> tuple[str | None, float]:
         """The profile that scores this window highest, and its score (None, 0 without profiles)."""
@@ -207,6 +216,41 @@ class PersonalLayer:
         logits = np.clip(np.asarray(window, np.float32).reshape(DIM) @ self._w + self._b, -30, 30)
         i = int(np.argmax(logits))
         return self._names[i], float(1.0 / (1.0 + np.exp(-float(logits[i]))))
+
+    def vetoed(self, window: np.ndarray) -> bool:
+        """Is this window a replay of a learned false wake?"""
+        if not len(self._false):
+            return False
+        x = _unit_rows(np.asarray(window, np.float32).reshape(1, DIM))[0]
+        return bool(np.max(self._false @ x) >= VETO_SIMILARITY)
+
+
+@cache
+def _speech_mean() -> Float32Array:
+    """The mean window of speech in general (the shipped negatives): what every window shares."""
+    negatives = shipped_negatives()
+    return negatives.mean(axis=0) if len(negatives) else np.zeros(DIM, np.float32)
+
+
+def layers_from(profiles: ProfileStore, learning: str = "personal", rule: PersonalRule | None = None
+                ) -> dict[str, PersonalLayer]:
+    """The detector's personal layer of each model, from the data directory (``learning``: the
+    ``wake.learning`` setting; "off" ignores what was learned, "all" lets it veto the stock rule)."""
+    by_model: dict[str, dict[str, PersonalVerifier]] = {}
+    for p in profiles.load():
+        by_model.setdefault(p.model, {})[p.name] = p.verifier
+    models = set(by_model) | (profiles.learned_models() if learning == "all" else set())
+    out = {}
+    for model in models:
+        false = profiles.learned(model, "false_wake") if learning != "off" else None
+        out[model] = PersonalLayer(model, by_model.get(model, {}), rule, false, veto_stock=learning == "all")
+    return {model: layer for model, layer in out.items() if layer.active}
+
+
+def _unit_rows(x: np.ndarray) -> Float32Array:
+    """Rows centred on the silence-to-speech mean and scaled to length 1 (for cosine similarity)."""
+    x = np.asarray(x, np.float32).reshape(-1, DIM) - _speech_mean()
+    return (x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)).astype(np.float32)
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ import numpy as np
 
 from appliance.audio.formats import WAKE_RATE
 from appliance.audio.wavfile import read_wav
+from appliance.store import StoreError
 from appliance.triggers.wake_models import BUNDLED_MODELS, DEFAULT_MODEL, WakeWordModelError
 from appliance.triggers.wakeword import DEFAULT_THRESHOLD, FRAME_SAMPLES, Detection, WakeWordDetector
 
@@ -72,7 +73,14 @@ def score_file(
 
 
 def main_wakeword(argv: Sequence[str] | None = None) -> int:
-    """``appliance wakeword FILE.wav ...``: print one JSON line per file with each model's max score."""
+    """``appliance wakeword FILE.wav ...``: print one JSON line per file with each model's max score
+    (scored with the enrolled profiles of the data directory); ``enroll`` and the other profile
+    commands are in ``profile_cli.py``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from appliance.triggers.profile_cli import COMMANDS, main_profiles, profile_layers, settings_data_dir
+
+    if argv[:1] and argv[0] in COMMANDS:
+        return main_profiles(argv)
     parser = argparse.ArgumentParser(
         prog="appliance wakeword", description="Score WAV files with the local wake-word model(s)."
     )
@@ -84,10 +92,14 @@ def main_wakeword(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("-t", "--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help="score counted as a detection (default %(default)s)")
+    parser.add_argument("--no-profiles", action="store_true", help="ignore the enrolled voices (stock rule only)")
     args = parser.parse_args(argv)
     try:
         detector = WakeWordDetector(args.models or [DEFAULT_MODEL], args.threshold)
-    except (WakeWordModelError, ValueError) as exc:
+        if not args.no_profiles:
+            data_dir, learning, _keep, _model = settings_data_dir()
+            detector.use_profiles(profile_layers(data_dir, learning))
+    except (WakeWordModelError, ValueError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     status = 0
@@ -104,6 +116,7 @@ def main_wakeword(argv: Sequence[str] | None = None) -> int:
             **({"verifier_scores": {k: round(v, 4) for k, v in scan.verifier_scores.items()}}
                if scan.verifier_scores else {}),
             "detected": {k: scan.woke(k) for k in scan.scores},
+            "profile": next((d.profile for d in scan.detections if d.profile is not None), None),
         }
         print(json.dumps(result), flush=True)
     return status

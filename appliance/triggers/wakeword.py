@@ -153,7 +153,7 @@ class WakeWordDetector:
 
     def use_profiles(self, layers: Mapping[str, PersonalLayer]) -> None:
         """Wake also through these personal verifiers (replaced whole, so another thread may call it)."""
-        self._personal = {model: layer for model, layer in layers.items() if model in self._names and layer.names}
+        self._personal = {model: layer for model, layer in layers.items() if model in self._names and layer.active}
 
     def _new_gates(self) -> dict[str, WakeGate]:
         return {name: WakeGate(self._refractory_samples) for name in self._names}
@@ -290,6 +290,8 @@ class WakeWordDetector:
                 personal_window = self._engine.features.window(FEATURE_FRAMES)
                 profile, profile_score = layer.best(personal_window)
                 personal_hit = layer.rule.hit(score, profile_score)
+                if (hit or personal_hit) and layer.vetoed(personal_window) and (layer.veto_stock or not hit):
+                    hit = personal_hit = False  # a replay of a learned false wake (learning.py)
                 hit = hit or personal_hit
             woke = self._gates[name].step(hit, self._samples_fed, confirm)
             if layer is not None:
