@@ -147,9 +147,21 @@ def cmd_config(_args: argparse.Namespace) -> int:
     settings = load_settings()
     data = settings.masked()
     data["agent_setup"] = agent_setup(settings)
+    data["wake_profiles"] = wake_profiles(settings)
     # Masked, and anything key-shaped masked too (a key pasted into the wrong variable).
     print(redact(json.dumps(data, indent=2)))
     return 0
+
+
+def wake_profiles(settings: Settings) -> list[dict[str, object]] | str:
+    """The enrolled voices: names and take counts only (no embeddings, no audio)."""
+    from .store import StoreError
+    from .triggers.profile_cli import profile_summary
+
+    try:
+        return profile_summary(settings.data_dir)
+    except StoreError as exc:
+        return f"unreadable: {exc}"
 
 
 def agent_setup(settings: Settings) -> dict[str, Any]:

@@ -112,7 +112,8 @@ def check_take(audio: np.ndarray, phrase_score: float, phrase: str = "hey jarvis
     seconds = len(audio) / WAKE_RATE
     db = _frame_dbfs(audio)
     floor = float(np.percentile(db, 10))
-    speech = db[db > max(floor + SPEECH_ABOVE_FLOOR_DB, -60.0)]
+    # Speech: frames well above the take's quiet part (or near its loudest, for a take with no pause).
+    speech = db[db > max(min(floor + SPEECH_ABOVE_FLOOR_DB, float(db.max()) - 20.0), -60.0)]
     speech_s = len(speech) * 0.02
     level = float(10 * np.log10(np.mean(10 ** (speech / 10)))) if len(speech) else -120.0
 
@@ -281,18 +282,22 @@ def take_examples(engine: OpenWakeWordEngine, take: np.ndarray, model: str, rng:
                   copies: int, background: np.ndarray | None = None) -> tuple[Float32Array, Float32Array]:
     """(positive, negative) windows of one take and its augmented copies.
 
-    Positives: the frames around the clean take's stock-score peak (the phrase just ended), in every
+    Positives: the frames up to the clean take's stock-score peak (the phrase just ended), in every
     copy (they are sample-aligned). Negatives: the clean take's frames more than ~0.6 s before the peak
     (part of the phrase), and the take reversed and shuffled (the voice, not the phrase), clean and noisy."""
     clean_scores, clean_windows = take_windows(engine, take, model)
     peak = int(np.argmax(clean_scores))
     lead = LEAD_FRAMES
     padded_peak = peak - lead  # the same frame counted from the take's first sample
-    pos: list[np.ndarray] = [clean_windows[max(0, peak - 2):peak + 3].reshape(-1, DIM)]
+    # From where the clean score rises (the stock rule and the shipped verifier wake on the rising
+    # edge, and the profile should be sure by then) to just after the peak.
+    rising = np.flatnonzero(clean_scores[:peak + 1] >= 0.05 * clean_scores[peak])
+    first = max(int(rising[0]) if len(rising) else peak, peak - 5)
+    pos: list[np.ndarray] = [clean_windows[first:peak + 3].reshape(-1, DIM)]
     neg: list[np.ndarray] = [clean_windows[lead:max(lead, peak - 8)].reshape(-1, DIM)]
     tail = np.zeros(WAKE_RATE // 2, np.int16)  # take_windows' silence after the take: the peak may lie in it
     for copy in augment(np.concatenate((take, tail)), rng, copies, background)[1:]:
-        pos.append(frame_windows(engine.features.models, copy, padded_peak - 2, padded_peak + 2).reshape(-1, DIM))
+        pos.append(frame_windows(engine.features.models, copy, first - lead, padded_peak + 2).reshape(-1, DIM))
     for other in _not_the_phrase(take, rng):
         for copy in augment(other, rng, 2, background):
             _, windows = take_windows(engine, copy, model)

@@ -29,7 +29,7 @@ from appliance.triggers.enrolment import shipped_negatives, train_verifier
 from appliance.triggers.profiles import LearnedExample, ProfileStore, layers_from
 from appliance.triggers.wakeword import WakeWordDetector
 
-__all__ = ["CANCEL_S", "WakeLearning", "attach_wake_profiles"]
+__all__ = ["CANCEL_S", "WakeLearning", "attach_wake_profiles", "retrain_profiles"]
 
 log = logging.getLogger("appliance.wake_learning")
 CANCEL_S = 4.0  # a conversation ended by hand this soon after its wake was not wanted
@@ -107,21 +107,31 @@ class WakeLearning:
         with self._retrain_lock:
             try:
                 self.detector.use_profiles(layers_from(self.profiles, self.mode))  # the veto, at once
-                others = shipped_negatives()
-                for profile in self.profiles.load():
-                    if profile.model != model:
-                        continue
-                    verifier = train_verifier(
-                        profile.positives, profile.own_negatives,
-                        self.profiles.learned(model, "false_wake", profile.name), others,
-                        self.profiles.learned(model, "missed_wake", profile.name) if self.mode == "all" else None)
-                    self.profiles.replace_verifier(profile.name, verifier)
+                retrain_profiles(self.profiles, self.mode, model)
                 self.detector.use_profiles(layers_from(self.profiles, self.mode))
             except (StoreError, ValueError) as exc:
                 log.warning("wake word could not retrain its profiles: %s", exc,
                             extra={"event": "wake_learn_failed"})
             finally:
                 self.retrained.set()
+
+
+def retrain_profiles(profiles: ProfileStore, mode: str, model: str | None = None) -> int:
+    """Retrain the personal verifiers (of ``model``, or all) from their enrolment embeddings and what is
+    learned now (nothing after ``forget-learning``: back to the enrolled verifier). Blocking; how many."""
+    others = shipped_negatives()
+    done = 0
+    for profile in profiles.load():
+        if model is not None and profile.model != model:
+            continue
+        learned_negatives = profiles.learned(profile.model, "false_wake", profile.name) if mode != "off" else None
+        verifier = train_verifier(
+            profile.positives, profile.own_negatives,
+            learned_negatives if learned_negatives is not None else others[:0], others,
+            profiles.learned(profile.model, "missed_wake", profile.name) if mode == "all" else None)
+        profiles.replace_verifier(profile.name, verifier)
+        done += 1
+    return done
 
 
 def attach_wake_profiles(detector: object, store: Store, events: EventBus, mode: str) -> WakeLearning | None:

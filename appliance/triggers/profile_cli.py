@@ -16,6 +16,7 @@ from pathlib import Path
 from appliance.store import DB_NAME, Store, StoreError
 from appliance.triggers.engines.oww import OpenWakeWordEngine
 from appliance.triggers.enrolment import MIN_TAKES, EnrolmentError, train_profile
+from appliance.triggers.learning import retrain_profiles
 from appliance.triggers.native_stderr import litert_info_dropped
 from appliance.triggers.profiles import PersonalLayer, ProfileStore, layers_from
 from appliance.triggers.wake_models import DEFAULT_MODEL, WakeWordModelError, resolve_model
@@ -143,7 +144,8 @@ def main_profiles(argv: Sequence[str]) -> int:
             print(json.dumps({"forgotten": args.name}))
             return 0
         gone = profiles.forget_learning() if profiles else 0
-        print(json.dumps({"forgotten_examples": gone}))
+        retrained = retrain_profiles(profiles, "off") if profiles and gone else 0  # back to the enrolled verifiers
+        print(json.dumps({"forgotten_examples": gone, "profiles_retrained": retrained}))
         return 0
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)

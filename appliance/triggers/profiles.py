@@ -27,6 +27,8 @@ import numpy.typing as npt
 
 from appliance.store import Store
 from appliance.triggers.enrolment import DIM, PersonalVerifier, TrainedProfile, shipped_negatives
+from appliance.triggers.features import EMBEDDING_DIM
+from appliance.triggers.verifier import FEATURE_FRAMES
 
 __all__ = [
     "LEARNED_LIMIT",
@@ -40,13 +42,15 @@ __all__ = [
     "layers_from",
 ]
 
-LEARNED_LIMIT = 64  # learned examples kept per kind; the oldest are dropped
+LEARNED_LIMIT = 96  # learned windows kept per kind (a false wake keeps 3: 32 false wakes); the oldest dropped
 KEPT_POSITIVES = 384  # training windows kept per profile, float16 (384 x 1536 x 2 bytes = 1.2 MB each kind)
 KEPT_NEGATIVES = 384
 NEAR_MISS_FLOOR = 0.05  # a stock score this high on a frame that did not wake: a near miss worth remembering
 VOICE_MATCH = 0.5  # a personal score this high: the voice is probably that profile's, for learning
 NEAR_MISS_WINDOW_S = 6.0  # a near miss this long before a wake of the same voice was probably the phrase
 VETO_SIMILARITY = 0.9  # see PersonalLayer.vetoed
+VETO_SHIFT = 4  # frames (320 ms) a replay may be early or late against the learned window
+FOLLOW_FRAMES = (4, 8)  # frames after a wake whose windows a false wake keeps too (with the shift: 0-12 covered)
 Float32Array = npt.NDArray[np.float32]
 
 
@@ -77,7 +81,7 @@ class LearnedExample:
     kind: str  # "false_wake" | "missed_wake"
     profile: str | None
     model: str
-    window: Float32Array  # 1536
+    window: Float32Array  # N x 1536 (a false wake: its wake frame and the utterance's next frames)
 
 
 def _pack(**arrays: np.ndarray) -> bytes:
@@ -149,11 +153,11 @@ class ProfileStore:
         return bool(gone)
 
     def add_learned(self, example: LearnedExample, limit: int = LEARNED_LIMIT) -> None:
-        """Keep one learned example; only the newest ``limit`` of its kind stay."""
+        """Keep one learned example (its windows); only the newest ``limit`` windows of its kind stay."""
         with self.store.transaction() as db:
-            db.execute("INSERT INTO wake_learned (kind, profile, model, window, created_at) VALUES (?, ?, ?, ?, ?)",
-                       (example.kind, example.profile, example.model,
-                        np.asarray(example.window, np.float16).tobytes(), time.time()))
+            for window in np.asarray(example.window, np.float16).reshape(-1, DIM):
+                db.execute("INSERT INTO wake_learned (kind, profile, model, window, created_at) VALUES (?, ?, ?, ?, ?)",
+                           (example.kind, example.profile, example.model, window.tobytes(), time.time()))
             db.execute("DELETE FROM wake_learned WHERE kind = ? AND id NOT IN (SELECT id FROM wake_learned"
                        " WHERE kind = ? ORDER BY id DESC LIMIT ?)", (example.kind, example.kind, limit))
 
@@ -186,8 +190,9 @@ class PersonalLayer:
     """The enrolled profiles of one wake-word model, as the detector scores them (read-only once made).
 
     ``false_wakes``: learned false-wake windows; a wake whose window is as close to one of them as a
-    replay of the same sound is (cosine >= ``VETO_SIMILARITY`` after removing the shared mean) does not
-    happen: always for a wake only a profile made, and for the stock rule's too when ``veto_stock``."""
+    replay of the same sound is (cosine >= ``VETO_SIMILARITY`` after removing what all speech shares,
+    see ``vetoed``) does not happen: always for a wake only a profile made, and for the stock rule's
+    too when ``veto_stock``."""
 
     def __init__(self, model: str, verifiers: Mapping[str, PersonalVerifier], rule: PersonalRule | None = None,
                  false_wakes: np.ndarray | None = None, veto_stock: bool = False) -> None:
@@ -198,7 +203,7 @@ class PersonalLayer:
                    else np.zeros((DIM, 0), np.float32))
         self._b = np.array([v.b for v in verifiers.values()], np.float32)
         self.veto_stock = veto_stock
-        self._false = _unit_rows(np.zeros((0, DIM), np.float32) if false_wakes is None else false_wakes)
+        self._false = _centred(np.zeros((0, DIM), np.float32) if false_wakes is None else false_wakes)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -218,11 +223,20 @@ class PersonalLayer:
         return self._names[i], float(1.0 / (1.0 + np.exp(-float(logits[i]))))
 
     def vetoed(self, window: np.ndarray) -> bool:
-        """Is this window a replay of a learned false wake?"""
+        """Is this window a replay of a learned false wake? The same sound heard again lines up with the
+        learned window give or take a few frames, so each shift of up to ``VETO_SHIFT`` frames is
+        compared on the frames the two share."""
         if not len(self._false):
             return False
-        x = _unit_rows(np.asarray(window, np.float32).reshape(1, DIM))[0]
-        return bool(np.max(self._false @ x) >= VETO_SIMILARITY)
+        x = (np.asarray(window, np.float32).reshape(FEATURE_FRAMES, EMBEDDING_DIM)
+             - _speech_mean().reshape(FEATURE_FRAMES, EMBEDDING_DIM))
+        for shift in range(-VETO_SHIFT, VETO_SHIFT + 1):
+            a = x[max(0, shift):FEATURE_FRAMES + min(0, shift)].reshape(-1)  # this window's frames ...
+            b = self._false[:, max(0, -shift):FEATURE_FRAMES + min(0, -shift)].reshape(len(self._false), -1)
+            cos = (b @ a) / (np.linalg.norm(b, axis=1) * np.linalg.norm(a) + 1e-6)  # ... against the learned
+            if float(cos.max()) >= VETO_SIMILARITY:
+                return True
+        return False
 
 
 @cache
@@ -247,10 +261,10 @@ def layers_from(profiles: ProfileStore, learning: str = "personal", rule: Person
     return {model: layer for model, layer in out.items() if layer.active}
 
 
-def _unit_rows(x: np.ndarray) -> Float32Array:
-    """Rows centred on the silence-to-speech mean and scaled to length 1 (for cosine similarity)."""
-    x = np.asarray(x, np.float32).reshape(-1, DIM) - _speech_mean()
-    return (x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-6)).astype(np.float32)
+def _centred(x: np.ndarray) -> Float32Array:
+    """Windows (N x 16 x 96) less what all speech shares, so similarity is about this sound."""
+    return (np.asarray(x, np.float32).reshape(-1, FEATURE_FRAMES, EMBEDDING_DIM)
+            - _speech_mean().reshape(FEATURE_FRAMES, EMBEDDING_DIM))
 
 
 @dataclass(slots=True)
@@ -269,12 +283,14 @@ class ProfileStream:
     last_wake: LearnedExample | None = None
     pending: deque[LearnedExample] = field(default_factory=lambda: deque(maxlen=8))
     _near: deque[_NearMiss] = field(default_factory=lambda: deque(maxlen=16))
+    _since_wake: int = 1_000_000
 
     def frame(self, model: str, at_sample: int, stock: float, profile: str | None, window: np.ndarray,
               woke: bool, rate: int) -> None:
         """Called for every frame of a model with profiles: remembers near misses and wakes."""
         if woke:
-            self.last_wake = LearnedExample("false_wake", profile, model, np.array(window, np.float32).reshape(DIM))
+            self._since_wake = 0
+            self.last_wake = LearnedExample("false_wake", profile, model, np.array(window, np.float32).reshape(1, DIM))
             # A near miss by the same voice 1-6 s before (not the rise of this very utterance): the phrase,
             # said once too softly or too far away.
             earlier = [n for n in self._near if profile is not None and n.profile == profile
@@ -284,6 +300,12 @@ class ProfileStream:
                 best = max(earlier, key=lambda n: n.stock)
                 self.pending.append(LearnedExample("missed_wake", profile, model, best.window))
             return
+        self._since_wake += 1
+        wake = self.last_wake
+        if wake is not None and self._since_wake in FOLLOW_FRAMES:
+            # The rest of the utterance too: a replay must not wake on its next frames either.
+            grown = np.concatenate((wake.window, np.array(window, np.float32).reshape(1, DIM)))
+            self.last_wake = LearnedExample(wake.kind, wake.profile, wake.model, grown)
         if stock < NEAR_MISS_FLOOR:
             return
         last = self._near[-1] if self._near else None

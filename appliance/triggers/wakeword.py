@@ -300,7 +300,8 @@ class WakeWordDetector:
             if woke:
                 found.append(Detection(name, score, self._samples_fed, verifier_score,
                                        stock_fired=score >= threshold,
-                                       profile=profile if layer is not None and personal_hit else None))
+                                       profile=profile if layer is not None and (
+                                           personal_hit or profile_score >= VOICE_MATCH) else None))
         return found
 
     def reset(self) -> None:
