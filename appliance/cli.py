@@ -160,8 +160,8 @@ def wake_profiles(settings: Settings) -> list[dict[str, object]] | str:
 
     try:
         return profile_summary(settings.data_dir)
-    except StoreError as exc:
-        return f"unreadable: {exc}"
+    except (StoreError, OSError) as exc:  # a data directory this user may not read: say so, show the rest
+        return f"unreadable: {getattr(exc, 'strerror', None) or exc}"
 
 
 def agent_setup(settings: Settings) -> dict[str, Any]:
