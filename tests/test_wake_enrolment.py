@@ -238,3 +238,22 @@ def test_learning_mode_all_vetoes_the_stock_rule_on_a_learned_replay(data_dir: P
     detector.use_profiles({"hey_jarvis": PersonalLayer("hey_jarvis", {}, false_wakes=last.window[None],
                                                        veto_stock=True)})
     assert feed(detector, clip) == []
+
+
+def test_a_wake_cancelled_at_once_is_a_probable_false_wake(data_dir: Path) -> None:
+    detector, learning, learned = learning_setup(data_dir, "personal")
+    (wake,) = feed(detector, read_wav_16k(HELD_OUT_TAKE))
+    learning.events.publish(wake_event(wake))
+    end(learning.events, "button")  # the person pressed the button straight away
+    assert [e.kind for e in learned] == ["false_wake"]
+    assert learning.retrained.wait(60)
+
+
+def test_config_shows_profile_names_and_take_counts_only(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance import cli
+
+    capsys.readouterr()
+    assert cli.main(["config"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["wake_profiles"] == [{"name": "anna", "takes": 4}]
+    assert shown["wake"]["learning"] == "personal" and shown["wake"]["keep_enrolment_audio"] is False
