@@ -118,6 +118,10 @@ class Frames:
             self.verifier[i] = det.verifier_scores.get(model, 0.0)
             self.personal[i] = layer.best(det.embedding_window())[1]
 
+    def arrays(self) -> np.ndarray:
+        """(3, frames) float32: stock, verifier, personal (for --dump)."""
+        return np.stack((self.stock, self.verifier, self.personal)).astype(np.float32)
+
     def wakes(self, det: WakeWordDetector, rule: PersonalRule | None) -> list[int]:
         """Frames the detector wakes on: today's rule (``rule`` None) or with the profile."""
         model = det.models[0]
@@ -218,9 +222,11 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
                                                "train_cpu_s": round(train_cpu, 1),
                                                "checks": [c.phrase_score for c in trained.checks]}}
     detection: dict[str, dict[str, str]] = {}
+    dumps: dict[str, np.ndarray] = {}  # per-frame scores, so other personal rules can be replayed (--dump)
     for label, kind in (("room", None), ("room + white 10 dB", "white"), ("room + pink 10 dB", "pink"),
                         ("room + babble 10 dB", "babble")):
         frames = [Frames(det, layer, audio) for audio in trials(pos, ir, noise, rng, kind)]
+        dumps |= {f"{label}|{i}": f.arrays() for i, f in enumerate(frames)}
         today = sum(bool(f.wakes(det, None)) for f in frames)
         enrolled = sum(bool(f.wakes(det, rule)) for f in frames)
         detection[label] = {"today": f"{today}/{len(frames)}", "enrolled": f"{enrolled}/{len(frames)}"}
@@ -228,6 +234,7 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
     result["detection"] = detection
 
     own = Frames(det, layer, stream_of(neg, ir, noise, rng, args.minutes))
+    dumps["same voice stream"] = own.arrays()
     result["false_wakes_same_voice"] = {"minutes": args.minutes, "today": len(own.wakes(det, None)),
                                         "enrolled": len(own.wakes(det, rule))}
     print(f"  {spec} same voice false wakes {result['false_wakes_same_voice']}", flush=True)
@@ -261,6 +268,9 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
     live = WakeWordDetector(["hey_jarvis"], verify=True)
     result["learning_loop"] = {"line": NEAR_MISSES[best_line], **learning_loop(live, store_dir, renditions)}
     print(f"  {spec} learning loop {result['learning_loop']}", flush=True)
+    if args.dump:
+        args.dump.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(args.dump / f"{slug(voice)}@{room}.npz", **dumps)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     return result
 
@@ -275,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "wake_heldout")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--dump", type=Path, help="save per-frame stock/verifier/personal scores here (one .npz "
+                        "per household), to replay other personal rules (choose them on --households of "
+                        "training voices, never on these)")
     args = parser.parse_args(argv)
     results = []
     for spec in args.households.split(","):
