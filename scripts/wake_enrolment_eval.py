@@ -172,11 +172,11 @@ def trials(clips: list[np.ndarray], ir: np.ndarray, noise: NoiseBank, rng: np.ra
     return out
 
 
-def learning_loop(det: WakeWordDetector, store_dir: Path, line_clips: Callable[[int], list[np.ndarray]]
-                  ) -> dict[str, int]:
+def learning_loop(det: WakeWordDetector, store_dir: Path, line_clips: Callable[[int], list[np.ndarray]],
+                  mode: str = "personal") -> dict[str, int]:
     """Ten renditions of one near-miss line, nobody answering each wake; then ten more."""
     bus = EventBus()
-    learning = WakeLearning(det, ProfileStore(Store(store_dir)), bus, "personal")
+    learning = WakeLearning(det, ProfileStore(Store(store_dir)), bus, mode)
     learning.refresh()
     woke_while, woke_after = 0, 0
     for clip in line_clips(0):
@@ -195,6 +195,31 @@ def learning_loop(det: WakeWordDetector, store_dir: Path, line_clips: Callable[[
     learned = learning.profiles.learned_counts().get("false_wake", 0)
     return {"said": 10, "woke_while_learning": woke_while, "woke_after_learning": woke_after,
             "learned_windows": learned}
+
+
+def learning_only(result: dict[str, object], args: argparse.Namespace, det: WakeWordDetector,
+                  layer: PersonalLayer, rule: PersonalRule, neg: list[np.ndarray], ir: np.ndarray,
+                  noise: NoiseBank, rng: np.random.Generator, voice: str, store_dir: Path) -> dict[str, object]:
+    """The learning loop (the near-miss line the enrolled detector likes best, ten times, then ten more)."""
+    spec = f"{voice}@{result['room']}"
+    # The near-miss line the enrolled detector liked best, said ten times, then ten more.
+    def liked(i: int) -> float:
+        f = Frames(det, layer, trials([neg[i]], ir, noise, rng, None)[0])
+        return float(np.max(f.personal * (f.stock >= rule.floor)))
+
+    best_line = max(range(len(NEAR_MISSES)), key=liked)
+    say = speaker(voice)
+
+    def renditions(batch: int) -> list[np.ndarray]:
+        line_rng = np.random.default_rng([args.seed, 77, batch])
+        clips = [say(NEAR_MISSES[best_line], line_rng) for _ in range(10)]
+        return trials(clips, ir, noise, line_rng, None)
+
+    live = WakeWordDetector(["hey_jarvis"], verify=True)
+    result["learning_loop"] = {"line": NEAR_MISSES[best_line], "mode": args.learning_mode,
+                               **learning_loop(live, store_dir, renditions, args.learning_mode)}
+    print(f"  {spec} learning loop {result['learning_loop']}", flush=True)
+    return result
 
 
 def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
@@ -223,8 +248,9 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
                                                "checks": [c.phrase_score for c in trained.checks]}}
     detection: dict[str, dict[str, str]] = {}
     dumps: dict[str, np.ndarray] = {}  # per-frame scores, so other personal rules can be replayed (--dump)
-    for label, kind in (("room", None), ("room + white 10 dB", "white"), ("room + pink 10 dB", "pink"),
-                        ("room + babble 10 dB", "babble")):
+    conditions = (("room", None), ("room + white 10 dB", "white"), ("room + pink 10 dB", "pink"),
+                  ("room + babble 10 dB", "babble"))
+    for label, kind in ([] if args.only_learning else conditions):
         frames = [Frames(det, layer, audio) for audio in trials(pos, ir, noise, rng, kind)]
         dumps |= {f"{label}|{i}": f.arrays() for i, f in enumerate(frames)}
         today = sum(bool(f.wakes(det, None)) for f in frames)
@@ -233,6 +259,8 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
         print(f"  {spec} {label}: today {today}/{len(frames)}, enrolled {enrolled}/{len(frames)}", flush=True)
     result["detection"] = detection
 
+    if args.only_learning:
+        return learning_only(result, args, det, layer, rule, neg, ir, noise, rng, voice, store_dir)
     own = Frames(det, layer, stream_of(neg, ir, noise, rng, args.minutes))
     dumps["same voice stream"] = own.arrays()
     result["false_wakes_same_voice"] = {"minutes": args.minutes, "today": len(own.wakes(det, None)),
@@ -252,22 +280,7 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
                                           "enrolled": len(other_stream.wakes(det, rule))}
     print(f"  {spec} other voices {other_rates} {result['false_wakes_other_voices']}", flush=True)
 
-    # The near-miss line the enrolled detector liked best, said ten times, then ten more.
-    def liked(i: int) -> float:
-        f = Frames(det, layer, trials([neg[i]], ir, noise, rng, None)[0])
-        return float(np.max(f.personal * (f.stock >= rule.floor)))
-
-    best_line = max(range(len(NEAR_MISSES)), key=liked)
-    say = speaker(voice)
-
-    def renditions(batch: int) -> list[np.ndarray]:
-        line_rng = np.random.default_rng([args.seed, 77, batch])
-        clips = [say(NEAR_MISSES[best_line], line_rng) for _ in range(10)]
-        return trials(clips, ir, noise, line_rng, None)
-
-    live = WakeWordDetector(["hey_jarvis"], verify=True)
-    result["learning_loop"] = {"line": NEAR_MISSES[best_line], **learning_loop(live, store_dir, renditions)}
-    print(f"  {spec} learning loop {result['learning_loop']}", flush=True)
+    learning_only(result, args, det, layer, rule, neg, ir, noise, rng, voice, store_dir)
     if args.dump:
         args.dump.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(args.dump / f"{slug(voice)}@{room}.npz", **dumps)
@@ -285,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "wake_heldout")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--learning-mode", default="personal", choices=("personal", "all"),
+                        help="wake.learning for the learning loop")
+    parser.add_argument("--only-learning", action="store_true", help="enrol and run the learning loop only")
     parser.add_argument("--dump", type=Path, help="save per-frame stock/verifier/personal scores here (one .npz "
                         "per household), to replay other personal rules (choose them on --households of "
                         "training voices, never on these)")
