@@ -7,8 +7,10 @@ of the speech embeddings it was trained from (so learning can retrain it) and no
 
 ``PersonalLayer`` is what the detector consults each frame: a frame counts for a profile when that
 profile's verifier is sure (``PersonalRule.alone``) *and* the stock model's score reaches a floor, so
-the layer adds wakes for the voice it knows but stays about the phrase. A voice not enrolled meets only
-the stock rule, exactly as without profiles. ``ProfileStream`` is one audio stream's memory for
+the layer adds wakes for the voice it knows but stays about the phrase. It never removes a stock-rule
+wake (except a learned replay with ``wake.learning=all``), so a guest still wakes it; without profiles
+the detector is exactly as before. (Measured: the personal verifier also adds some wakes for other
+voices, see the README's "Enrolled voices".) ``ProfileStream`` is one audio stream's memory for
 learning: the last wake's window and the last near miss.
 """
 
