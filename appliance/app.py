@@ -42,7 +42,7 @@ from .events import (
     log_subscriber,
 )
 from .indicators.earcons import Earcons
-from .indicators.lights import StatusLights, build_status_lights
+from .indicators.lights import StatusLights, build_status_lights, play_for
 from .integrations import start_mqtt
 from .redaction import register_secret
 from .ringing import TimerRinger
@@ -114,6 +114,7 @@ class Appliance:
         self.buttons = ButtonActions(self.controls, settings.button)
         self.telemetry = Telemetry()
         self.events.subscribe(self.telemetry.on_event)
+        self.wake_learning = _wake_profiles(detector, self.store, self.events, settings.wake.learning)
         self.earcons = Earcons(settings.earcons)
         self._setup_agent_layer()
         self._wake_sound_until = 0.0
@@ -224,16 +225,8 @@ class Appliance:
 
     def answered_elsewhere(self) -> None:
         """Another device of the home answers this wake: a short dim light, then as before."""
-        leds = self.leds
-        if leds is None:
-            return
-
-        async def show() -> None:
-            leds.play("answered_elsewhere")
-            await asyncio.sleep(ANSWERED_ELSEWHERE_S)
-            leds.play(None)
-
-        self.spawn(show())
+        if self.leds is not None:
+            self.spawn(play_for(self.leds, "answered_elsewhere", ANSWERED_ELSEWHERE_S))
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a coroutine from a callback, holding a reference until it finishes."""
@@ -443,3 +436,10 @@ class Appliance:
         self.leds = build_status_lights(self.settings.leds, level=self.audio.speaker_level)
         if self.leds is not None:
             self.events.subscribe(self.leds.on_event)
+
+
+def _wake_profiles(detector: WakeDetector | None, store: Store, events: EventBus, mode: str) -> Any:
+    """The household's enrolled voices and the wake word's learning loop (triggers/learning.py)."""
+    from .triggers.learning import attach_wake_profiles  # the detector's modules are loaded by then
+
+    return attach_wake_profiles(detector, store, events, mode)

@@ -153,9 +153,21 @@ def cmd_config(_args: argparse.Namespace) -> int:
     from .triggers.wake_scan import wake_setup
 
     data["wake_setup"] = wake_setup(settings.wake.models, settings.wake.threshold_for(), settings.wake.verifier)
+    data["wake_profiles"] = wake_profiles(settings)
     # Masked, and anything key-shaped masked too (a key pasted into the wrong variable).
     print(redact(json.dumps(data, indent=2)))
     return 0
+
+
+def wake_profiles(settings: Settings) -> list[dict[str, object]] | str:
+    """The enrolled voices: names and take counts only (no embeddings, no audio)."""
+    from .store import StoreError
+    from .triggers.profile_cli import profile_summary
+
+    try:
+        return profile_summary(settings.data_dir)
+    except (StoreError, OSError) as exc:  # a data directory this user may not read: say so, show the rest
+        return f"unreadable: {getattr(exc, 'strerror', None) or exc}"
 
 
 def agent_setup(settings: Settings) -> dict[str, Any]:

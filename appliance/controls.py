@@ -74,6 +74,7 @@ def wake_event(detection: WakeDetection, *, barge_in: bool = False) -> Wake:
         score=round(float(detection.score), 3),
         verifier_score=None if verifier is None else round(float(verifier), 3),
         barge_in=True if barge_in else None,
+        profile=getattr(detection, "profile", None),
     )
 
 

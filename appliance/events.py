@@ -77,9 +77,23 @@ class Wake(ApplianceEvent):
     score: float | None = None
     verifier_score: float | None = None
     barge_in: Literal[True] | None = None
+    profile: str | None = None  # the enrolled voice whose personal verifier made or confirmed the wake
 
     def message(self) -> str:
         return "wake word during answer: barge-in" if self.barge_in else f"wake by {self.source}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WakeLearned(ApplianceEvent):
+    """The wake word learned from a probable mistake (triggers/learning.py): a wake nobody answered or
+    that was cancelled at once (`false_wake`), or a near miss just before a wake (`missed_wake`)."""
+
+    name: ClassVar[str] = "wake_learned"
+    kind: Literal["false_wake", "missed_wake"]
+    profile: str | None = None
+
+    def message(self) -> str:
+        return f"wake word learned a {self.kind.replace('_', ' ')}"
 
 
 @dataclass(frozen=True, kw_only=True)

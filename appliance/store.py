@@ -44,6 +44,15 @@ MIGRATIONS: list[Sequence[str]] = [
         "CREATE TABLE timers (id INTEGER PRIMARY KEY AUTOINCREMENT, label TEXT NOT NULL,"
         " seconds REAL NOT NULL, due_at REAL NOT NULL, created_at REAL NOT NULL)",
     ),
+    # 4: the household's wake-word profiles (triggers/profiles.py): a personal verifier and the speech
+    # embeddings it was trained from (npz blobs; audio only with wake.keep_enrolment_audio), and what the
+    # detector learned from its mistakes (one embedding window each, bounded by its owner).
+    (
+        "CREATE TABLE wake_profiles (name TEXT PRIMARY KEY, model TEXT NOT NULL, takes INTEGER NOT NULL,"
+        " verifier BLOB NOT NULL, embeddings BLOB NOT NULL, audio BLOB, created_at REAL NOT NULL)",
+        "CREATE TABLE wake_learned (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, profile TEXT,"
+        " model TEXT NOT NULL, window BLOB NOT NULL, created_at REAL NOT NULL)",
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ from .events import (
     StateChanged,
     Wake,
     WakeIgnored,
+    WakeLearned,
 )
 from .state import State
 from .version import build_info
@@ -58,6 +59,8 @@ class Telemetry:
         )
         self.wakes = Counter("appliance_wakes", "Wake events by source", ["source"], registry=self.registry)
         self.errors = Counter("appliance_errors", "Errors by kind", ["kind"], registry=self.registry)
+        self.wakes_learned = Counter("appliance_wakes_learned", "Probable wake-word mistakes learned, by kind",
+                                     ["kind"], registry=self.registry)
         self.wakes_ignored = Counter("appliance_wakes_ignored", "Wakes not acted on, by reason (played_audio: "
                                      "the speaker's own audio)", ["reason"], registry=self.registry)
         self.mic_block_failures = Counter("appliance_mic_block_failures", "Spells of failing microphone blocks",
@@ -104,6 +107,8 @@ class Telemetry:
             self.errors.labels(event.kind).inc()
         elif isinstance(event, WakeIgnored):
             self.wakes_ignored.labels(event.reason).inc()
+        elif isinstance(event, WakeLearned):
+            self.wakes_learned.labels(event.kind).inc()
         elif isinstance(event, MicBlockFailed):
             self.mic_block_failures.inc()
         elif isinstance(event, EchoRelearning):

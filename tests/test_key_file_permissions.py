@@ -190,9 +190,7 @@ def test_the_deploy_doc_and_compose_give_the_key_to_the_images_user() -> None:
     repo = Path(__file__).resolve().parents[1]
     dockerfile = (repo / "docker/Dockerfile").read_text()
     # The uid these tests read as; its primary group (audio, gid 29) comes from the image's passwd.
-    assert f"
-USER {CONTAINER_UID}
-" in dockerfile and "--gid audio" in dockerfile and CONTAINER_GID == 29
+    assert f"\nUSER {CONTAINER_UID}\n" in dockerfile and "--gid audio" in dockerfile and CONTAINER_GID == 29
     deploy_doc = (repo / "docs/deploy.md").read_text()
     steps = deploy_doc.split("### One device", 1)[1].split("```", 2)[1]
     compose = (repo / "deploy/compose.yaml").read_text()

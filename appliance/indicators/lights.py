@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
@@ -36,3 +37,12 @@ def build_status_lights(settings: LedSettings, level: Callable[[], float] = lamb
     if StatusLeds.configured(settings):
         return StatusLeds(settings)
     return None
+
+
+async def play_for(lights: StatusLights, pattern: str, seconds: float) -> None:
+    """A named pattern for a while, then the state's again (e.g. "answered_elsewhere")."""
+    lights.play(pattern)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        lights.play(None)

@@ -162,6 +162,11 @@ class WakeSettings(SettingsGroup):
     # Combine bundled models with their noise-trained verifier where one ships (hey_jarvis).
     verifier: bool = True
     preroll_lookback_ms: int = Field(300, ge=0, le=2000)
+    # Enrolled voices (appliance wakeword enroll) and learning from mistakes (triggers/learning.py):
+    # "personal" (default) teaches only the personal verifiers, so a voice not enrolled wakes as before;
+    # "all" also learns missed wakes and lets learned false wakes veto the stock rule; "off" learns nothing.
+    learning: Literal["off", "personal", "all"] = "personal"
+    keep_enrolment_audio: bool = False  # keep the enrolment takes' audio in the data directory
 
     @field_validator("thresholds", mode="before")
     @classmethod

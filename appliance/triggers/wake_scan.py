@@ -18,6 +18,7 @@ import numpy as np
 
 from appliance.audio.formats import WAKE_RATE
 from appliance.audio.wavfile import read_wav
+from appliance.store import StoreError
 from appliance.triggers.wake_models import (
     BUNDLED_MODELS,
     DEFAULT_MODEL,
@@ -107,7 +108,14 @@ def wake_setup(models: Sequence[str], thresholds: Mapping[str, float], verify: b
 
 
 def main_wakeword(argv: Sequence[str] | None = None) -> int:
-    """``appliance wakeword FILE.wav ...``: print one JSON line per file with each model's max score."""
+    """``appliance wakeword FILE.wav ...``: print one JSON line per file with each model's max score
+    (scored with the enrolled profiles of the data directory); ``enroll`` and the other profile
+    commands are in ``profile_cli.py``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from appliance.triggers.profile_cli import COMMANDS, main_profiles, profile_layers, settings_data_dir
+
+    if argv[:1] and argv[0] in COMMANDS:
+        return main_profiles(argv)
     parser = argparse.ArgumentParser(
         prog="appliance wakeword", description="Score WAV files with the local wake-word model(s)."
     )
@@ -121,10 +129,14 @@ def main_wakeword(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("-t", "--threshold", type=float, default=None,
                         help=f"score counted as a detection, for every model (default {DEFAULT_THRESHOLD}; "
                         "a microWakeWord model's own probability cutoff)")
+    parser.add_argument("--no-profiles", action="store_true", help="ignore the enrolled voices (stock rule only)")
     args = parser.parse_args(argv)
     try:
         detector = WakeWordDetector(args.models or [DEFAULT_MODEL], args.threshold)
-    except (WakeWordModelError, ValueError) as exc:
+        if not args.no_profiles:
+            data_dir, learning, _keep, _model = settings_data_dir()
+            detector.use_profiles(profile_layers(data_dir, learning))
+    except (WakeWordModelError, ValueError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     status = 0
@@ -141,6 +153,7 @@ def main_wakeword(argv: Sequence[str] | None = None) -> int:
             **({"verifier_scores": {k: round(v, 4) for k, v in scan.verifier_scores.items()}}
                if scan.verifier_scores else {}),
             "detected": {k: scan.woke(k) for k in scan.scores},
+            "profile": next((d.profile for d in scan.detections if d.profile is not None), None),
         }
         print(json.dumps(result), flush=True)
     return status

@@ -32,6 +32,7 @@ from appliance.audio.formats import WAKE_RATE
 from appliance.triggers.engines import EngineSet
 from appliance.triggers.features import FRAME_SAMPLES
 from appliance.triggers.native_stderr import litert_info_dropped
+from appliance.triggers.profiles import VOICE_MATCH, PersonalLayer, ProfileStream
 from appliance.triggers.verifier import (
     FEATURE_FRAMES,
     EmbeddingVerifier,
@@ -73,6 +74,7 @@ class Detection:
     at_sample: int
     verifier_score: float | None = None  # the verifier's score, for models that have one
     stock_fired: bool = True  # the stock score alone reached the threshold (else the verifier decided)
+    profile: str | None = None  # the enrolled profile whose personal verifier made or confirmed the wake
 
     @property
     def at_s(self) -> float:
@@ -161,7 +163,13 @@ class WakeWordDetector:
         self._samples_fed = 0  # in whole frames; see samples_fed
         self._scores: dict[str, float] = {}
         self._verifier_scores: dict[str, float] = {}
+        self._personal: dict[str, PersonalLayer] = {}  # enrolled profiles per model (profiles.py)
+        self.profile_stream = ProfileStream()
         self.reset()
+
+    def use_profiles(self, layers: Mapping[str, PersonalLayer]) -> None:
+        """Wake also through these personal verifiers (replaced whole, so another thread may call it)."""
+        self._personal = {model: layer for model, layer in layers.items() if model in self._names and layer.active}
 
     def _new_gates(self) -> dict[str, WakeGate]:
         return {name: WakeGate(self._refractory_samples) for name in self._names}
@@ -210,6 +218,7 @@ class WakeWordDetector:
         twin = copy.copy(self)
         twin._engine = self._engine.fork()
         twin._gates = self._new_gates()
+        twin.profile_stream = ProfileStream()
         twin.reset()
         return twin
 
@@ -296,9 +305,26 @@ class WakeWordDetector:
                 verifier_score = verifier.score(window)
                 self._verifier_scores[name] = verifier_score
                 hit = verifier.rule.hit(score, verifier_score, threshold)
-            if self._gates[name].step(hit, self._samples_fed, confirm):
+            layer = self._personal.get(name)
+            profile: str | None = None
+            if layer is not None:
+                # An enrolled voice also wakes through its personal verifier, where the stock score reaches
+                # the layer's floor (so it stays about the phrase); others meet the stock rule alone.
+                personal_window = self._engine.features.window(FEATURE_FRAMES)
+                profile, profile_score = layer.best(personal_window)
+                personal_hit = layer.rule.hit(score, profile_score)
+                if (hit or personal_hit) and layer.vetoed(personal_window) and (layer.veto_stock or not hit):
+                    hit = personal_hit = False  # a replay of a learned false wake (learning.py)
+                hit = hit or personal_hit
+            woke = self._gates[name].step(hit, self._samples_fed, confirm)
+            if layer is not None:
+                voice = profile if profile_score >= VOICE_MATCH else None  # "the same voice", for learning
+                self.profile_stream.frame(name, self._samples_fed, score, voice, personal_window, woke, WAKE_RATE)
+            if woke:
                 found.append(Detection(name, score, self._samples_fed, verifier_score,
-                                       stock_fired=score >= threshold))
+                                       stock_fired=score >= threshold,
+                                       profile=profile if layer is not None and (
+                                           personal_hit or profile_score >= VOICE_MATCH) else None))
         return found
 
     def reset(self) -> None:
