@@ -9,8 +9,6 @@ The answer is tests/fixtures/okay_nabu/reply/reply_says_okay_nabu_24k.wav (scrip
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
@@ -20,12 +18,11 @@ from appliance.testing.fifo_soundcard import FifoSoundCard
 from appliance.triggers.wake_scan import scan_file
 from appliance.triggers.wakeword import WakeWordDetector
 from tests.audio_compare import FIXTURES, read_wav
-from tests.inproc import EventLog, make_settings, running, start_and_ask, wait_until
+from tests.inproc import make_settings, running, wait_until
+from tests.test_self_wake import assert_played_to_the_end_ignoring_itself, play_answer_over_echo
 
 pytestmark = pytest.mark.e2e
 
-ECHO_GAIN = 0.8
-VAD_THRESHOLD = 600.0  # the fake server's energy VAD, as in test_self_wake
 SAYS_NABU = FIXTURES / "okay_nabu" / "reply" / "reply_says_okay_nabu_24k.wav"
 NABU = FIXTURES / "okay_nabu" / "en-us_160.wav"
 
@@ -43,10 +40,6 @@ def settings_for(url: str, mode: str) -> object:
         session={"idle_timeout_s": 30},
         wake={"models": ["micro:okay_nabu"]},
     )
-
-
-def barge_ins(log: EventLog) -> list[str]:
-    return [f"{w['message']} (score {w['score']})" for w in log.events("wake") if w.get("barge_in")]
 
 
 def test_the_fixture_says_okay_nabu() -> None:
@@ -72,25 +65,5 @@ async def test_okay_nabu_wakes_it_with_the_same_event_and_metric(card: FifoSound
 async def test_an_answer_that_says_okay_nabu_plays_to_the_end(
     card: FifoSoundCard, mock_pins: object, mode: str
 ) -> None:
-    reply = read_wav(SAYS_NABU, 24000)
-    reply_ms = 1000 * reply.size / 24000
-    card.set_echo(ECHO_GAIN, delay_ms=30)
-    async with FakeRealtimeServer(reply_audio=reply.tobytes(), tool_name=None, vad_threshold=VAD_THRESHOLD,
-                                  reply_chunk_interval_s=None) as server:
-        app = Appliance(settings_for(server.url, mode), "sk-test", detector())  # type: ignore[arg-type]
-        button = mock_pins.pin(17)  # type: ignore[attr-defined]
-        async with running(app) as log:
-            await start_and_ask(app, log, card, button, read_wav(FIXTURES / "what_time_only.wav", card.rate))
-            await wait_until(lambda: log.states()[-1] == "listening" and not app.player.busy, 20,  # type: ignore[union-attr]
-                             "the answer to end", log)
-            await asyncio.sleep(0.5)
-            assert app.player is not None
-            played_ms = sum(app.player.stats.item_played_ms.values())
-    assert barge_ins(log) == [], barge_ins(log)
-    assert not server.cancels and not server.truncations
-    assert played_ms >= reply_ms - 50, (played_ms, reply_ms)
-    # The microphone's detector heard "okay nabu" through the room (so the test can fail), and ignored it.
-    ignored = log.events("wake_ignored")
-    assert ignored, "the echo never woke the wake word: the test proves nothing"
-    assert {e["reason"] for e in ignored} == {"played_audio"}
-    assert {e["model"] for e in ignored} == {"micro:okay_nabu"}
+    answer = await play_answer_over_echo(card, mock_pins, SAYS_NABU, lambda url: settings_for(url, mode), detector())
+    assert_played_to_the_end_ignoring_itself(answer)
