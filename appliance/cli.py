@@ -325,8 +325,9 @@ def cmd_run(_args: argparse.Namespace) -> int:
         print(f"error: APPLIANCE_MCP__SERVERS_FILE: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     from .conversation.sdk import preload_sdk
-    from .heap import release_free_heap, trim_after_conversations
+    from .heap import release_alsa_probe, release_free_heap, trim_after_conversations
 
+    release_alsa_probe()  # the ALSA plugins PortAudio's probe loaded (before any stream opens)
     release_free_heap()  # what building the wake word detectors freed (~25 MB) goes back to the system
 
     async def main() -> None:

@@ -6,6 +6,12 @@ of audio at full batch size before the appliance rebuilds them at streaming size
 detector and once for its self-wake twin, and the freed buffers (about 25 MB) would stay resident
 for the process's life. `malloc_trim(0)` hands such pages back (it takes well under a millisecond
 here). Where the C library has no `malloc_trim` (musl, macOS) this does nothing.
+
+ALSA is the other start-up leftover: PortAudio's device probe (at `import sounddevice`) opens
+every PCM that ALSA's configuration defines, which loads each plugin library with its dependencies
+(with libasound2-plugins installed, `a52` alone brings libavcodec and some sixty libraries, 10 MB
+resident here). ALSA caches the global configuration and those libraries until told to drop them;
+the streams opened later read the configuration afresh and load only the plugins they use.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import functools
+import os
+import sys
 from collections.abc import Callable
 
 from .events import ApplianceEvent, ConversationEnded
@@ -36,6 +44,19 @@ def release_free_heap() -> bool:
         return False
     trim(0)
     return True
+
+
+def release_alsa_probe() -> bool:
+    """Drop ALSA's cached configuration and the plugin libraries the device probe loaded; False
+    where PortAudio was not initialised over ALSA. Only while no stream is open (at start-up)."""
+    if "sounddevice" not in sys.modules:
+        return False
+    try:  # only the copy PortAudio already loaded (RTLD_NOLOAD): never load ALSA for this
+        asound = ctypes.CDLL("libasound.so.2", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+        free_global = asound.snd_config_update_free_global
+    except (AttributeError, OSError):
+        return False
+    return bool(free_global() == 0)
 
 
 def trim_after_conversations(loop: asyncio.AbstractEventLoop) -> Callable[[ApplianceEvent], None]:

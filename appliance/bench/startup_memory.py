@@ -9,8 +9,9 @@ changed for them):
   outer one, so each part counts only itself; a dependency nobody watches is counted in the part
   that imported it first.
 - stages: the resident memory when start-up reaches each point (`STAGES`): settings read, wake word
-  loaded, appliance built (its log line `start`), web server up (`http_listen`), both devices open
-  (the second `audio_open`), the Agents SDK preloaded in the background (`sdk_loaded`; it may come
+  loaded, appliance built (its log line `start`; it comes after `heap.release_alsa_probe` and
+  `malloc_trim`, so this stage can give memory back), web server up (`http_listen`), both devices
+  open (the second `audio_open`), the Agents SDK preloaded in the background (`sdk_loaded`; it may come
   before the devices open).
 
 Each figure is one JSON line appended to REPORT as it is measured: `{"kind": "stage", "stage",
