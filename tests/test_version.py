@@ -126,3 +126,11 @@ def test_a_wheel_built_without_git_knows_its_revision_from_the_build_arg(tmp_pat
                           text=True, check=True, env={"PATH": "/usr/bin:/bin"})
     info = json.loads(done.stdout)
     assert (info["version"], info["revision"]) == (pyproject_version(), "0123abc")
+
+
+def test_the_deploy_files_name_the_image_of_this_version() -> None:
+    """A fleet reads the version from the tag it pulls: compose and the DaemonSet move with pyproject."""
+    version = pyproject_version()
+    for path in ("deploy/compose.yaml", "deploy/k8s/base/daemonset.yaml"):
+        tags = re.findall(r"ghcr\.io/example/appliance:([\w.-]+)", (ROOT / path).read_text())
+        assert tags == [version], (path, tags, version)
