@@ -365,6 +365,7 @@ class Appliance:
         pipeline = self.pipeline
         self.conversation.echo_canceller_ready = lambda: pipeline.echo_learning.ready
         self.conversation.model_heard_echo = pipeline.model_heard_echo
+        self.conversation.echo_leaks = lambda: pipeline.echo_learning.withdrawn
         if ptt and self.released_early:  # let go before the session was even created
             self.conversation.release()
         if self.settings.audio.echo != "aec":

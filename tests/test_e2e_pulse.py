@@ -60,8 +60,10 @@ async def test_an_answer_that_says_the_wake_word_over_a_looped_speaker_plays_onc
     interrupted at most once by its own echo."""
     reply = read_wav(SAYS_WAKE_WORD, 24000)
     pulse.set_echo(gain_db=-9.0, delay_ms=40)
+    # min_speech_ms=0: the real server answers every turn its VAD commits, however short, so an
+    # answer its own echo cut off is answered again (and must then play to the end).
     async with FakeRealtimeServer(handshake_delay_s=1.0, reply_audio=reply.tobytes(), tool_name=None,
-                                  reply_chunk_interval_s=None) as server:
+                                  reply_chunk_interval_s=None, min_speech_ms=0) as server:
         env = appliance_env(pulse.env, server.url, APPLIANCE_AUDIO__BACKEND="sounddevice",
                             APPLIANCE_AUDIO__ECHO="aec", APPLIANCE_AUDIO__INPUT_RATE="44100",
                             APPLIANCE_AUDIO__OUTPUT_RATE="44100", APPLIANCE_SESSION__IDLE_TIMEOUT_S="8",

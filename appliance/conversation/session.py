@@ -100,6 +100,14 @@ class Conversation:
     def model_heard_echo(self, check: Callable[[], bool] | None) -> None:
         self._echo.model_heard_echo = check
 
+    @property
+    def echo_leaks(self) -> Callable[[], int] | None:
+        return self._echo.echo_leaks
+
+    @echo_leaks.setter
+    def echo_leaks(self, count: Callable[[], int] | None) -> None:
+        self._echo.echo_leaks = count
+
     # -- controls from the appliance (event-loop thread) ----------------------------------------
     def end(self, reason: EndReason) -> None:
         if not self._end.is_set():
