@@ -31,6 +31,7 @@ from .conversation.tools import BUILTIN_TOOL_NAMES, ToolServices
 from .conversation.tools.memory import MemoryBook
 from .conversation.tools.timers import TimerBook
 from .conversation.transcripts import TranscriptWriter
+from .enrolment_flow import EnrolmentFlow
 from .events import (
     ConversationEnded,
     ErrorRaised,
@@ -116,6 +117,7 @@ class Appliance:
         self.events.subscribe(self.telemetry.on_event)
         self.wake_learning = _wake_profiles(detector, self.store, self.events, settings.wake.learning)
         self.earcons = Earcons(settings.earcons)
+        self.controls.enrolment = EnrolmentFlow(self)  # "teach it my voice" from the page, the API, by voice
         self._setup_agent_layer()
         self._wake_sound_until = 0.0
         self.audio = AudioStreams(settings, detector, self.events, on_wake=self.controls.wake_word,
@@ -175,7 +177,8 @@ class Appliance:
             )
         self.agents = AgentSetup(
             s, load_agents(s, set(BUILTIN_TOOL_NAMES)),
-            ToolServices(s, timers=self.timers, memory=self.memory, volume=self.controls), self.mcp,
+            ToolServices(s, timers=self.timers, memory=self.memory, volume=self.controls, enrolment=self.controls),
+            self.mcp,
         )
         self.ringer = TimerRinger(
             self.timers, self.state, self.events,

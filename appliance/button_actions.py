@@ -27,6 +27,8 @@ class ButtonActions:
         current = controls.state.state
         if current == State.RINGING:
             controls.dismiss("button")
+        elif current == State.ENROLLING:
+            controls.stop("button")  # cancels the enrolment
         elif current == State.IDLE:
             controls.start("button")
         elif current in CONVERSATION_STATES and controls.conversation is not None:
@@ -52,6 +54,8 @@ class ButtonActions:
         current = controls.state.state
         if current == State.RINGING:
             controls.dismiss("button")
+        elif current == State.ENROLLING:
+            controls.stop("button")
         elif current in (State.IDLE, State.MUTED):
             controls.toggle_mute("button")
         elif current in CONVERSATION_STATES and controls.conversation is not None:

@@ -1,4 +1,5 @@
-"""The one command surface: start, stop, mute, volume, dismiss a ring, push-to-talk, and the wake word.
+"""The one command surface: start, stop, mute, volume, dismiss a ring, push-to-talk, the wake word, and
+enrolling the household's voices.
 
 Every input is a thin adapter over these methods: the button (`button_actions.py`), the page and
 API (`web/commands.py`), the agent's volume tools, the wake word (`Appliance` hands detections to
@@ -23,10 +24,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .audio.pipeline import WakeDetection
 from .conversation.outcomes import EndReason
+from .enrolment_flow import DEFAULT_TAKES, EnrolmentFlow
 from .events import ErrorRaised, EventBus, MuteChanged, TriggerSource, VolumeChanged, Wake
 from .ringing import TimerRinger
 from .state import CONVERSATION_STATES, State, StateMachine
-from .store import KeptValues, Store, StoreFault
+from .store import KeptValues, Store, StoreError, StoreFault
 
 if TYPE_CHECKING:
     from .conversation.session import Conversation
@@ -90,6 +92,7 @@ class Controls:
         self.ringer: TimerRinger | None = None  # set once the ringer exists (it asks `rest_state`)
         # One answer per home (integrations/arbitration.py): set while an MQTT broker is configured.
         self.arbitration: Arbitration | None = None
+        self.enrolment: EnrolmentFlow | None = None  # learning a voice from the device (set by Appliance)
         # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
         self._muted = bool(store.get("muted", False))
         self._volume = int(store.get("volume", default_volume))
@@ -130,6 +133,8 @@ class Controls:
     def stop(self, reason: EndReason = "api") -> Ack:
         """End the conversation in progress."""
         conversation = self._host.conversation
+        if conversation is None and self.enrolment is not None and self.enrolment.active:
+            return self.cancel_enrolment()
         if conversation is None:
             return Ack(False, "no conversation in progress")
         conversation.end(reason)
@@ -191,6 +196,68 @@ class Controls:
             return Ack(False, "nothing is ringing")
         return Ack(True)
 
+    # -- the household's voices (enrolment_flow.py) ------------------------------------------------
+    def enroll(self, name: str, takes: int = DEFAULT_TAKES) -> Ack:
+        """Learn a voice from the device: guided takes of the wake phrase (events: enrol_prompt, ...)."""
+        flow = self.enrolment
+        if (refused := self._cannot_enrol()) is not None:
+            return refused
+        assert flow is not None
+        if (problem := flow.problem(name, takes)) is not None:
+            return Ack(False, problem)
+        return Ack(True, values=flow.start(name, takes))
+
+    def enroll_after_conversation(self, name: str, takes: int = DEFAULT_TAKES) -> Ack:
+        """The voice tool: the same enrolment, started when the conversation in progress ends."""
+        flow = self.enrolment
+        if flow is None:
+            return Ack(False, "enrolment is not available on this appliance")
+        if flow.active:
+            return Ack(False, "a voice is being enrolled already")
+        if (problem := flow.problem(name, takes)) is not None:
+            return Ack(False, problem)
+        return Ack(True, values=flow.enrol_later(name, takes))
+
+    def _cannot_enrol(self) -> Ack | None:
+        current = self.state.state
+        if self.enrolment is None:
+            return Ack(False, "enrolment is not available on this appliance")
+        if self._muted:
+            return Ack(False, "cannot enrol while muted: unmute first")
+        if current == State.ENROLLING or self.enrolment.active:
+            return Ack(False, "a voice is being enrolled already")
+        if current in CONVERSATION_STATES or current == State.WAKING:
+            return Ack(False, "cannot enrol during a conversation: end it first")
+        if current != State.IDLE:
+            return Ack(False, f"cannot enrol while {current.value}")
+        return None
+
+    def cancel_enrolment(self) -> Ack:
+        if self.enrolment is None or not self.enrolment.active:
+            return Ack(False, "no enrolment in progress")
+        if not self.enrolment.cancel():
+            return Ack(False, "the voice is being saved: too late to cancel")
+        return Ack(True)
+
+    def profiles(self) -> Ack:
+        """The enrolled voices: names and take counts only."""
+        if self.enrolment is None:
+            return Ack(True, values={"profiles": []})
+        try:
+            return Ack(True, values={"profiles": self.enrolment.profiles()})
+        except StoreError as exc:
+            return Ack(False, f"the profiles could not be read: {exc}")
+
+    def forget_profile(self, name: str) -> Ack:
+        """Delete an enrolled voice; the running wake word stops using it at once."""
+        try:
+            gone = self.enrolment is not None and self.enrolment.forget(name)
+        except StoreError as exc:
+            return Ack(False, f"the profile could not be deleted: {exc}")
+        if not gone:
+            return Ack(False, f"no enrolled voice named {name[:40]!r}")
+        return Ack(True, values={"name": name})
+
     # -- mute and volume (kept in the data directory) -------------------------------------------
     def set_muted(self, muted: bool, reason: str = "api") -> Ack:
         """Mute: the wake word is ignored (a conversation in progress ends). Kept across restarts."""
@@ -204,6 +271,8 @@ class Controls:
                     self.state.to(State.MUTED, reason=reason)
                 elif self._host.conversation is not None:
                     self._host.conversation.end("button" if reason == "button" else "api")
+                elif current == State.ENROLLING and self.enrolment is not None:
+                    self.enrolment.cancel("muted")  # the flow goes back to rest: muted
             elif current == State.MUTED:
                 self.state.to(State.IDLE, reason="unmuted")
         return Ack(True, values=self._in_effect("muted", self._muted))

@@ -20,12 +20,13 @@ class State(enum.StrEnum):
     ERROR = "error"
     MUTED = "muted"
     RINGING = "ringing"  # a timer is due: its sound repeats until dismissed
+    ENROLLING = "enrolling"  # learning a voice (enrolment_flow.py): the wake word is paused
 
 
 CONVERSATION_STATES = frozenset({State.CONNECTING, State.LISTENING, State.THINKING, State.SPEAKING})
 
 _ALLOWED: dict[State, frozenset[State]] = {
-    State.IDLE: frozenset({State.WAKING, State.MUTED, State.ERROR, State.RINGING}),
+    State.IDLE: frozenset({State.WAKING, State.MUTED, State.ERROR, State.RINGING, State.ENROLLING}),
     State.WAKING: frozenset({State.CONNECTING, State.IDLE, State.ERROR}),
     # A conversation ends in idle, or in muted when mute was switched on during it.
     State.CONNECTING: frozenset({State.LISTENING, State.IDLE, State.MUTED, State.ERROR}),
@@ -36,6 +37,8 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.MUTED: frozenset({State.IDLE, State.ERROR, State.RINGING}),
     # A ring ends where the appliance rests (idle or muted); a timer rings even when muted.
     State.RINGING: frozenset({State.IDLE, State.MUTED, State.ERROR}),
+    # Enrolment ends where the appliance rests (mute cancels it), or in error when the audio fails.
+    State.ENROLLING: frozenset({State.IDLE, State.MUTED, State.ERROR}),
 }
 TRANSITIONS: Mapping[State, frozenset[State]] = MappingProxyType(_ALLOWED)
 """The allowed transitions, read-only (scripts/state_diagram.py draws docs/states.md from them)."""

@@ -107,6 +107,7 @@ ORANGE: RGB = (255, 96, 0)
 RED: RGB = (255, 0, 0)
 GREEN: RGB = (0, 255, 0)
 AMBER: RGB = (255, 160, 0)
+MAGENTA: RGB = (255, 0, 255)
 
 
 def _scale(colour: RGB, factor: float) -> RGB:
@@ -164,6 +165,7 @@ PATTERNS: dict[str, Renderer] = {
     "speaking": lambda t, n, lvl: _solid(_scale(GREEN, glow(lvl)), n),
     "error": lambda t, n, lvl: _blink(RED, t, n, 0.25, 0.75),
     "muted": lambda t, n, lvl: _solid(RED, n),
+    "enrolling": lambda t, n, lvl: _breath(MAGENTA, t, n, 1.5, 0.1, 1.0),  # learning a voice
     "timer_ringing": lambda t, n, lvl: _timer_ringing(t, n),
     "answered_elsewhere": lambda t, n, lvl: _solid(_scale(BLUE, 0.25), n),  # another device answers this wake
 }

@@ -5,6 +5,11 @@ timer), `{"command": "volume", "value": 0-100}`; each is answered with
 `{"event": "ack", "command": ..., "ok": true|false, "error": ...}`. Mute and volume acks carry the
 value in effect, and `"saved": false` while the data directory refuses the write (the value holds
 until a restart and is written once the directory takes writes again).
+
+The household's voices: `{"command": "enroll", "name": "anna", "takes": 5}` (takes 3-10, default 5)
+starts the guided enrolment (its progress: `enrol_prompt`, `enrol_take`, then `enrolled` or
+`enrol_failed`; `stop` cancels it), `{"command": "profiles"}` (the ack carries
+`profiles: [{name, takes}]`), `{"command": "forget_profile", "name": "anna"}`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..controls import Ack
+from ..controls import Ack, Controls
+from ..enrolment_flow import DEFAULT_TAKES, MAX_TAKES, MIN_TAKES
 from .device import Device
 
 MAX_COMMAND_BYTES = 1024
@@ -56,4 +62,21 @@ def run_command(device: Device, text: str) -> tuple[dict[str, Any], dict[str, An
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
             return ack(command, False, "value must be a number from 0 to 100"), None
         return _reply(command, controls.set_volume(round(value))), None  # all see the `volume` event
+    if command in ("enroll", "profiles", "forget_profile"):
+        return _reply(command, _voices(controls, command, message)), None  # enrol_* events follow for all
     return ack(command, False, f"unknown command {command[:40]!r}"), None
+
+
+def _voices(controls: Controls, command: str, message: dict[str, Any]) -> Ack:
+    """The household's enrolled voices: enrol one from the device, list them, delete one."""
+    if command == "profiles":
+        return controls.profiles()
+    name = message.get("name")
+    if not isinstance(name, str):
+        return Ack(False, 'name must be a string, e.g. {"name": "anna"}')
+    if command == "forget_profile":
+        return controls.forget_profile(name)
+    takes = message.get("takes", DEFAULT_TAKES)
+    if isinstance(takes, bool) or not isinstance(takes, int):
+        return Ack(False, f"takes must be a whole number from {MIN_TAKES} to {MAX_TAKES}")
+    return controls.enroll(name, takes)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ...events import EventBus
 from ...settings import Settings
 from .clock import current_time_text, local_zone
+from .enrolment import EnrolmentControl, profile_name
 from .errors import ToolFailed, tool_failure, tool_timeout
 from .memory import MemoryBook
 from .timers import TimerBook, parse_duration, spoken_duration
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # the SDK is imported when the first conversation starts (see
 ALWAYS = ("end_conversation",)  # every agent can end the conversation
 BUILTIN_TOOL_NAMES = frozenset({
     "get_current_time", "end_conversation", "get_weather", "set_timer", "list_timers", "cancel_timer",
-    "remember", "forget", "set_volume", "change_volume",
+    "remember", "forget", "set_volume", "change_volume", "learn_my_voice",
 })
 
 
@@ -47,6 +48,7 @@ class ToolServices:
     timers: TimerBook | None = None
     memory: MemoryBook | None = None
     volume: VolumeControl | None = None
+    enrolment: EnrolmentControl | None = None
 
 
 def builtin_tools(services: ToolServices, control: ConversationControl) -> dict[str, FunctionTool]:
@@ -83,6 +85,8 @@ def builtin_tools(services: ToolServices, control: ConversationControl) -> dict[
         tools.update({t.name: t for t in map(tool, _memory_tools(services.memory))})
     if services.volume is not None:
         tools.update({t.name: t for t in map(tool, _volume_tools(services.volume))})
+    if services.enrolment is not None:
+        tools.update({t.name: t for t in map(tool, _enrolment_tools(services.enrolment, control))})
     return tools
 
 
@@ -146,3 +150,19 @@ def _volume_tools(control: VolumeControl) -> list[Callable[..., Any]]:
         return f"Volume is now {control.volume} percent."
 
     return [set_volume, change_volume]
+
+
+def _enrolment_tools(enrolment: EnrolmentControl, control: ConversationControl) -> list[Callable[..., Any]]:
+    def learn_my_voice(name: str) -> str:
+        """Learn the person's voice, so the wake word hears them better ("learn my voice", "teach it my
+        voice"). name: the person's first name if they said it, else "". The device guides them after this
+        conversation ends: a chime, then they say the wake phrase; five times."""
+        answer = enrolment.enroll_after_conversation(profile_name(name))
+        if not answer.ok:
+            raise ToolFailed(f"Cannot learn a voice now: {answer.error}")
+        control.goodbye.set()  # it starts once this conversation is over: end it after the reply
+        takes, phrase = answer.values.get("takes", 5), answer.values.get("phrase", "the wake phrase")
+        return (f"When this conversation ends the device will chime {takes} times; after each chime the person "
+                f"says \"{phrase}\" on its own. Tell them that in one short sentence; the conversation then ends.")
+
+    return [learn_my_voice]
