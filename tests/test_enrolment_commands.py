@@ -1,0 +1,170 @@
+"""Enrolment from the device, its commands without audio: every refusal says why (muted, in a
+conversation, already enrolling, a bad name or take count, no openWakeWord model to enrol against),
+the API's `enroll` / `profiles` / `forget_profile` answer through `Controls`, the button and `stop`
+cancel, and the voice tool asks for the same enrolment after the conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from appliance.app import Appliance
+from appliance.conversation.tools import ConversationControl, ToolServices, builtin_tools
+from appliance.conversation.tools.errors import is_error_result
+from appliance.enrolment_events import EnrolFailed, EnrolTake
+from appliance.events import EventBus
+from appliance.state import State
+from appliance.triggers.wakeword import WakeWordDetector
+from appliance.web.commands import run_command
+from tests.inproc import make_settings
+from tests.test_agent_tools import call
+
+
+class Device:
+    def __init__(self, app: Appliance) -> None:
+        self.controls = app.controls
+        self.state = app.state
+
+
+@pytest.fixture(scope="module")
+def jarvis() -> WakeWordDetector:
+    return WakeWordDetector(["hey_jarvis"])
+
+
+def appliance(detector: Any, **settings: Any) -> Appliance:
+    return Appliance(make_settings(**settings), "sk-test", detector)
+
+
+def command(app: Appliance, **message: Any) -> dict[str, Any]:
+    reply, _ = run_command(Device(app), json.dumps(message))  # type: ignore[arg-type]
+    return reply
+
+
+def test_refused_while_muted_in_a_conversation_or_enrolling(jarvis: WakeWordDetector) -> None:
+    app = appliance(jarvis)
+    app.controls.set_muted(True)
+    assert command(app, command="enroll", name="anna") == {
+        "event": "ack", "command": "enroll", "ok": False, "error": "cannot enrol while muted: unmute first"}
+    app.controls.set_muted(False)
+    app.state.to(State.WAKING)
+    app.state.to(State.CONNECTING)
+    assert app.controls.enroll("anna").error == "cannot enrol during a conversation: end it first"
+    app.state.to(State.IDLE)
+    app.state.to(State.ENROLLING)
+    assert app.controls.enroll("anna").error == "a voice is being enrolled already"
+    app.state.to(State.IDLE)
+    app.state.to(State.RINGING)
+    assert app.controls.enroll("anna").error == "cannot enrol while ringing"
+
+
+def test_a_bad_name_or_take_count_is_refused_with_the_rule(jarvis: WakeWordDetector) -> None:
+    app = appliance(jarvis)
+    assert app.controls.enroll("  ").error == "a profile name is 1-40 printable characters, got '  '"
+    assert "1-40 printable characters" in str(app.controls.enroll("x" * 41).error)
+    assert app.controls.enroll("anna", takes=2).error == "takes must be 3 to 10 (5 are best), got 2"
+    assert command(app, command="enroll")["error"] == 'name must be a string, e.g. {"name": "anna"}'
+    assert command(app, command="enroll", name="anna", takes="five")["error"] == (
+        "takes must be a whole number from 3 to 10")
+    assert command(app, command="enroll", name="anna", takes=True)["ok"] is False
+    # Every check passed but the audio is not open (the appliance is not running): refused, not begun.
+    assert app.controls.enroll("anna").error == "the audio devices are reopening"
+    assert app.state.state == State.IDLE
+
+
+def test_micro_wake_word_models_alone_cannot_enrol() -> None:
+    app = appliance(WakeWordDetector(["micro:okay_nabu"]), wake={"models": ["micro:okay_nabu"]})
+    error = str(app.controls.enroll("anna").error)
+    assert error.startswith("the wake models (micro:okay_nabu) have no openWakeWord model to enrol against")
+    assert "APPLIANCE_WAKE__MODELS=hey_jarvis,micro:okay_nabu" in error
+    assert app.controls.enroll_after_conversation("anna").error == error
+    without = appliance(None)  # no wake word at all (push-to-talk only)
+    assert "the wake word is not running" in str(without.controls.enroll("anna").error)
+
+
+def test_profiles_list_and_forget_answer_without_enrolments(jarvis: WakeWordDetector) -> None:
+    app = appliance(jarvis)
+    assert command(app, command="profiles") == {"event": "ack", "command": "profiles", "ok": True, "profiles": []}
+    assert command(app, command="forget_profile", name="bob")["error"] == "no enrolled voice named 'bob'"
+    assert command(app, command="stop")["error"] == "no conversation in progress"
+
+
+async def test_stop_and_the_button_cancel_an_enrolment_back_to_idle(jarvis: WakeWordDetector) -> None:
+    app = appliance(jarvis)
+    flow = app.controls.enrolment
+    assert flow is not None
+    seen: list[Any] = []
+    app.events.subscribe(seen.append)
+    app.events.bind_loop(asyncio.get_running_loop())
+
+    class Pipeline:  # the audio is open; no block ever comes (the take is being waited for)
+        def open_sink(self, max_seconds: float) -> Any:
+            from appliance.audio.pipeline import AudioSink
+
+            seen.append("opened")
+            return AudioSink(100)
+
+        def close_sink(self) -> None:
+            seen.append("closed")
+
+    app.audio.pipeline = Pipeline()  # type: ignore[assignment]
+    ack = app.controls.enroll("anna", takes=3)
+    assert ack.ok and ack.values == {"name": "anna", "takes": 3, "phrase": "hey jarvis"}
+    assert app.state.state == State.ENROLLING
+    assert app.controls.start().error == "cannot start while enrolling"
+    while "opened" not in seen:  # recording the room before the first chime
+        await asyncio.sleep(0.01)
+    app.buttons.short_press()
+    while flow.active:
+        await asyncio.sleep(0.01)
+    failed = [e for e in seen if isinstance(e, EnrolFailed)]
+    assert [(e.profile, e.reason) for e in failed] == [("anna", "cancelled")]
+    assert failed[0].as_dict() == {"event": "enrol_failed", "name": "anna", "profile": "anna", "reason": "cancelled"}
+    assert "closed" in seen and app.state.state == State.IDLE
+    # Mute cancels too, and the appliance rests muted.
+    seen.clear()
+    assert app.controls.enroll("anna", takes=3).ok
+    while "opened" not in seen:
+        await asyncio.sleep(0.01)
+    app.controls.set_muted(True)
+    while flow.active:
+        await asyncio.sleep(0.01)
+    assert [e.reason for e in seen if isinstance(e, EnrolFailed)][-1] == "muted"
+    assert app.state.state == State.MUTED
+
+
+def test_a_take_event_always_carries_its_reason() -> None:
+    good = EnrolTake(profile="anna", take=2, ok=True, reason=None, score=0.91)
+    assert good.as_dict() == {"event": "enrol_take", "name": "anna", "profile": "anna", "take": 2, "ok": True,
+                              "reason": None, "score": 0.91}
+
+
+class Enrolment:
+    """Stands in for `Controls` (its `enroll_after_conversation`)."""
+
+    def __init__(self, error: str | None = None) -> None:
+        self.asked: list[str] = []
+        self.error = error
+
+    def enroll_after_conversation(self, name: str) -> Any:
+        from appliance.controls import Ack
+
+        self.asked.append(name)
+        if self.error:
+            return Ack(False, self.error)
+        return Ack(True, values={"name": name, "takes": 5, "phrase": "hey jarvis"})
+
+
+async def test_the_voice_tool_asks_for_enrolment_after_the_conversation() -> None:
+    enrolment = Enrolment()
+    control = ConversationControl(EventBus())
+    tools = builtin_tools(ToolServices(make_settings(), enrolment=enrolment), control)
+    text = await call(tools["learn_my_voice"], name="")
+    assert enrolment.asked == ["household"] and control.goodbye.is_set()
+    assert 'chime 5 times; after each chime the person says "hey jarvis"' in text
+    refused = Enrolment("cannot enrol while muted: unmute first")
+    tools = builtin_tools(ToolServices(make_settings(), enrolment=refused), ConversationControl(EventBus()))
+    result = await call(tools["learn_my_voice"], name="Anna")
+    assert is_error_result(result) and "unmute first" in result and refused.asked == ["Anna"]

@@ -1,0 +1,128 @@
+"""Enrolment from the device, end to end through the FIFO sound card: the API's `enroll` command, the
+card saying a take after each `enrol_prompt` (one of them clipped, refused with its reason and asked
+again), the profile trained, saved and used by the running wake word at once (`wake` names it), kept
+across a restart, deleted by `forget_profile`; and the voice tool ("learn my voice") starting the same
+enrolment when its conversation ends.
+
+The takes are tests/test_wake_enrolment.py's (one espeak voice); its held-out take is the fresh one."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+import soxr
+
+from appliance.app import Appliance
+from appliance.testing.fake_realtime import FakeRealtimeServer
+from appliance.testing.fifo_soundcard import FifoSoundCard
+from appliance.triggers.wake_scan import read_wav_16k
+from appliance.triggers.wakeword import WakeWordDetector
+from appliance.web.commands import run_command
+from tests.audio_compare import FIXTURES, read_wav
+from tests.inproc import EventLog, make_settings, running, wait_until
+from tests.test_wake_enrolment import HELD_OUT_TAKE, TAKES
+
+pytestmark = pytest.mark.e2e
+
+
+class Device:
+    def __init__(self, app: Appliance) -> None:
+        self.controls = app.controls
+        self.state = app.state
+
+
+def command(app: Appliance, **message: Any) -> dict[str, Any]:
+    reply, _ = run_command(Device(app), json.dumps(message))  # type: ignore[arg-type]
+    return reply
+
+
+def at_card_rate(audio16: np.ndarray, card: FifoSoundCard) -> np.ndarray:
+    out = soxr.resample(audio16.astype(np.float32), 16_000, card.rate)
+    return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+
+
+def detector() -> WakeWordDetector:
+    return WakeWordDetector(["hey_jarvis"])
+
+
+async def wake_with(app: Appliance, log: EventLog, card: FifoSoundCard, question: np.ndarray) -> dict[str, Any]:
+    """Say a fresh take of the enrolled voice and a question; the wake event, once the conversation is over."""
+    wakes = len(log.events("wake"))
+    ended = len(log.events("conversation_end"))
+    card.say(at_card_rate(np.concatenate((read_wav_16k(HELD_OUT_TAKE), question)), card))
+    await wait_until(lambda: len(log.events("wake")) > wakes, 20, "a wake", log)
+    await wait_until(lambda: len(log.events("conversation_end")) > ended and app.state.state == "idle", 30,
+                     "the conversation to end", log)
+    return log.events("wake")[-1]
+
+
+async def test_enrolled_through_the_api_with_a_bad_take_asked_again(card: FifoSoundCard, tmp_path: Any) -> None:
+    takes = [read_wav_16k(p) for p in TAKES]
+    clipped = np.clip(takes[1].astype(np.int32) * 40, -32768, 32767).astype(np.int16)
+    said = [takes[0], clipped, takes[1], takes[2], takes[3]]
+    # A question after the wake: the person answers, so the learning loop keeps no false wake.
+    question = read_wav(FIXTURES / "what_time_only.wav", 16_000)
+    async with FakeRealtimeServer(tool_name=None) as server:
+        settings = make_settings(realtime={"url": server.url}, data_dir=str(tmp_path / "data"))
+        app = Appliance(settings, "sk", detector())
+        async with running(app) as log:
+            await wait_until(lambda: app.audio_ok, 10, "streams", log)
+            reply = command(app, command="enroll", name="anna", takes=4)
+            assert reply == {"event": "ack", "command": "enroll", "ok": True, "name": "anna", "takes": 4,
+                             "phrase": "hey jarvis"}
+            assert app.state.state == "enrolling"
+            assert command(app, command="enroll", name="bob")["error"] == "a voice is being enrolled already"
+            for i, take in enumerate(said):
+                await wait_until(lambda i=i: len(log.events("enrol_prompt")) > i, 30, f"prompt {i + 1}", log)
+                card.say(at_card_rate(take, card))
+                await wait_until(lambda i=i: len(log.events("enrol_take")) > i, 30, f"take {i + 1} checked", log)
+            await wait_until(lambda: bool(log.events("enrolled") or log.events("enrol_failed")), 180,
+                             "training", log)
+            assert log.events("enrol_failed") == []
+            prompts = [(e["profile"], e["take"], e["of"]) for e in log.events("enrol_prompt")]
+            assert prompts == [("anna", 1, 4), ("anna", 2, 4), ("anna", 2, 4), ("anna", 3, 4), ("anna", 4, 4)]
+            checked = [(e["take"], e["ok"]) for e in log.events("enrol_take")]
+            assert checked == [(1, True), (2, False), (2, True), (3, True), (4, True)]
+            assert "distorted (too loud" in log.events("enrol_take")[1]["reason"]
+            assert all(e["score"] >= 0.1 for e in log.events("enrol_take") if e["ok"])
+            (enrolled,) = log.events("enrolled")
+            assert enrolled["profile"] == "anna" and enrolled["takes"] == 4 and enrolled["train_s"] > 0
+            assert app.state.state == "idle" and "enrolling" in log.states()
+            assert command(app, command="profiles")["profiles"] == [{"name": "anna", "takes": 4}]
+            # The running wake word uses the new profile, no restart.
+            assert (await wake_with(app, log, card, question)).get("profile") == "anna"
+        # A restart: the profile is read from the data directory.
+        app = Appliance(settings, "sk", detector())
+        async with running(app) as log:
+            await wait_until(lambda: app.audio_ok, 10, "streams", log)
+            assert command(app, command="profiles")["profiles"] == [{"name": "anna", "takes": 4}]
+            assert (await wake_with(app, log, card, question)).get("profile") == "anna"
+            assert command(app, command="forget_profile", name="anna") == {
+                "event": "ack", "command": "forget_profile", "ok": True, "name": "anna"}
+            assert command(app, command="profiles")["profiles"] == []
+            # Still woken by the stock rule (as a guest is), but no longer as anna.
+            assert "profile" not in await wake_with(app, log, card, question)
+
+
+async def test_learn_my_voice_starts_the_enrolment_when_the_conversation_ends(card: FifoSoundCard) -> None:
+    async with FakeRealtimeServer(tool_name="learn_my_voice", tool_arguments='{"name": "anna"}') as server:
+        app = Appliance(make_settings(realtime={"url": server.url}), "sk", detector())
+        async with running(app) as log:
+            await wait_until(lambda: app.audio_ok, 10, "streams", log)
+            card.say(read_wav(FIXTURES / "hey_jarvis_what_time.wav", card.rate))
+            await wait_until(lambda: bool(log.events("enrol_prompt")), 60, "the first prompt", log)
+            (tool,) = log.events("tool")
+            assert tool["tool"] == "learn_my_voice" and "error" not in tool
+            assert log.events("conversation_end")[0]["reason"] == "goodbye"
+            states = log.states()
+            assert states[states.index("enrolling") - 1] == "idle"  # after the conversation, not during it
+            prompt = log.events("enrol_prompt")[0]
+            assert (prompt["profile"], prompt["take"], prompt["of"]) == ("anna", 1, 5)
+            assert command(app, command="stop") == {"event": "ack", "command": "stop", "ok": True}
+            await wait_until(lambda: bool(log.events("enrol_failed")), 10, "cancelled", log)
+            assert log.events("enrol_failed")[0]["reason"] == "cancelled"
+            await wait_until(lambda: app.state.state == "idle", 5, "idle", log)
+            assert log.events("enrolled") == []
