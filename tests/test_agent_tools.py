@@ -48,9 +48,17 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
+class Enrolment:
+    """Stands in for the Appliance's enrolment command (tests/test_enrolment_commands.py tests the tool)."""
+
+    def enroll_after_conversation(self, name: str) -> Any:
+        raise AssertionError("not called here")
+
+
 def tools_for(store: Store, events: EventBus, **agent: Any) -> dict[str, FunctionTool]:
     settings = make_settings(agent=agent) if agent else make_settings()
-    services = ToolServices(settings, timers=TimerBook(store, events), memory=MemoryBook(store), volume=Volume())
+    services = ToolServices(settings, timers=TimerBook(store, events), memory=MemoryBook(store), volume=Volume(),
+                            enrolment=Enrolment())
     return builtin_tools(services, ConversationControl(events))
 
 
