@@ -8,6 +8,7 @@ The takes are tests/test_wake_enrolment.py's (one espeak voice); its held-out ta
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -18,6 +19,7 @@ import soxr
 from appliance.app import Appliance
 from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
+from appliance.triggers.profiles import ProfileStore
 from appliance.triggers.wake_scan import read_wav_16k
 from appliance.triggers.wakeword import WakeWordDetector
 from appliance.web.commands import run_command
@@ -44,12 +46,17 @@ def at_card_rate(audio16: np.ndarray, card: FifoSoundCard) -> np.ndarray:
     return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 
-def detector() -> WakeWordDetector:
-    return WakeWordDetector(["hey_jarvis"])
+def profile_only() -> WakeWordDetector:
+    """A stock rule that cannot fire (threshold 0.9999, no shipped verifier; this voice's takes score at most
+    0.9993): only a profile wakes it, so a wake proves the running detector uses the profile. (With the stock
+    rule, whether a wake names the profile depends on the frame it fired on, and that on where the card's
+    blocks fall against the 80 ms frames: it did not in 1 run of 4.)"""
+    return WakeWordDetector(["hey_jarvis"], thresholds=0.9999, verify=False)
 
 
 async def wake_with(app: Appliance, log: EventLog, card: FifoSoundCard, question: np.ndarray) -> dict[str, Any]:
-    """Say a fresh take of the enrolled voice and a question; the wake event, once the conversation is over."""
+    """Say a fresh take of the enrolled voice and a question (answered, so the learning loop keeps no false
+    wake); the wake event, once the conversation is over."""
     wakes = len(log.events("wake"))
     ended = len(log.events("conversation_end"))
     card.say(at_card_rate(np.concatenate((read_wav_16k(HELD_OUT_TAKE), question)), card))
@@ -63,11 +70,10 @@ async def test_enrolled_through_the_api_with_a_bad_take_asked_again(card: FifoSo
     takes = [read_wav_16k(p) for p in TAKES]
     clipped = np.clip(takes[1].astype(np.int32) * 40, -32768, 32767).astype(np.int16)
     said = [takes[0], clipped, takes[1], takes[2], takes[3]]
-    # A question after the wake: the person answers, so the learning loop keeps no false wake.
     question = read_wav(FIXTURES / "what_time_only.wav", 16_000)
     async with FakeRealtimeServer(tool_name=None) as server:
         settings = make_settings(realtime={"url": server.url}, data_dir=str(tmp_path / "data"))
-        app = Appliance(settings, "sk", detector())
+        app = Appliance(settings, "sk", profile_only())
         async with running(app) as log:
             await wait_until(lambda: app.audio_ok, 10, "streams", log)
             reply = command(app, command="enroll", name="anna", takes=4)
@@ -92,10 +98,11 @@ async def test_enrolled_through_the_api_with_a_bad_take_asked_again(card: FifoSo
             assert enrolled["profile"] == "anna" and enrolled["takes"] == 4 and enrolled["train_s"] > 0
             assert app.state.state == "idle" and "enrolling" in log.states()
             assert command(app, command="profiles")["profiles"] == [{"name": "anna", "takes": 4}]
+            assert [p["audio_kept"] for p in ProfileStore(app.store).summary()] == [False]  # embeddings only
             # The running wake word uses the new profile, no restart.
             assert (await wake_with(app, log, card, question)).get("profile") == "anna"
         # A restart: the profile is read from the data directory.
-        app = Appliance(settings, "sk", detector())
+        app = Appliance(settings, "sk", profile_only())
         async with running(app) as log:
             await wait_until(lambda: app.audio_ok, 10, "streams", log)
             assert command(app, command="profiles")["profiles"] == [{"name": "anna", "takes": 4}]
@@ -103,13 +110,15 @@ async def test_enrolled_through_the_api_with_a_bad_take_asked_again(card: FifoSo
             assert command(app, command="forget_profile", name="anna") == {
                 "event": "ack", "command": "forget_profile", "ok": True, "name": "anna"}
             assert command(app, command="profiles")["profiles"] == []
-            # Still woken by the stock rule (as a guest is), but no longer as anna.
-            assert "profile" not in await wake_with(app, log, card, question)
+            card.say(at_card_rate(read_wav_16k(HELD_OUT_TAKE), card))  # no longer wakes it
+            card.wait_said(15)
+            await asyncio.sleep(1.0)
+            assert len(log.events("wake")) == 1
 
 
 async def test_learn_my_voice_starts_the_enrolment_when_the_conversation_ends(card: FifoSoundCard) -> None:
     async with FakeRealtimeServer(tool_name="learn_my_voice", tool_arguments='{"name": "anna"}') as server:
-        app = Appliance(make_settings(realtime={"url": server.url}), "sk", detector())
+        app = Appliance(make_settings(realtime={"url": server.url}), "sk", WakeWordDetector(["hey_jarvis"]))
         async with running(app) as log:
             await wait_until(lambda: app.audio_ok, 10, "streams", log)
             card.say(read_wav(FIXTURES / "hey_jarvis_what_time.wav", card.rate))
