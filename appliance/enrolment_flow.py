@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from .settings import Settings
     from .triggers.engines.oww import OpenWakeWordEngine
     from .triggers.enrolment import TakeCheck, TrainedProfile
+
+log = logging.getLogger("appliance.enrolment")
 
 DEFAULT_TAKES = 5
 MIN_TAKES = 3  # as enrolment.MIN_TAKES (that module loads the wake-word engine: imported when needed)
@@ -123,15 +126,15 @@ class EnrolmentFlow:
 
     def problem(self, name: str, takes: int) -> str | None:
         """Why an enrolment of ``name`` from ``takes`` takes cannot start (None: it can)."""
-        from .triggers.profile_cli import _valid_name
+        model, why = self.model()
+        if model is None:
+            return why
+        from .triggers.profile_cli import _valid_name  # the CLI's rule (its module loads the wake-word engine)
 
         if problem := _valid_name(name):
             return problem
         if not MIN_TAKES <= takes <= MAX_TAKES:
             return f"takes must be {MIN_TAKES} to {MAX_TAKES} ({DEFAULT_TAKES} are best), got {takes}"
-        model, why = self.model()
-        if model is None:
-            return why
         if self._host.pipeline is None:
             return "the audio devices are reopening"
         return None
@@ -157,7 +160,7 @@ class EnrolmentFlow:
         return True
 
     def enrol_later(self, name: str, takes: int = DEFAULT_TAKES) -> dict[str, Any]:
-        """Start this enrolment when the appliance is next idle (the voice tool, during a conversation)."""
+        """Start this enrolment when the conversation in progress ends in idle (the voice tool)."""
         model, _ = self.model()
         self._later = (name.strip(), takes)
         return {"name": name.strip(), "takes": takes, "phrase": phrase_of(model or ""), "after_conversation": True}
@@ -172,7 +175,7 @@ class EnrolmentFlow:
         """Delete a profile and stop waking through it; False when there is none of that name."""
         from .triggers.profiles import ProfileStore
 
-        gone = ProfileStore(self._host.store).forget(name)
+        gone = ProfileStore(self._host.store).forget(name.strip())
         if gone and self._host.wake_learning is not None:
             self._host.wake_learning.refresh()
         return gone
@@ -222,6 +225,9 @@ class EnrolmentFlow:
             outcome = EnrolFailed(profile=name, reason=f"the profile could not be saved: {exc}")
         except (ValueError, OSError) as exc:  # EnrolmentError, a model file that cannot be read
             outcome = EnrolFailed(profile=name, reason=f"training failed: {exc}")
+        except Exception as exc:  # never left in ``enrolling``: the wake word would stay paused
+            log.exception("enrolment failed", extra={"event": "enrol_crashed"})
+            outcome = EnrolFailed(profile=name, reason=f"enrolment failed: {type(exc).__name__}: {exc}")
         finally:
             self._close_sink()
             self._committing = False

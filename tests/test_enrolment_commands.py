@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -133,6 +134,39 @@ async def test_stop_and_the_button_cancel_an_enrolment_back_to_idle(jarvis: Wake
         await asyncio.sleep(0.01)
     assert [e.reason for e in seen if isinstance(e, EnrolFailed)][-1] == "muted"
     assert app.state.state == State.MUTED
+
+
+async def test_three_bad_takes_in_a_row_end_the_enrolment(jarvis: WakeWordDetector) -> None:
+    app = appliance(jarvis)
+    app.events.bind_loop(asyncio.get_running_loop())
+    seen: list[Any] = []
+    app.events.subscribe(seen.append)
+
+    class SilentPipeline:  # a microphone in a silent room: every take is refused ("no speech was heard")
+        def open_sink(self, max_seconds: float) -> Any:
+            from appliance.audio.pipeline import AudioSink
+
+            sink = AudioSink(1000)
+            soon = time.monotonic() + 0.01  # captured after the sink opened
+            for _ in range(int(max_seconds * 50)):
+                sink.put(bytes(960), soon)  # 20 ms at 24 kHz
+            return sink
+
+        def close_sink(self) -> None:
+            pass
+
+    app.audio.pipeline = SilentPipeline()  # type: ignore[assignment]
+    assert app.controls.enroll("anna").ok
+    flow = app.controls.enrolment
+    assert flow is not None
+    while flow.active:
+        await asyncio.sleep(0.01)
+    takes = [(e.take, e.ok, e.reason) for e in seen if isinstance(e, EnrolTake)]
+    no_speech = "no speech was heard in the take: say the wake phrase closer to the microphone"
+    assert takes == [(1, False, no_speech)] * 3
+    (failed,) = [e for e in seen if isinstance(e, EnrolFailed)]
+    assert failed.reason == f"3 takes in a row were refused (the last: {no_speech})"
+    assert app.state.state == State.IDLE and app.controls.profiles().values == {"profiles": []}
 
 
 def test_a_take_event_always_carries_its_reason() -> None:
