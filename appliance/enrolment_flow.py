@@ -2,7 +2,7 @@
 running wake word uses at once.
 
 State ``enrolling`` (the wake word is paused: ``Controls.wake_word`` acts only when idle). For each
-take: a second of the room's background (for augmentation; the person is waiting for the chime),
+take: 1.5 s of the room's background (for augmentation; the person is waiting for the chime),
 the wake earcon as "say it now", an ``enrol_prompt`` event, ``TAKE_S`` of the capture pipeline's
 model-rate audio (the same sink a conversation reads), the take checked (``check_take``) and an
 ``enrol_take`` event. A refused take is asked again under the same number; ``MAX_BAD_IN_A_ROW``
@@ -52,7 +52,7 @@ DEFAULT_TAKES = 5
 MIN_TAKES = 3  # as enrolment.MIN_TAKES (that module loads the wake-word engine: imported when needed)
 MAX_TAKES = 10
 TAKE_S = 3.0  # recorded after each chime: the phrase said at an easy pace, and a late start
-BACKGROUND_S = 1.0  # the room before each chime
+BACKGROUND_S = 1.5  # the room before each chime (3 takes give more than one 3.5 s padded take: augment uses it)
 MAX_BAD_IN_A_ROW = 3
 MIC_SILENT_S = 2.0  # no audio from the pipeline this long while recording: the microphone failed
 QUIET_WAIT_S = 5.0  # at most this long for the speaker to finish (the end of a conversation's goodbye)

@@ -10,14 +10,18 @@ import json
 import time
 from typing import Any
 
+import numpy as np
 import pytest
+import soxr
 
+from appliance import enrolment_flow
 from appliance.app import Appliance
 from appliance.conversation.tools import ConversationControl, ToolServices, builtin_tools
 from appliance.conversation.tools.errors import is_error_result
 from appliance.enrolment_events import EnrolFailed, EnrolTake
 from appliance.events import EventBus
 from appliance.state import State
+from appliance.triggers.wake_scan import read_wav_16k
 from appliance.triggers.wakeword import WakeWordDetector
 from appliance.web.commands import run_command
 from tests.inproc import make_settings
@@ -167,6 +171,55 @@ async def test_three_bad_takes_in_a_row_end_the_enrolment(jarvis: WakeWordDetect
     (failed,) = [e for e in seen if isinstance(e, EnrolFailed)]
     assert failed.reason == f"3 takes in a row were refused (the last: {no_speech})"
     assert app.state.state == State.IDLE and app.controls.profiles().values == {"profiles": []}
+
+
+async def test_the_takes_and_the_room_between_them_go_to_training(jarvis: WakeWordDetector,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_wake_enrolment import TAKES
+
+    rng = np.random.default_rng(0)
+    room = (rng.standard_normal(24_000 * 3) * 30).astype(np.int16)  # a quiet room, 3 s at 24 kHz
+    takes = [np.clip(np.round(soxr.resample(read_wav_16k(p).astype(np.float32), 16_000, 24_000)), -32768, 32767)
+             .astype(np.int16) for p in TAKES[:3]]
+    opened: list[int] = []
+
+    class Pipeline:  # the room before each chime, then a take after it
+        def open_sink(self, max_seconds: float) -> Any:
+            from appliance.audio.pipeline import AudioSink
+
+            audio = room if len(opened) % 2 == 0 else np.concatenate((takes[len(opened) // 2], room))
+            opened.append(len(audio))
+            sink = AudioSink(1000)
+            for start in range(0, len(audio), 480):
+                sink.put(audio[start:start + 480].tobytes(), time.monotonic() + 0.01)
+            return sink
+
+        def close_sink(self) -> None:
+            pass
+
+    trained: list[tuple[int, np.ndarray | None]] = []
+
+    def train(engine: Any, good: list[np.ndarray], model: str, background: np.ndarray | None) -> Any:
+        trained.append((len(good), background))
+        raise ValueError("stopped here by the test")
+
+    monkeypatch.setattr(enrolment_flow, "_train", train)
+    app = appliance(jarvis)
+    app.events.bind_loop(asyncio.get_running_loop())
+    seen: list[Any] = []
+    app.events.subscribe(seen.append)
+    app.audio.pipeline = Pipeline()  # type: ignore[assignment]
+    assert app.controls.enroll("anna", takes=3).ok
+    flow = app.controls.enrolment
+    assert flow is not None
+    while flow.active:
+        await asyncio.sleep(0.01)
+    assert [(e.take, e.ok) for e in seen if isinstance(e, EnrolTake)] == [(1, True), (2, True), (3, True)]
+    ((count, background),) = trained
+    assert count == 3 and background is not None
+    assert len(background) == 3 * round(enrolment_flow.BACKGROUND_S * 16_000)  # 1.5 s before each chime
+    assert 15 < float(np.std(background)) < 60  # the room, resampled to 16 kHz: not a take
+    assert [e.reason for e in seen if isinstance(e, EnrolFailed)] == ["training failed: stopped here by the test"]
 
 
 def test_a_take_event_always_carries_its_reason() -> None:
