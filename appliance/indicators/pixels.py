@@ -165,6 +165,7 @@ PATTERNS: dict[str, Renderer] = {
     "error": lambda t, n, lvl: _blink(RED, t, n, 0.25, 0.75),
     "muted": lambda t, n, lvl: _solid(RED, n),
     "timer_ringing": lambda t, n, lvl: _timer_ringing(t, n),
+    "announcing": lambda t, n, lvl: _spinner(_scale(GREEN, glow(lvl)), t, n, 1.5),  # unasked speech: a green turn
     "answered_elsewhere": lambda t, n, lvl: _solid(_scale(BLUE, 0.25), n),  # another device answers this wake
 }
 # Patterns whose frames do not change with time or level: drawn once.

@@ -339,7 +339,7 @@ class WebSettings(SettingsGroup):
 
 
 # -- MQTT: Home Assistant discovery, fleet topics, one answer per home (appliance/integrations/) ---------
-MQTT_ENTITIES = ("state", "muted", "volume", "talk", "wake_score", "timers")
+MQTT_ENTITIES = ("state", "muted", "volume", "talk", "wake_score", "timers", "announce")
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
