@@ -14,7 +14,7 @@ from appliance.announcements import AnnouncementChanged, Announcer, clean_text
 from appliance.announcements import queue as announce_queue
 from appliance.button_actions import ButtonActions
 from appliance.controls import Ack, Controls
-from appliance.events import ApplianceEvent, EventBus, log_subscriber
+from appliance.events import ApplianceEvent, EventBus, StateChanged, log_subscriber
 from appliance.settings import ButtonSettings
 from appliance.state import State, StateMachine
 from appliance.store import Store
@@ -128,7 +128,7 @@ async def test_an_announcement_when_idle_chimes_speaks_and_returns_to_idle(parts
     parts.voice.release.set()
     await until(lambda: parts.state.state == State.IDLE, "idle again")
     assert parts.actions() == ["queued", "started", "done"]
-    states = [(e.previous, e.state) for e in parts.seen if e.name == "state"]
+    states = [(e.previous, e.state) for e in parts.seen if isinstance(e, StateChanged)]
     assert states == [("idle", "announcing"), ("announcing", "idle")]
 
 
