@@ -62,6 +62,8 @@ class EnrolmentDevice:
             message = json.loads(text)
             self.commands.append(message)
             command = message.get("command")
+            if command == "enroll" and any(p["name"] == message.get("name") for p in self.profiles):
+                return ack(command, False, f"{message['name']} is already enrolled"), None
             if command in ("enroll", "stop"):  # stop: the enrolment under way ends (enrol_failed follows)
                 return ack(command, True), None
             if command == "profiles":
@@ -256,6 +258,17 @@ async def test_names_from_the_device_are_shown_as_text(page: tuple[Page, Enrolme
     await p.shown("enrol-prompt", "Not learned: <b>no speech</b> in any take.")
     elements = await p.js("return document.querySelectorAll('#voices img, #voices b').length")
     assert elements == 0 and await p.js("return window.pwned === undefined")
+
+
+async def test_a_refused_enroll_shows_its_reason_and_gives_the_form_back(page: tuple[Page, EnrolmentDevice]) -> None:
+    p, device = page
+    await p.shown("profiles", "Bea")
+    await p.call(lambda: p.driver.find_element("id", "enrol-name").send_keys("Bea"))
+    await p.click("enrol-start")
+    await p.shown("enrol-error", "Cannot learn a voice now: Bea is already enrolled")
+    assert device.sent("enroll") == [{"command": "enroll", "name": "Bea", "takes": 5}]
+    assert await p.js("return document.getElementById('enrol').hidden") is True
+    assert await p.js("return document.getElementById('enrol-start').disabled") is False
 
 
 def _alert(driver: Any) -> Any:

@@ -122,7 +122,7 @@ export function wakeWordSection(send) {
       case "enrol_prompt":
         if (!active) begin(name);
         $("enrol-bar").max = ev.of || TAKES;
-        say(`Say “${phrase}” now`, `Take ${ev.take} of ${ev.of}`);
+        say(`Say “${phrase}” now`, `Take ${ev.take ?? "?"} of ${ev.of ?? TAKES}`);
         break;
       case "enrol_take":
         if (active) verdict(ev);
