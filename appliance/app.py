@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .announcements import announcer_for
 from .audio.capture import MicStream
 from .audio.devices import AudioDeviceError
 from .audio.pipeline import AudioSink, MicPipeline, WakeDetector
@@ -94,7 +95,7 @@ class Appliance:
     thread and the PortAudio callbacks reach it only through `loop.call_soon_threadsafe`
     (`controls.wake_word`, `_on_audio_stalled`); gpiozero's button thread likewise (`PushButton`).
     Commands from every input go through `self.controls` (which this class serves as its
-    `Lifecycle`); only this class, `controls`, the ringer and the running `Conversation` change the
+    `Lifecycle`); only this class, `controls`, the ringer, the announcer and the running `Conversation` change the
     state machine.
     """
 
@@ -175,17 +176,15 @@ class Appliance:
                 load_servers_file(s.mcp.servers_file), self.events, connect_timeout_s=s.mcp.connect_timeout_s,
                 tool_timeout_s=s.agent.tool_timeout_s, reconnect_max_s=s.mcp.reconnect_max_s,
             )
-        self.agents = AgentSetup(
-            s, load_agents(s, set(BUILTIN_TOOL_NAMES)),
-            ToolServices(s, timers=self.timers, memory=self.memory, volume=self.controls, enrolment=self.controls),
-            self.mcp,
-        )
+        services = ToolServices(s, timers=self.timers, memory=self.memory, volume=self.controls, enrolment=self.controls)
+        self.agents = AgentSetup(s, load_agents(s, set(BUILTIN_TOOL_NAMES)), services, self.mcp)
         self.ringer = TimerRinger(
             self.timers, self.state, self.events,
             play=lambda: self.earcons.play("timer", self.player),
             ready=lambda: self.audio_ok, rest_state=self.controls.rest_state, ring_s=s.agent.timer_ring_s,
         )
         self.controls.ringer = self.ringer
+        self.controls.announcer = self.announcer = announcer_for(self)
         self.transcripts: TranscriptWriter | None = None
         if s.transcripts.enabled:
             self.transcripts = TranscriptWriter(s.data_dir, s.transcripts.retention_days, s.transcripts.retention_mb)
@@ -280,6 +279,7 @@ class Appliance:
                 ))
         heartbeat = asyncio.create_task(self._heartbeat())
         ringer = asyncio.create_task(self.ringer.run(), name="timers")
+        announcer = asyncio.create_task(self.announcer.run(), name="announcements")
         saver = asyncio.create_task(self.controls.keep_saving(), name="unsaved settings")
         # Start-up's objects (~190k: the SDK's modules, pydantic schemas) live as long as the process.
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
@@ -323,9 +323,8 @@ class Appliance:
         finally:
             if self.mqtt is not None:
                 await self.mqtt.close()
-            heartbeat.cancel()
-            ringer.cancel()
-            saver.cancel()
+            for task in (heartbeat, ringer, announcer, saver):
+                task.cancel()
             if self.mcp is not None:
                 await self.mcp.close()
             gc.unfreeze()

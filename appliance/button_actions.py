@@ -22,10 +22,11 @@ class ButtonActions:
         return self._settings.mode == "hold"
 
     def short_press(self) -> None:
-        """Dismiss a ring; start a conversation; in one: talk (push-to-talk), interrupt, or end it."""
+        """Dismiss a ring or an announcement; start a conversation; in one: talk (push-to-talk), interrupt,
+        or end it."""
         controls = self._controls
         current = controls.state.state
-        if current == State.RINGING:
+        if current in (State.RINGING, State.ANNOUNCING):
             controls.dismiss("button")
         elif current == State.ENROLLING:
             controls.stop("button")  # cancels the enrolment
@@ -52,7 +53,7 @@ class ButtonActions:
         """Dismiss a ring; mute or unmute when resting; end a conversation."""
         controls = self._controls
         current = controls.state.state
-        if current == State.RINGING:
+        if current in (State.RINGING, State.ANNOUNCING):
             controls.dismiss("button")
         elif current == State.ENROLLING:
             controls.stop("button")

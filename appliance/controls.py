@@ -1,5 +1,5 @@
-"""The one command surface: start, stop, mute, volume, dismiss a ring, push-to-talk, the wake word, and
-enrolling the household's voices.
+"""The one command surface: start, stop, mute, volume, dismiss a ring, push-to-talk, announce, the wake
+word, and enrolling the household's voices.
 
 Every input is a thin adapter over these methods: the button (`button_actions.py`), the page and
 API (`web/commands.py`), the agent's volume tools, the wake word (`Appliance` hands detections to
@@ -22,6 +22,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .announcements.text import clean_text
 from .audio.pipeline import WakeDetection
 from .conversation.outcomes import EndReason
 from .enrolment_flow import DEFAULT_TAKES, EnrolmentFlow
@@ -31,6 +32,7 @@ from .state import CONVERSATION_STATES, State, StateMachine
 from .store import KeptValues, Store, StoreError, StoreFault
 
 if TYPE_CHECKING:
+    from .announcements.queue import Announcer
     from .conversation.session import Conversation
     from .integrations.arbitration import Arbitration
 
@@ -90,6 +92,7 @@ class Controls:
         self.events = events
         self._host = host
         self.ringer: TimerRinger | None = None  # set once the ringer exists (it asks `rest_state`)
+        self.announcer: Announcer | None = None  # likewise the announcements' queue
         # One answer per home (integrations/arbitration.py): set while an MQTT broker is configured.
         self.arbitration: Arbitration | None = None
         self.enrolment: EnrolmentFlow | None = None  # learning a voice from the device (set by Appliance)
@@ -131,8 +134,10 @@ class Controls:
         return Ack(True)
 
     def stop(self, reason: EndReason = "api") -> Ack:
-        """End the conversation in progress."""
+        """End the conversation in progress (or dismiss the announcement that plays, or cancel an enrolment)."""
         conversation = self._host.conversation
+        if conversation is None and self.state.state == State.ANNOUNCING:
+            return self.dismiss(reason)
         if conversation is None and self.enrolment is not None and self.enrolment.active:
             return self.cancel_enrolment()
         if conversation is None:
@@ -189,12 +194,28 @@ class Controls:
         elif self.state.state == State.IDLE:  # nothing else (a button, a mute) came first while it waited
             self._host.begin(event)
 
-    # -- timers ---------------------------------------------------------------------------------
+    # -- timers and announcements ------------------------------------------------------------------
     def dismiss(self, by: str) -> Ack:
-        """Stop a ringing timer."""
+        """Stop a ringing timer, or the announcement that plays (the next queued one follows)."""
+        if self.state.state == State.ANNOUNCING and self.announcer is not None and self.announcer.dismiss(by):
+            return Ack(True)
         if self.ringer is None or not self.ringer.dismiss(by):
             return Ack(False, "nothing is ringing")
         return Ack(True)
+
+    def announce(self, text: object, source: str = "api") -> Ack:
+        """Queue a text to chime and speak once nothing else is going on (announcements/queue.py).
+        Muted or not: mute silences the microphone, and an announcement uses none."""
+        cleaned, error = clean_text(text)
+        if cleaned is None:
+            return Ack(False, error)
+        if self.announcer is None:
+            return Ack(False, "announcements are not available")
+        ahead = self.announcer.waiting + (self.announcer.playing is not None)
+        announcement, error = self.announcer.add(cleaned, source)
+        if announcement is None:
+            return Ack(False, error)
+        return Ack(True, values={"announcement": announcement, "waiting": ahead})
 
     # -- the household's voices (enrolment_flow.py) ------------------------------------------------
     def enroll(self, name: str, takes: int = DEFAULT_TAKES) -> Ack:

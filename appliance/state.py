@@ -20,13 +20,15 @@ class State(enum.StrEnum):
     ERROR = "error"
     MUTED = "muted"
     RINGING = "ringing"  # a timer is due: its sound repeats until dismissed
+    ANNOUNCING = "announcing"  # speaking an announcement (appliance/announcements/) until done or dismissed
     ENROLLING = "enrolling"  # learning a voice (enrolment_flow.py): the wake word is paused
 
 
 CONVERSATION_STATES = frozenset({State.CONNECTING, State.LISTENING, State.THINKING, State.SPEAKING})
 
 _ALLOWED: dict[State, frozenset[State]] = {
-    State.IDLE: frozenset({State.WAKING, State.MUTED, State.ERROR, State.RINGING, State.ENROLLING}),
+    State.IDLE: frozenset({State.WAKING, State.MUTED, State.ERROR, State.RINGING, State.ANNOUNCING,
+                           State.ENROLLING}),
     State.WAKING: frozenset({State.CONNECTING, State.IDLE, State.ERROR}),
     # A conversation ends in idle, or in muted when mute was switched on during it.
     State.CONNECTING: frozenset({State.LISTENING, State.IDLE, State.MUTED, State.ERROR}),
@@ -34,9 +36,11 @@ _ALLOWED: dict[State, frozenset[State]] = {
     State.THINKING: frozenset({State.LISTENING, State.SPEAKING, State.IDLE, State.MUTED, State.ERROR}),
     State.SPEAKING: frozenset({State.LISTENING, State.THINKING, State.IDLE, State.MUTED, State.ERROR}),
     State.ERROR: frozenset({State.IDLE, State.MUTED}),
-    State.MUTED: frozenset({State.IDLE, State.ERROR, State.RINGING}),
+    State.MUTED: frozenset({State.IDLE, State.ERROR, State.RINGING, State.ANNOUNCING}),
     # A ring ends where the appliance rests (idle or muted); a timer rings even when muted.
     State.RINGING: frozenset({State.IDLE, State.MUTED, State.ERROR}),
+    # Likewise an announcement (mute is about the microphone, which an announcement does not use).
+    State.ANNOUNCING: frozenset({State.IDLE, State.MUTED, State.ERROR}),
     # Enrolment ends where the appliance rests (mute cancels it), or in error when the audio fails.
     State.ENROLLING: frozenset({State.IDLE, State.MUTED, State.ERROR}),
 }

@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
+from .announcements.events import AnnouncementChanged
 from .events import (
     ApplianceEvent,
     ConversationEnded,
@@ -67,6 +68,9 @@ class Telemetry:
                                           registry=self.registry)
         self.aec_relearns = Counter("appliance_aec_relearns", "Echo canceller re-learnings after an audio xrun",
                                     registry=self.registry)
+        self.announcements = Counter("appliance_announcements", "Announcements by what became of them (queued, "
+                                     "started, done, dismissed, failed, expired)", ["action", "source"],
+                                     registry=self.registry)
         self.state = Enum(
             "appliance_state", "Current appliance state", states=[s.value for s in State], registry=self.registry
         )
@@ -113,6 +117,8 @@ class Telemetry:
             self.mic_block_failures.inc()
         elif isinstance(event, EchoRelearning):
             self.aec_relearns.inc()
+        elif isinstance(event, AnnouncementChanged):
+            self.announcements.labels(event.action, event.source).inc()
 
     def metrics_text(self) -> bytes:
         return generate_latest(self.registry)

@@ -14,7 +14,7 @@ import aiomqtt
 from appliance import __version__
 from appliance.app import Appliance
 from appliance.integrations.bridge import MqttBridge
-from appliance.integrations.commands import PageCommands
+from appliance.integrations.commands import ControlsCommands
 from tests.inproc import EventLog, make_settings
 from tests.mosquitto import Mosquitto
 
@@ -74,7 +74,7 @@ async def bridged(broker: Mosquitto, **mqtt: Any) -> AsyncIterator[tuple[Applian
     root = logging.getLogger("appliance")
     root.addHandler(log)
     root.setLevel(logging.DEBUG)
-    bridge = MqttBridge(settings, app.events, PageCommands(app), __version__)
+    bridge = MqttBridge(settings, app.events, ControlsCommands(app), __version__)
     bridge.start()
     try:
         await asyncio.wait_for(bridge.link.connected.wait(), 10)

@@ -13,7 +13,7 @@ from typing import Any
 from appliance import __version__
 from appliance.app import Appliance
 from appliance.integrations.bridge import MqttBridge
-from appliance.integrations.commands import PageCommands
+from appliance.integrations.commands import ControlsCommands
 from appliance.state import State
 from tests.inproc import EventLog, make_settings
 from tests.mosquitto import Mosquitto, mosquitto_fixture  # noqa: F401 (the `mosquitto` fixture)
@@ -100,6 +100,14 @@ HOSTILE: list[tuple[str, bytes]] = [
     ("set/muted", b"ON" + b" " * 60000),
     ("set/talk", b"PUSH"),
     ("set/reboot", b"now"),
+    ("set/announce", b""),
+    ("set/announce", b"\x1b\x00\x07\r\n\xe2\x80\xae"),  # nothing left once the control characters are gone
+    ("set/announce", b"x" * 3000),  # under the message limit, over the text's 500 characters
+    ("set/announce", b"\xff\xfe"),
+    ("command", json.dumps({"command": "announce"}).encode()),
+    ("command", json.dumps({"command": "announce", "text": 42}).encode()),
+    ("command", json.dumps({"command": "announce", "text": ["a", "b"]}).encode()),
+    ("command", json.dumps({"command": "announce", "text": "y" * 501}).encode()),
 ]
 
 
@@ -115,6 +123,7 @@ async def test_hostile_payloads_are_logged_and_ignored(mosquitto: Mosquitto) -> 
         acks = [json.loads(p) for p in op.payloads(f"{BASE}/ack")]
         assert all(a["ok"] is False for a in acks), [a for a in acks if a["ok"]]
         assert app.volume == volume and not app.muted and app.state.state == State.IDLE
+        assert app.announcer.waiting == 0 and not log.events("announce")
         # Logged, but rate-limited: one line per kind of rejection, not one per message.
         rejected = log.events("mqtt_rejected")
         assert rejected and len(rejected) < len(HOSTILE) // 2, [r["message"] for r in rejected]
@@ -122,6 +131,25 @@ async def test_hostile_payloads_are_logged_and_ignored(mosquitto: Mosquitto) -> 
         # Still obeys a good command afterwards.
         await op.publish(f"{BASE}/set/muted", "ON")
         await op.wait_for(lambda: op.last(f"{BASE}/muted") == "ON", 5, "a good command after the garbage")
+
+
+async def test_home_assistant_notify_and_the_command_topic_queue_announcements(mosquitto: Mosquitto) -> None:
+    async with bridged(mosquitto) as (app, bridge, log), \
+            listening(mosquitto.port, "homeassistant/#", f"{BASE}/#") as ha:
+        await ready(ha)
+        config = json.loads(ha.last("homeassistant/notify/kitchen/announce/config") or "{}")
+        assert config["command_topic"] == f"{BASE}/set/announce"
+        # notify.send_message publishes its message as it is: the payload is the text.
+        await ha.publish(config["command_topic"], "Dinner is ready")
+        await ha.publish(f"{BASE}/command", json.dumps({"command": "announce", "text": "The bus leaves in 5"}))
+        await ha.wait_for(lambda: len(ha.payloads(f"{BASE}/ack")) >= 2, 5, "two acks")
+        acks = [json.loads(p) for p in ha.payloads(f"{BASE}/ack")]
+        assert [(a["command"], a["ok"], a["announcement"], a["waiting"]) for a in acks] == [
+            ("announce", True, 1, 0), ("announce", True, 2, 1)]
+        queued = log.events("announce")
+        assert [(e["action"], e["source"], e["chars"]) for e in queued] == [
+            ("queued", "homeassistant", 15), ("queued", "mqtt", 19)]
+        assert "Dinner is ready" not in json.dumps([r["message"] for r in log.records])
 
 
 async def test_broker_restart_reconnects_and_republishes_discovery(mosquitto: Mosquitto) -> None:
@@ -156,7 +184,7 @@ async def test_refused_login_is_one_error_line_and_the_password_is_never_logged(
     app = Appliance(settings, "sk-test", detector=None)
     log = EventLog()
     logging.getLogger("appliance").addHandler(log)
-    bridge = MqttBridge(settings, app.events, PageCommands(app), __version__)
+    bridge = MqttBridge(settings, app.events, ControlsCommands(app), __version__)
     bridge.start()
     try:
         await asyncio.sleep(5)  # 1 s, then 1 s…: several refusals
@@ -214,7 +242,7 @@ async def test_a_ca_file_that_is_no_certificate_is_one_error_not_a_crash(tmp_pat
     app = Appliance(settings, "sk-test", detector=None)
     log = EventLog()
     logging.getLogger("appliance").addHandler(log)
-    bridge = MqttBridge(settings, app.events, PageCommands(app), __version__)
+    bridge = MqttBridge(settings, app.events, ControlsCommands(app), __version__)
     bridge.start()
     try:
         await asyncio.sleep(3.5)
@@ -237,7 +265,7 @@ async def test_mqtts_with_the_brokers_ca(tmp_path: Any) -> None:
         # Without the broker's CA (the system's CAs do not know it), the certificate is refused.
         settings = make_settings(mqtt={"url": broker.url, "device": "kitchen", "reconnect_max_s": 1})
         other = Appliance(settings, "sk-test", detector=None)
-        untrusting = MqttBridge(settings, other.events, PageCommands(other), __version__)
+        untrusting = MqttBridge(settings, other.events, ControlsCommands(other), __version__)
         untrusting.start()
         await asyncio.sleep(2)
         assert not untrusting.link.connected.is_set() and untrusting.link.connections == 0

@@ -18,7 +18,7 @@ from appliance.state import State
 TOPICS = DeviceTopics("flat", "kitchen")
 
 # The documented configuration variables used here, per platform (switch.mqtt, number.mqtt, button.mqtt,
-# sensor.mqtt), and the ones each platform requires.
+# sensor.mqtt, notify.mqtt), and the ones each platform requires.
 COMMON = {"name", "unique_id", "availability_topic", "payload_available", "payload_not_available", "device",
           "origin", "icon", "entity_category", "json_attributes_topic", "qos", "enabled_by_default", "object_id"}
 DOCUMENTED = {
@@ -29,9 +29,10 @@ DOCUMENTED = {
     "number": COMMON | {"command_topic", "state_topic", "min", "max", "step", "mode", "unit_of_measurement",
                         "device_class", "optimistic", "retain", "value_template"},
     "button": COMMON | {"command_topic", "payload_press", "device_class", "retain"},
+    "notify": COMMON | {"command_topic", "command_template", "encoding", "retain"},
 }
 REQUIRED = {"sensor": {"state_topic"}, "switch": {"command_topic"}, "number": {"command_topic"},
-            "button": {"command_topic"}}
+            "button": {"command_topic"}, "notify": {"command_topic"}}
 DEVICE_KEYS = {"identifiers", "connections", "name", "manufacturer", "model", "model_id", "sw_version",
                "hw_version", "serial_number", "suggested_area", "via_device", "configuration_url"}
 ID = re.compile(r"[a-zA-Z0-9_-]+")

@@ -36,7 +36,7 @@ async def test_home_assistant_sees_and_drives_a_running_appliance(card: FifoSoun
             await app.wait_ready()
             await ha.wait_for(lambda: ha.last(f"{BASE}/availability") == "online", 20, "online")
             configs = [t for _, t, p, _ in ha.messages if t.startswith("homeassistant/") and p]
-            assert len(set(configs)) == 6, configs
+            assert len(set(configs)) == 7, configs
             # The wake word: arbitrated (alone in its home, it answers), the state sensor follows.
             card.say(read_wav(FIXTURES / "hey_jarvis_what_time.wav", card.rate))
             await ha.wait_for(lambda: "listening" in ha.payloads(f"{BASE}/state"), 30, "listening")

@@ -155,3 +155,17 @@ def test_clear_text_url_off_this_machine_is_refused(url: str) -> None:
     assert result.returncode == 2, result.stdout
     assert "APPLIANCE_REALTIME__URL" in result.stderr
     assert "Traceback" not in result.stderr and "sk-secret-never-shown-123" not in result.stderr
+
+
+@pytest.mark.parametrize("variable", ["APPLIANCE_WEB__TOKEN_FILE", "APPLIANCE_MQTT__PASSWORD_FILE"])
+def test_a_secret_file_that_is_not_text_is_a_clear_error(tmp_path: Path, variable: str) -> None:
+    """A token or password file written as binary (a copied key blob): named, no decoder jargon."""
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"\xff\xfe\x00binary-token-0123456789abcdef")
+    env = {variable: str(secret), "OPENAI_API_KEY": "sk-test"}
+    if "MQTT" in variable:
+        env.update(APPLIANCE_MQTT__URL="mqtt://127.0.0.1:1883", APPLIANCE_MQTT__USERNAME="kitchen")
+    result = run_cli("config", env=env)
+    assert result.returncode == 2, result.stdout
+    assert f"{str(secret)!r} cannot be read: not UTF-8 text" in result.stderr, result.stderr
+    assert "codec" not in result.stderr and "Traceback" not in result.stderr

@@ -102,9 +102,9 @@ def png_size_and_colours(data: bytes) -> tuple[int, int, int]:
     return width, height, len(set(pixels))
 
 
-def docs_screenshot(driver, path: Path) -> None:  # type: ignore[no-untyped-def]
+def docs_screenshot(driver, path: Path, docs: Path = DOCS_SCREENSHOT) -> None:  # type: ignore[no-untyped-def]
     """The page as docs/device-page.md shows it: written to `path` and checked to be a whole PNG of
-    the page's viewport with something drawn on it; copied into docs/ when asked to."""
+    the page's viewport with something drawn on it; copied to `docs` when asked to."""
     png = driver.get_screenshot_as_png()
     path.write_bytes(png)
     width, height, colours = png_size_and_colours(png)
@@ -112,8 +112,8 @@ def docs_screenshot(driver, path: Path) -> None:  # type: ignore[no-untyped-def]
     assert (width, height) == (round(view[0] * view[2]), round(view[1] * view[2])), (width, height, view)
     assert colours > 32, f"the screenshot looks blank ({colours} distinct byte values)"
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":
-        DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS_SCREENSHOT)
+        docs.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, docs)
 
 
 def test_png_checks_refuse_a_broken_or_blank_image() -> None:

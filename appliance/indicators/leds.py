@@ -42,7 +42,8 @@ PATTERNS: dict[State, Pattern] = {
     State.ERROR: Pattern("blink", (1.0, 0.0, 0.0), 0.25, 0.75),
     State.MUTED: Pattern("on", (1.0, 0.0, 0.0)),
     State.RINGING: Pattern("blink", (1.0, 0.5, 0.0), 0.3, 0.3),
-    State.ENROLLING: Pattern("pulse", (1.0, 0.0, 1.0), 0.75, 0.75),
+    State.ANNOUNCING: Pattern("pulse", (0.0, 1.0, 0.0), 0.4, 0.4),  # speaking unasked: green, but pulsing
+    State.ENROLLING: Pattern("pulse", (1.0, 0.0, 1.0), 0.75, 0.75),  # learning a voice: magenta
 }
 
 # Patterns shown by name over the state's, e.g. by the timers feature.

@@ -167,6 +167,7 @@ PATTERNS: dict[str, Renderer] = {
     "muted": lambda t, n, lvl: _solid(RED, n),
     "enrolling": lambda t, n, lvl: _breath(MAGENTA, t, n, 1.5, 0.1, 1.0),  # learning a voice
     "timer_ringing": lambda t, n, lvl: _timer_ringing(t, n),
+    "announcing": lambda t, n, lvl: _spinner(_scale(GREEN, glow(lvl)), t, n, 1.5),  # unasked speech: a green turn
     "answered_elsewhere": lambda t, n, lvl: _solid(_scale(BLUE, 0.25), n),  # another device answers this wake
 }
 # Patterns whose frames do not change with time or level: drawn once.

@@ -18,8 +18,8 @@ def start_mqtt(app: Appliance) -> MqttBridge | None:
         return None
     from .. import __version__
     from .bridge import MqttBridge
-    from .commands import PageCommands
+    from .commands import ControlsCommands
 
-    bridge = MqttBridge(app.settings, app.events, PageCommands(app), __version__)
+    bridge = MqttBridge(app.settings, app.events, ControlsCommands(app), __version__)
     bridge.start()
     return bridge

@@ -34,7 +34,7 @@ from .topics import ALL_WAKES, DeviceTopics
 
 log = logging.getLogger("appliance.mqtt")
 
-MAX_COMMAND_BYTES = 1024  # as the device page's commands
+MAX_COMMAND_BYTES = 4096  # as the device page's commands
 
 
 class MqttBridge:
@@ -141,6 +141,8 @@ class MqttBridge:
                          else ack("mute", False, "expected ON or OFF"))
         elif topic == self.topics.set_topic("volume"):
             self._answer(topic, self._volume(_number(text.strip())))
+        elif topic == self.topics.set_topic("announce"):  # Home Assistant's notify entity: the text itself
+            self._answer(topic, self.commands.announce(text, "homeassistant"))
         elif topic == self.topics.set_topic("talk"):
             self._answer(topic, self.commands.start() if text.strip() == "PRESS" else ack("start", False,
                                                                                         "expected PRESS"))
@@ -170,6 +172,8 @@ class MqttBridge:
             return self._volume(message.get("value"))
         if command == "dismiss":
             return self.commands.dismiss()
+        if command == "announce":
+            return self.commands.announce(message.get("text"), "mqtt")
         return ack(command[:40], False, f"unknown command {command[:40]!r}")
 
     def _answer(self, topic: str, answer: Ack, reason: str | None = None) -> None:

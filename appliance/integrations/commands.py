@@ -1,14 +1,12 @@
 """The commands MQTT may give, and what it may read: a small protocol over the appliance's command surface.
 
-Home Assistant and the fleet take the same path as the device page: `PageCommands` is a thin adapter
-over `appliance.web.commands.run_command` (the page's checks and acks, word for word), plus `dismiss`
-(a ringing timer), which the page does not have yet. When `appliance/controls.py` lands, `controls`
-replaces the adapter; nothing else here changes.
+Home Assistant and the fleet take the same path as the device page: `ControlsCommands` calls
+`appliance.controls` directly, with the page's checks and acks word for word (`web/commands.py` is
+the page's own thin adapter over the same methods).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..app import Appliance
+    from ..controls import Ack as ControlsAck
 
 Ack = dict[str, Any]  # {"event": "ack", "command": ..., "ok": bool, "error"?: ...}
 
@@ -48,6 +47,8 @@ class Commands(Protocol):
 
     def dismiss(self) -> Ack: ...
 
+    def announce(self, text: object, source: str) -> Ack: ...
+
     def status(self) -> Status: ...
 
 
@@ -59,37 +60,43 @@ def ack(command: str | None, ok: bool, error: str | None = None, **extra: Any) -
     return out
 
 
-class PageCommands:
-    """`Commands` today: the device page's own command runner (same checks, same acks)."""
+class ControlsCommands:
+    """`Commands` of a running appliance: its `controls`, answered as the device page answers."""
 
     def __init__(self, app: Appliance) -> None:
         self._app = app
 
-    def _run(self, message: dict[str, Any]) -> Ack:
-        from ..web.commands import run_command
-
-        return run_command(self._app, json.dumps(message))[0]
+    @staticmethod
+    def _reply(command: str, result: ControlsAck) -> Ack:
+        return ack(command, result.ok, result.error, **result.values)
 
     def start(self) -> Ack:
-        return self._run({"command": "start"})
+        return self._reply("start", self._app.controls.start("api"))
 
     def stop(self) -> Ack:
-        return self._run({"command": "stop"})
+        return self._reply("stop", self._app.controls.stop("api"))
 
     def set_muted(self, muted: bool) -> Ack:
-        return self._run({"command": "mute" if muted else "unmute"})
+        return self._reply("mute" if muted else "unmute", self._app.controls.set_muted(muted, "api"))
 
     def set_volume(self, value: float) -> Ack:
-        return self._run({"command": "volume", "value": value})
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
+            return ack("volume", False, "value must be a number from 0 to 100")
+        return self._reply("volume", self._app.controls.set_volume(round(value)))
 
     def dismiss(self) -> Ack:
-        done = self._app.controls.dismiss("api")
-        return ack("dismiss", done.ok, done.error)
+        return self._reply("dismiss", self._app.controls.dismiss("api"))
+
+    def announce(self, text: object, source: str) -> Ack:
+        return self._reply("announce", self._app.controls.announce(text, source))
 
     def status(self) -> Status:
         app = self._app
         timers = [PendingTimer(t.id, t.label, t.due_at) for t in app.timers.pending()]
         return Status(state=app.state.state.value, muted=app.controls.muted, volume=app.controls.volume, timers=timers)
+
+
+PageCommands = ControlsCommands  # its former name
 
 
 class RateLimitedLog:

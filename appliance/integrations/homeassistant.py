@@ -1,5 +1,5 @@
 """Home Assistant MQTT discovery: the retained config messages that make the appliance one device with
-its entities (state, muted, volume, talk, last wake score, pending timers).
+its entities (state, muted, volume, talk, last wake score, pending timers, announce: a notify entity).
 
 Single-component discovery, one config per entity on `<prefix>/<component>/<device>/<entity>/config`
 (the node id is the device's name, so the broker's ACL can let a device write only its own configs).
@@ -23,6 +23,7 @@ COMPONENT = {
     "talk": "button",
     "wake_score": "sensor",
     "timers": "sensor",
+    "announce": "notify",
 }
 
 
@@ -81,6 +82,9 @@ def discovery_config(entity: str, topics: DeviceTopics, version: str) -> dict[st
         return _entity(entity, "Pending timers", topics, version, state_topic=topics.state_of("timers"),
                        json_attributes_topic=topics.state_of("timers/attributes"), state_class="measurement",
                        icon="mdi:timer-outline")
+    if entity == "announce":  # notify.send_message publishes its message, the text to speak, here
+        return _entity(entity, "Announce", topics, version, command_topic=topics.set_topic("announce"),
+                       icon="mdi:bullhorn")
     raise ValueError(f"unknown entity {entity!r}")
 
 

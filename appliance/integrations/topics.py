@@ -43,7 +43,8 @@ class DeviceTopics:
 
     # What the device listens to.
     def set_topic(self, name: str) -> str:
-        """Home Assistant's entity commands: `set/muted` (ON/OFF), `set/volume` (0-100), `set/talk` (PRESS)."""
+        """Home Assistant's entity commands: `set/muted` (ON/OFF), `set/volume` (0-100), `set/talk` (PRESS),
+        `set/announce` (the text to speak: the notify entity's message)."""
         return f"{self.base}/set/{name}"
 
     @property

@@ -66,14 +66,21 @@ def api_key_from_file(path: Path) -> SecretStr:
         raise PydanticCustomError(kind, "{text}", {"text": str(exc)}) from None
 
 
+def secret_from_file(path: Path, field: str) -> SecretStr:
+    """A secret kept in a file (`…_FILE` settings): readable UTF-8 text, not empty."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ValueError(f"{field} {str(path)!r} cannot be read: {reason}") from None
+    if not text:
+        raise ValueError(f"{field} {str(path)!r} is empty")
+    return SecretStr(text)
+
+
 def token_from_file(path: Path, variable: str) -> SecretStr:
     """A token kept in a file (`APPLIANCE_…__TOKEN_FILE`): readable, not empty, long enough."""
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"token_file {str(path)!r} cannot be read: {exc.strerror}") from None
-    if not token:
-        raise ValueError(f"token_file {str(path)!r} is empty")
-    if len(token) < MIN_TOKEN_CHARS:
+    token = secret_from_file(path, "token_file")
+    if len(token.get_secret_value()) < MIN_TOKEN_CHARS:
         raise ValueError(f"{variable}: the token in {str(path)!r} {TOKEN_TOO_SHORT}")
-    return SecretStr(token)
+    return token

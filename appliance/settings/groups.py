@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from .files import packaged_default, token_from_file
+from .files import packaged_default, secret_from_file, token_from_file
 from .rules import (
     comma_list,
     device_spec,
@@ -339,7 +339,7 @@ class WebSettings(SettingsGroup):
 
 
 # -- MQTT: Home Assistant discovery, fleet topics, one answer per home (appliance/integrations/) ---------
-MQTT_ENTITIES = ("state", "muted", "volume", "talk", "wake_score", "timers")
+MQTT_ENTITIES = ("state", "muted", "volume", "talk", "wake_score", "timers", "announce")
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -418,12 +418,5 @@ class MqttSettings(SettingsGroup):
     @model_validator(mode="after")
     def _password_file(self) -> MqttSettings:
         if self.password is None and self.password_file is not None:
-            try:
-                text = self.password_file.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = getattr(exc, "strerror", None) or type(exc).__name__
-                raise ValueError(f"password_file {str(self.password_file)!r} cannot be read: {reason}") from None
-            if not text:
-                raise ValueError(f"password_file {str(self.password_file)!r} is empty")
-            self.password = SecretStr(text)
+            self.password = secret_from_file(self.password_file, "password_file")
         return self

@@ -1,7 +1,8 @@
 """Commands a client sends on `/api/events`, and their acks: an adapter over `appliance.controls`.
 
 `{"command": "start"}` (as a button press), `"stop"`, `"mute"`, `"unmute"`, `"dismiss"` (a ringing
-timer), `{"command": "volume", "value": 0-100}`; each is answered with
+timer or a playing announcement), `{"command": "volume", "value": 0-100}`, `{"command": "announce",
+"text": "..."}` (chime and speak it once nothing else is going on); each is answered with
 `{"event": "ack", "command": ..., "ok": true|false, "error": ...}`. Mute and volume acks carry the
 value in effect, and `"saved": false` while the data directory refuses the write (the value holds
 until a restart and is written once the directory takes writes again).
@@ -21,7 +22,7 @@ from ..controls import Ack, Controls
 from ..enrolment_flow import DEFAULT_TAKES, MAX_TAKES, MIN_TAKES
 from .device import Device
 
-MAX_COMMAND_BYTES = 1024
+MAX_COMMAND_BYTES = 4096  # an announcement's 500 characters, even as JSON's \uXXXX escapes
 
 
 def ack(command: str | None, ok: bool, error: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -64,6 +65,8 @@ def run_command(device: Device, text: str) -> tuple[dict[str, Any], dict[str, An
         return _reply(command, controls.set_volume(round(value))), None  # all see the `volume` event
     if command in ("enroll", "profiles", "forget_profile"):
         return _reply(command, _voices(controls, command, message)), None  # enrol_* events follow for all
+    if command == "announce":
+        return _reply(command, controls.announce(message.get("text"), "api")), None  # all see `announce`
     return ack(command, False, f"unknown command {command[:40]!r}"), None
 
 

@@ -151,6 +151,11 @@ class FakeServerCore:
         return [u["instructions"] for u in self.session_updates if isinstance(u.get("instructions"), str)]
 
     @property
+    def response_requests(self) -> list[JsonDict]:
+        """Every ``response.create`` a client sent (its optional ``response`` overrides included), in order."""
+        return [e for e in self.client_events if e.get("type") == "response.create"]
+
+    @property
     def tools_offered(self) -> list[list[str]]:
         """Tool names of every session.update that set ``tools``, in order."""
         return [

@@ -1,4 +1,6 @@
 // The device page: everything it shows and does goes through /api/events (one WebSocket).
+import { wakeWordSection } from "/static/wakeword.js";
+
 const $ = (id) => document.getElementById(id);
 const CONVERSATION = new Set(["waking", "connecting", "listening", "thinking", "speaking"]);
 const MAX_ROWS = 12;
@@ -6,6 +8,7 @@ const MAX_TRANSCRIPT = 200;
 let socket = null;
 let retryMs = 500;
 let current = { state: "offline", muted: false, volume: 50 };
+const voices = wakeWordSection(send);
 
 // Newest first for the wake and error lists; the transcript reads top to bottom.
 function row(list, text, cls, append = false) {
@@ -88,9 +91,11 @@ function handle(ev, replay = false) {
       $("browser-talk").hidden = !ev.browser_talk;
       for (const past of ev.recent || []) handle(past, true);
       setState(ev.state);
+      voices.hello(ev);
       break;
     case "state":
       if (!replay) setState(ev.state, ev.reason || ev.kind || "");
+      if (!replay) voices.state(ev);
       if (ev.state === "waking") {
         $("transcript").replaceChildren();
         note(`conversation started by ${ev.source || "wake"}`);
@@ -131,12 +136,14 @@ function handle(ev, replay = false) {
       setVolume(ev.volume);
       break;
     case "ack":
+      if (voices.ack(ev)) break;
       $("notice").textContent = ev.ok ? "" : `${ev.command || "command"}: ${ev.error}`;
       if (ev.ok && ev.command === "volume") setVolume(ev.volume);
       if (ev.ok && (ev.command === "mute" || ev.command === "unmute")) setMuted(ev.muted);
       break;
     default:
-      break; // events this page does not show (button, session_open, interrupted, recovered, …)
+      voices.event(ev, replay); // enrol_*; the others this page does not show (button, session_open, …)
+      break;
   }
 }
 
