@@ -176,7 +176,7 @@ class Appliance:
                 load_servers_file(s.mcp.servers_file), self.events, connect_timeout_s=s.mcp.connect_timeout_s,
                 tool_timeout_s=s.agent.tool_timeout_s, reconnect_max_s=s.mcp.reconnect_max_s,
             )
-        services = ToolServices(s, timers=self.timers, memory=self.memory, volume=self.controls, enrolment=self.controls)
+        services = ToolServices(s, self.timers, self.memory, volume=self.controls, enrolment=self.controls)
         self.agents = AgentSetup(s, load_agents(s, set(BUILTIN_TOOL_NAMES)), services, self.mcp)
         self.ringer = TimerRinger(
             self.timers, self.state, self.events,
