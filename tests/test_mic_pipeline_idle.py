@@ -111,3 +111,18 @@ def test_a_second_conversation_gets_the_look_back_from_just_before_it(loop: _Loo
     assert times[-1] == 304.0
     assert handed_in_conversation > 0
     assert handed_idle == handed_in_conversation  # the 40 idle blocks between were kept, not handed over
+
+
+def test_the_capture_queue_stays_bounded_and_counts_what_it_drops() -> None:
+    mic = MicStream(DeviceInfo(0, "test mic", "none", 1, 0, RATE), RATE, queue_blocks=4)
+
+    class _Flags:
+        input_overflow = False
+
+    for block in _audio(7, seed=8):
+        mic._callback(block[:, None], BLOCK, None, _Flags())
+    assert (mic.stats.blocks, mic.stats.dropped_blocks) == (4, 3)
+    first = mic.read(timeout=0)
+    assert first is not None and np.array_equal(first.samples, _audio(7, seed=8)[0])  # the oldest kept
+    mic._callback(_audio(1, seed=9)[0][:, None], BLOCK, None, _Flags())  # room again: kept
+    assert (mic.stats.blocks, mic.stats.dropped_blocks) == (5, 3)

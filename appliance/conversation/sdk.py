@@ -1,14 +1,14 @@
 """The Agents SDK, imported off the event loop rather than by importing the conversation layer.
 
-`agents.realtime` brings `openai`, a few thousand pydantic models and, unless `defer_mcp_init` keeps
-it out, `mcp` with its server side and its auth's `cryptography`: about 40 MB of resident memory
-(65 with `mcp`) and 2–4 s of import on the shared
-x86 test machine (more on a Cortex-A53). The conversation layer therefore imports the SDK only
-inside the functions that use it, and `load_sdk` runs the import on a worker thread so the event
-loop (heartbeat, LEDs, the wake word's hand-offs) keeps running meanwhile. `appliance run`
-preloads it this way once it is listening (`preload_sdk`): deferring it to the first wake would
-keep those 60 MB out of an idle device that has not talked yet, but that wake would wait for the
-import (measured: 2.1 s instead of 0.08 s to the open session on x86).
+`agents.realtime` brings `openai` and a few thousand pydantic models: about 40 MB of resident
+memory and 2–4 s of import on the shared x86 test machine (more on a Cortex-A53), and 25 MB more
+with `mcp`'s client and server sides, which `defer_mcp_init` keeps out until an MCP server is made.
+The conversation layer therefore imports the SDK only inside the functions that use it, and
+`load_sdk` runs the import on a worker thread so the event loop (heartbeat, LEDs, the wake word's
+hand-offs) keeps running meanwhile. `appliance run` preloads it this way once it is listening
+(`preload_sdk`): deferring it to the first wake would keep those 40 MB out of an idle device that
+has not talked yet, but that wake would wait for the import (measured: 2.1 s instead of 0.08 s to
+the open session on x86).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ SDK_MODULES = ("agents.realtime", "agents.realtime.config", "agents.realtime.mod
 MCP_MODULES = ("agents.mcp.server",)
 PRELOAD_WAIT_S = 10.0  # the preload starts once the devices are open, or after this long
 
+_defer_lock = threading.Lock()
 _loading: dict[tuple[str, ...], tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = {}
 
 
@@ -54,6 +55,11 @@ def defer_mcp_init() -> bool:
     submodules import as usual and whose `__init__` runs the first time a name is looked up on it
     (`from mcp import ClientSession`, as the SDK's MCP servers do), so nothing changes for code that
     uses it. False when `mcp` is already imported or not installed."""
+    with _defer_lock:  # two loads at once (the preload, an MCP server's) make one package
+        return _defer_mcp_init()
+
+
+def _defer_mcp_init() -> bool:
     if "mcp" in sys.modules:
         return False
     spec = importlib.util.find_spec("mcp")
@@ -86,8 +92,7 @@ def defer_mcp_init() -> bool:
 
 
 def _import_sdk(mcp: bool = False) -> None:
-    if not mcp:
-        defer_mcp_init()
+    defer_mcp_init()  # with MCP servers too: `MCP_MODULES` then run mcp's init, after the SDK's import
     for name in _modules(mcp):
         importlib.import_module(name)
 
