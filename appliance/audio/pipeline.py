@@ -11,8 +11,9 @@ The 24 kHz side is made only while a conversation listens (or the echo canceller
 follow the room all along, runs): idle, the worker keeps the last `lookback_ms` of device-rate
 blocks, and when a conversation opens its sink it resamples them first, so the words right after the
 wake word are not lost. Idle costs the wake word's resampler alone, and no hand-off to the loop per
-block (the 24 kHz resampler and its hand-off were a fifth of the idle path's CPU). With the echo
-canceller the 24 kHz blocks go to the loop all along, which keeps the look-back ring.
+block (the 24 kHz resampler and its hand-off were a fifth of what the idle path cost over the
+wake word's own scoring). With the echo canceller the 24 kHz blocks go to the loop all along,
+which keeps the look-back ring.
 """
 
 from __future__ import annotations
