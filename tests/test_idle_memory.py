@@ -43,7 +43,7 @@ def test_load_sdk_imports_once_off_the_loop_for_every_caller() -> None:
         "from appliance.conversation import sdk\n"
         "calls = []\n"
         "real = sdk._import_sdk\n"
-        "sdk._import_sdk = lambda: (calls.append(1), real())\n"
+        "sdk._import_sdk = lambda mcp=False: (calls.append(1), real(mcp))\n"
         "async def main():\n"
         "    ticks = 0\n"
         "    async def tick():\n"
@@ -63,6 +63,51 @@ def test_load_sdk_imports_once_off_the_loop_for_every_caller() -> None:
     assert result["calls"] == 1
     assert result["loaded"] is True
     assert result["ticks"] > 0  # the loop kept running while the SDK imported
+
+
+MCP_HEAVY = ("mcp.client", "mcp.server", "cryptography")  # what mcp's package init brings
+
+
+def test_the_sdk_without_mcp_servers_leaves_mcp_s_client_and_server_out() -> None:
+    result = _python(
+        "import asyncio, json, sys\n"
+        "from appliance.conversation import sdk\n"
+        "asyncio.run(sdk.load_sdk())\n"
+        "import agents.realtime\n"
+        f"print(json.dumps({{'loaded': sdk.sdk_loaded(), 'heavy': [m for m in {MCP_HEAVY!r} if m in sys.modules],\n"
+        "                  'runner': agents.realtime.RealtimeRunner.__name__}))\n"
+    )
+    assert result == {"loaded": True, "heavy": [], "runner": "RealtimeRunner"}
+
+
+def test_mcp_works_as_usual_once_used_after_a_deferred_init() -> None:
+    result = _python(
+        "import asyncio, json, sys\n"
+        "from appliance.conversation import sdk\n"
+        "asyncio.run(sdk.load_sdk())\n"
+        "import mcp\n"
+        "deferred = 'mcp.client.session' not in sys.modules\n"
+        "from mcp import ClientSession, Tool\n"  # a name looked up on the package runs its init
+        "import mcp.types\n"
+        "asyncio.run(sdk.load_sdk(mcp=True))\n"
+        "from agents.mcp import MCPServerStdio\n"
+        "print(json.dumps({'deferred': deferred, 'session': ClientSession.__module__,\n"
+        "                  'tool': Tool is mcp.types.Tool, 'all': 'stdio_client' in mcp.__all__,\n"
+        "                  'missing': hasattr(mcp, 'no_such_name'), 'hook_left': '__getattr__' in vars(mcp),\n"
+        "                  'mcp_loaded': sdk.sdk_loaded(mcp=True), 'server': MCPServerStdio.__name__}))\n"
+    )
+    assert result == {"deferred": True, "session": "mcp.client.session", "tool": True, "all": True,
+                      "missing": False, "hook_left": False, "mcp_loaded": True, "server": "MCPServerStdio"}
+
+
+def test_mcp_s_init_is_not_deferred_once_it_ran() -> None:
+    result = _python(
+        "import json, sys\n"
+        "import mcp\n"
+        "from appliance.conversation import sdk\n"
+        "print(json.dumps({'deferred': sdk.defer_mcp_init(), 'same': sys.modules['mcp'] is mcp}))\n"
+    )
+    assert result == {"deferred": False, "same": True}
 
 
 async def test_preload_waits_until_ready_then_loads_and_logs(caplog: pytest.LogCaptureFixture) -> None:
@@ -90,17 +135,17 @@ async def test_preload_waits_until_ready_then_loads_and_logs(caplog: pytest.LogC
 
 async def test_a_failed_preload_is_logged_and_does_not_raise(monkeypatch: pytest.MonkeyPatch,
                                                              caplog: pytest.LogCaptureFixture) -> None:
-    def broken() -> None:
+    def broken(mcp: bool = False) -> None:
         raise ImportError("no module named 'agents'")
 
-    monkeypatch.setattr(sdk, "sdk_loaded", lambda: False)
+    monkeypatch.setattr(sdk, "sdk_loaded", lambda mcp=False: False)
     monkeypatch.setattr(sdk, "_import_sdk", broken)
-    monkeypatch.setattr(sdk, "_loading", None)
+    monkeypatch.setattr(sdk, "_loading", {})
     caplog.set_level(logging.INFO, logger="appliance.conversation")
     await sdk.preload_sdk(lambda: True)
     failed = [r for r in caplog.records if getattr(r, "event", None) == "sdk_load_failed"]
     assert len(failed) == 1 and "ImportError" in failed[0].getMessage()
-    monkeypatch.setattr(sdk, "_import_sdk", lambda: None)  # a later conversation tries again
+    monkeypatch.setattr(sdk, "_import_sdk", lambda mcp=False: None)  # a later conversation tries again
     await sdk.load_sdk()
 
 

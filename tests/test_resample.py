@@ -60,3 +60,16 @@ def test_digital_silence_stays_silent() -> None:
     r = StreamResampler(48000, 16000)
     out = np.concatenate([r.process(np.zeros(960, np.int16)) for _ in range(50)])
     assert out.size > 15000 and not out.any()
+
+
+def test_float32_rounds_and_saturates_exactly_as_the_float64_path() -> None:
+    from appliance.audio.formats import to_int16
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.standard_normal(20_000) * 40_000,  # a fifth beyond int16's range
+                             np.arange(-40.5, 40.5, 0.5),  # ties round to even either way
+                             [32766.5, 32767.5, -32768.5, -32769.0, 1e9, -1e9]]).astype(np.float32)
+    fast = to_int16(values)
+    assert fast.dtype == np.int16
+    assert np.array_equal(fast, to_int16(values.astype(np.float64)))
+    assert fast[-6:].tolist() == [32766, 32767, -32768, -32768, 32767, -32768]

@@ -37,9 +37,17 @@ def bytes_for_ms(ms: float, rate: int = MODEL_RATE) -> int:
     return samples_for_ms(ms, rate) * SAMPLE_BYTES
 
 
+_INT16_MIN32, _INT16_MAX32 = np.float32(-32768), np.float32(32767)
+
+
 def to_int16(x: npt.ArrayLike) -> npt.NDArray[np.int16]:
     """Round and saturate a float signal at int16 scale to pcm16 samples."""
     a = np.asarray(x)
-    if not np.issubdtype(a.dtype, np.floating):  # float32 stays float32: the resampler's hot path
+    if a.dtype == np.float32:  # the resampler's hot path, 50 blocks a second: in place, no np.clip
+        r = np.rint(a)  # (np.clip's own overhead was half of the resampler's time per 20 ms block)
+        np.minimum(r, _INT16_MAX32, out=r)
+        np.maximum(r, _INT16_MIN32, out=r)
+        return r.astype(np.int16)
+    if not np.issubdtype(a.dtype, np.floating):
         a = a.astype(np.float64)
     return np.clip(np.rint(a), -32768, 32767).astype(np.int16)

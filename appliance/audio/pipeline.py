@@ -7,8 +7,13 @@ raw echo is a faithful copy of what was played, so a twin detector scoring the p
 it. (The echo canceller's residual is not: fed to the wake word, it woke the verifier on parts of an
 answer the clean audio does not score, so the filter could not explain those wakes.)
 
-The 24 kHz side is handed to the event loop, which keeps a short look-back ring (so the words
-right after the wake word are not lost) and forwards blocks to whatever conversation is listening.
+The 24 kHz side is made only while a conversation listens (or the echo canceller, which must
+follow the room all along, runs): idle, the worker keeps the last `lookback_ms` of device-rate
+blocks, and when a conversation opens its sink it resamples them first, so the words right after the
+wake word are not lost. Idle costs the wake word's resampler alone, and no hand-off to the loop per
+block (the 24 kHz resampler and its hand-off were a fifth of what the idle path cost over the
+wake word's own scoring). With the echo canceller the 24 kHz blocks go to the loop all along,
+which keeps the look-back ring.
 """
 
 from __future__ import annotations
@@ -107,9 +112,12 @@ class MicPipeline:
         self._to_wake = StreamResampler(mic.rate, WAKE_RATE)
         self._to_model = StreamResampler(mic.rate, MODEL_RATE)
         block_ms = max(1, 1000 * mic.block_frames // mic.rate)
-        self._ring: deque[tuple[float, bytes]] = deque(maxlen=max(1, lookback_ms // block_ms))
+        ring_blocks = max(1, lookback_ms // block_ms)
+        self._ring: deque[tuple[float, bytes]] = deque(maxlen=ring_blocks)  # 24 kHz, on the loop (AEC)
+        self._idle_ring: deque[tuple[float, np.ndarray]] = deque(maxlen=ring_blocks)  # device rate, worker's
         self._lookback = lookback_ms > 0
         self._sink: AudioSink | None = None
+        self._fed_sink: AudioSink | None = None  # the sink the worker last handed 24 kHz audio for
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._aec: EchoCanceller | None = None
@@ -221,7 +229,7 @@ class MicPipeline:
         """Start collecting model audio for a conversation, beginning with the look-back ring."""
         block_ms = max(1, 1000 * self.mic.block_frames // self.mic.rate)
         sink = AudioSink(max_blocks=int(max_seconds * 1000 / block_ms))
-        if self._lookback:
+        if self._lookback and self._aec is not None:  # else the worker resamples its idle ring first
             for captured_at, block in self._ring:
                 sink.put(block, captured_at)
         self._sink = sink
@@ -231,7 +239,8 @@ class MicPipeline:
         self._sink = None
 
     def _deliver(self, block: bytes, captured_at: float) -> None:
-        self._ring.append((captured_at, block))
+        if self._aec is not None:
+            self._ring.append((captured_at, block))
         if self._sink is not None:
             self._sink.put(block, captured_at)
 
@@ -317,8 +326,29 @@ class MicPipeline:
                                               score=round(float(detection.score), 3)))
                     continue
                 self._loop.call_soon_threadsafe(self._on_wake, detection)
+        if self._aec is None and not self._model_audio_wanted(block, captured_at):
+            return
         samples24 = self._to_model.process(block)
         if self._aec is not None:
             samples24 = self._cancel(block, samples24, reference)
         if samples24.size:
             self._loop.call_soon_threadsafe(self._deliver, samples24.tobytes(), captured_at)
+
+    def _model_audio_wanted(self, block: np.ndarray, captured_at: float) -> bool:
+        """Without the echo canceller: is a conversation listening? Idle, `block` is only kept for
+        the look-back; once a new sink is open, the look-back goes to it first, resampled afresh."""
+        sink = self._sink  # set and cleared on the loop: read once
+        if sink is None:
+            self._fed_sink = None
+            if self._lookback:
+                self._idle_ring.append((captured_at, block))
+            return False
+        if sink is not self._fed_sink:
+            self._fed_sink = sink
+            self._to_model.reset()  # the look-back follows a gap: no filter state from before it
+            while self._idle_ring:
+                at, kept = self._idle_ring.popleft()
+                kept24 = self._to_model.process(kept)
+                if kept24.size:
+                    self._loop.call_soon_threadsafe(self._deliver, kept24.tobytes(), at)
+        return True

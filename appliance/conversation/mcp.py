@@ -289,7 +289,7 @@ class _ServerKeeper:
     async def run(self) -> None:
         backoff = FIRST_RETRY_S
         was_up = False
-        await load_sdk()  # off the loop (make_server imports the SDK's MCP clients)
+        await load_sdk(mcp=True)  # off the loop, with the SDK's MCP clients (make_server uses them)
         while True:
             server = make_server(self.spec, self._tool_timeout_s)
             try:

@@ -245,6 +245,21 @@ status = dict(line.split(":", 1) for line in open("/proc/1/status"))
 uid, groups, caps = status["Uid"].split()[0], status["Groups"].split(), status["CapEff"].strip()
 assert uid == "10001" and "29" in groups and "997" in groups and int(caps, 16) == 0, (uid, groups, caps)
 print("run ok: HEALTHCHECK passed, /healthz 200; the appliance (pid 1) runs as uid", uid, "groups", groups, "capabilities", caps)'
+  # Idle RSS as a device sees it (no libasound2-plugins in the image, unlike a dev machine): once the
+  # SDK's background preload has logged `sdk_loaded`, 2 s to settle, the median of 3 reads 1 s apart.
+  for _ in $(seq 60); do podman logs appliance-image-check 2>&1 | grep -q '"event": *"sdk_loaded"' && break; sleep 1; done
+  sleep 2
+  podman exec appliance-image-check python -c '
+import statistics, time
+def mb(path, key):
+    return next(int(l.split()[1]) for l in open(path) if l.startswith(key + ":")) / 1024
+reads = []
+for _ in range(3):
+    reads.append((mb("/proc/1/status", "VmRSS"), mb("/proc/1/smaps_rollup", "Anonymous")))
+    time.sleep(1)
+rss, anon = statistics.median(r for r, _ in reads), statistics.median(a for _, a in reads)
+print(f"idle RSS in the image: {rss:.1f} MB (anonymous {anon:.1f}, file-backed {rss - anon:.1f}; "
+      f"reads {min(r for r, _ in reads):.1f}-{max(r for r, _ in reads):.1f}; target <= 150)")'
   local stopped_at finished code
   start=$(date +%s%N)
   podman stop -t 10 appliance-image-check > /dev/null
