@@ -44,13 +44,13 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from wake_accuracy import NoiseBank, rms, speed, to_int16  # noqa: E402
 from wake_accuracy_heldout import NEAR_MISSES, SNR_DB, SPEECH_RMS, corpus, slug  # noqa: E402
-from wake_voices import EVAL_VOICES, reverberate, room_impulse, speaker  # noqa: E402
+from wake_voices import EVAL_VOICES, TRAIN_VOICES, reverberate, room_impulse, speaker  # noqa: E402
 
 from appliance.audio.formats import WAKE_RATE  # noqa: E402
 from appliance.controls import wake_event  # noqa: E402
 from appliance.events import ConversationEnded, EventBus  # noqa: E402
 from appliance.store import Store  # noqa: E402
-from appliance.triggers.enrolment import train_profile  # noqa: E402
+from appliance.triggers.enrolment import DIM, train_profile  # noqa: E402
 from appliance.triggers.learning import WakeLearning  # noqa: E402
 from appliance.triggers.profiles import PersonalLayer, PersonalRule, ProfileStore, layers_from  # noqa: E402
 from appliance.triggers.wakeword import FRAME_SAMPLES, WakeGate, WakeWordDetector  # noqa: E402
@@ -105,22 +105,34 @@ def enrolment_takes(voice: str, cache: Path, seed: int) -> list[np.ndarray]:
 class Frames:
     """Per 80 ms frame of one clip or stream: stock score, shipped verifier score, personal score."""
 
-    def __init__(self, det: WakeWordDetector, layer: PersonalLayer, audio: np.ndarray) -> None:
+    def __init__(self, det: WakeWordDetector, layer: PersonalLayer, audio: np.ndarray,
+                 keep_windows: bool = False) -> None:
         model = det.models[0]
         det.reset()
         n = len(audio) // FRAME_SAMPLES
         self.stock = np.empty(n)
         self.verifier = np.empty(n)
         self.personal = np.empty(n)
+        self.windows = np.empty((n if keep_windows else 0, DIM), np.float16)
         for i in range(n):
             det.process(audio[i * FRAME_SAMPLES:(i + 1) * FRAME_SAMPLES])
             self.stock[i] = det.scores[model]
             self.verifier[i] = det.verifier_scores.get(model, 0.0)
-            self.personal[i] = layer.best(det.embedding_window())[1]
+            window = det.embedding_window()
+            self.personal[i] = layer.best(window)[1]
+            if keep_windows:
+                self.windows[i] = window.reshape(DIM)
 
     def arrays(self) -> np.ndarray:
         """(3, frames) float32: stock, verifier, personal (for --dump)."""
         return np.stack((self.stock, self.verifier, self.personal)).astype(np.float32)
+
+    def dump(self, key: str) -> dict[str, np.ndarray]:
+        """The scores and, when kept, each frame's embedding window (float16), under ``key``."""
+        out = {key: self.arrays()}
+        if len(self.windows):
+            out[f"{key}|windows"] = self.windows
+        return out
 
     def wakes(self, det: WakeWordDetector, rule: PersonalRule | None) -> list[int]:
         """Frames the detector wakes on: today's rule (``rule`` None) or with the profile."""
@@ -223,11 +235,14 @@ def learning_only(result: dict[str, object], args: argparse.Namespace, det: Wake
 
 
 def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
-    voice, _, room = spec.partition("@")
+    voice, _, room = spec.rpartition("@")
     t0 = time.perf_counter()
     ir = room_ir(room, args.seed)
     pos, neg = corpus(voice, args.cache, args.seed)
-    others = [v for v in EVAL_VOICES if v != voice]
+    # Other voices of the same kind: evaluation voices for an evaluation household, training voices
+    # (the pure styles) for a household used to choose rules, so tuning never hears an evaluation voice.
+    pool = EVAL_VOICES if voice in EVAL_VOICES else TRAIN_VOICES[:3]
+    others = [v for v in pool if v != voice][:2]
     other_data = {v: corpus(v, args.cache, args.seed) for v in others}
     rng = np.random.default_rng([args.seed, sum(map(ord, spec))])
     noise = NoiseBank(rng, [c for v in others for c in other_data[v][1]])
@@ -247,12 +262,14 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
                                                "train_cpu_s": round(train_cpu, 1),
                                                "checks": [c.phrase_score for c in trained.checks]}}
     detection: dict[str, dict[str, str]] = {}
+    keep = args.dump is not None
     dumps: dict[str, np.ndarray] = {}  # per-frame scores, so other personal rules can be replayed (--dump)
     conditions = (("room", None), ("room + white 10 dB", "white"), ("room + pink 10 dB", "pink"),
                   ("room + babble 10 dB", "babble"))
     for label, kind in ([] if args.only_learning else conditions):
-        frames = [Frames(det, layer, audio) for audio in trials(pos, ir, noise, rng, kind)]
-        dumps |= {f"{label}|{i}": f.arrays() for i, f in enumerate(frames)}
+        frames = [Frames(det, layer, audio, keep) for audio in trials(pos, ir, noise, rng, kind)]
+        for i, f in enumerate(frames):
+            dumps |= f.dump(f"{label}|{i}")
         today = sum(bool(f.wakes(det, None)) for f in frames)
         enrolled = sum(bool(f.wakes(det, rule)) for f in frames)
         detection[label] = {"today": f"{today}/{len(frames)}", "enrolled": f"{enrolled}/{len(frames)}"}
@@ -261,8 +278,8 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
 
     if args.only_learning:
         return learning_only(result, args, det, layer, rule, neg, ir, noise, rng, voice, store_dir)
-    own = Frames(det, layer, stream_of(neg, ir, noise, rng, args.minutes))
-    dumps["same voice stream"] = own.arrays()
+    own = Frames(det, layer, stream_of(neg, ir, noise, rng, args.minutes), keep)
+    dumps |= own.dump("same voice stream")
     result["false_wakes_same_voice"] = {"minutes": args.minutes, "today": len(own.wakes(det, None)),
                                         "enrolled": len(own.wakes(det, rule))}
     print(f"  {spec} same voice false wakes {result['false_wakes_same_voice']}", flush=True)
@@ -270,18 +287,23 @@ def household(spec: str, args: argparse.Namespace) -> dict[str, object]:
     other_pos = [c for v in others for c in other_data[v][0][: args.other_takes]]
     other_rates: dict[str, dict[str, str]] = {}
     for label, kind in (("room", None), ("room + babble 10 dB", "babble")):
-        frames = [Frames(det, layer, audio) for audio in trials(other_pos, ir, noise, rng, kind)]
+        frames = [Frames(det, layer, audio, keep) for audio in trials(other_pos, ir, noise, rng, kind)]
+        for i, f in enumerate(frames):
+            dumps |= f.dump(f"other {label}|{i}")
         other_rates[label] = {"today": f"{sum(bool(f.wakes(det, None)) for f in frames)}/{len(frames)}",
                               "enrolled": f"{sum(bool(f.wakes(det, rule)) for f in frames)}/{len(frames)}"}
     result["other_voices_detection"] = other_rates
     other_stream = Frames(det, layer, stream_of([c for v in others for c in other_data[v][1]], ir, noise, rng,
-                                                args.other_minutes))
+                                                args.other_minutes), keep)
+    dumps |= other_stream.dump("other voices stream")
     result["false_wakes_other_voices"] = {"minutes": args.other_minutes, "today": len(other_stream.wakes(det, None)),
                                           "enrolled": len(other_stream.wakes(det, rule))}
     print(f"  {spec} other voices {other_rates} {result['false_wakes_other_voices']}", flush=True)
 
-    learning_only(result, args, det, layer, rule, neg, ir, noise, rng, voice, store_dir)
+    if not args.no_learning:
+        learning_only(result, args, det, layer, rule, neg, ir, noise, rng, voice, store_dir)
     if args.dump:
+        dumps |= {f"take|{i}": t for i, t in enumerate(takes)}  # the enrolment takes in the room, to retrain
         args.dump.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(args.dump / f"{slug(voice)}@{room}.npz", **dumps)
     result["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -301,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learning-mode", default="personal", choices=("personal", "all"),
                         help="wake.learning for the learning loop")
     parser.add_argument("--only-learning", action="store_true", help="enrol and run the learning loop only")
+    parser.add_argument("--no-learning", action="store_true", help="skip the learning loop")
     parser.add_argument("--dump", type=Path, help="save per-frame stock/verifier/personal scores here (one .npz "
                         "per household), to replay other personal rules (choose them on --households of "
                         "training voices, never on these)")
