@@ -62,6 +62,10 @@ MAX_TAKE_S = 10.0
 CLIP_LEVEL = 32_000
 MAX_CLIPPED = 0.002  # fraction of samples at full scale
 PHRASE_MIN_SCORE = 0.1  # the stock model's best score over the take: is the wake phrase in it at all?
+# The personal verifier's L2 penalty (on standardized windows). 1e-3 fitted the takes' voice and room so
+# closely that it fired on the person's everyday speech and on other voices; 1e-2 gives up some of the
+# detection gain for far fewer added false wakes (docs/wake-word.md, "Enrolled voices").
+VERIFIER_L2 = 1e-2
 
 Float32Array = npt.NDArray[np.float32]
 
@@ -321,7 +325,7 @@ def train_verifier(positives: np.ndarray, own_negatives: np.ndarray, learned_neg
         xs.append(np.asarray(x, np.float32).reshape(len(x), DIM))
         ys.append(np.full(len(x), label, np.float32))
         ws.append(np.full(len(x), share / len(x), np.float32))
-    return fit_logistic(np.concatenate(xs), np.concatenate(ys), np.concatenate(ws))
+    return fit_logistic(np.concatenate(xs), np.concatenate(ys), np.concatenate(ws), l2=VERIFIER_L2)
 
 
 def train_profile(engine: OpenWakeWordEngine, takes: Sequence[np.ndarray], model: str = "hey_jarvis", *,

@@ -58,9 +58,14 @@ Float32Array = npt.NDArray[np.float32]
 
 @dataclass(frozen=True, slots=True)
 class PersonalRule:
-    """A frame counts for a profile when its verifier scores >= ``alone`` and the stock score >= ``floor``."""
+    """A frame counts for a profile when its verifier scores >= ``alone`` and the stock score >= ``floor``.
 
-    alone: float = 0.9
+    0.97, not 0.9: at 0.9 the personal verifier added false wakes for other voices (a guest's near
+    misses woke it more often than with no profile); at 0.97, with the verifier's stronger L2
+    (``enrolment.VERIFIER_L2``), the other voices' false wakes stay as without profiles
+    (docs/wake-word.md, "Enrolled voices")."""
+
+    alone: float = 0.97
     floor: float = 0.1
 
     def hit(self, stock: float, personal: float) -> bool:
