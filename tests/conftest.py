@@ -90,3 +90,18 @@ def pulse(tmp_path: Path) -> Iterator[PulseSoundServer]:
     server = PulseSoundServer(tmp_path).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Headless chromium through chromium-driver (Debian's), closed after the test."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    from tests.web_support import chrome_options
+
+    driver = webdriver.Chrome(options=chrome_options(), service=Service(shutil.which("chromedriver")))
+    try:
+        yield driver
+    finally:
+        driver.quit()

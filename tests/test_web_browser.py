@@ -22,7 +22,7 @@ from appliance.testing.fake_realtime import FakeRealtimeServer
 from appliance.testing.fifo_soundcard import FifoSoundCard
 from tests.audio_compare import FIXTURES, best_match, read_wav, trim_silence
 from tests.e2e_support import ApplianceProcess
-from tests.web_support import EventClient, web_env, web_port
+from tests.web_support import EventClient, chrome_options, web_env, web_port
 
 pytestmark = [
     pytest.mark.e2e,
@@ -32,28 +32,6 @@ pytestmark = [
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "device-page.png"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def chrome_options(*extra: str):  # type: ignore[no-untyped-def]
-    from selenium.webdriver.chrome.options import Options
-
-    options = Options()
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=420,1000",
-                "--disable-gpu", "--mute-audio", *extra):
-        options.add_argument(arg)
-    return options
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    driver = webdriver.Chrome(options=chrome_options(), service=Service(shutil.which("chromedriver")))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import asyncio
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from appliance.events import ApplianceEvent, StateChanged
 from appliance.web import routes
 from appliance.web.commands import ack
 from appliance.web.server import WebServer
-from tests.test_web_browser import ARTIFACTS, DOCS_SCREENSHOT, chrome_options, docs_screenshot
+from tests.test_web_browser import ARTIFACTS, DOCS_SCREENSHOT, docs_screenshot
 from tests.test_web_server import running, settings
 
 pytestmark = [
@@ -79,18 +79,6 @@ class EnrolmentDevice:
 
     def sent(self, command: str) -> list[dict[str, Any]]:
         return [c for c in self.commands if c.get("command") == command]
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    driver = webdriver.Chrome(options=chrome_options(), service=Service(shutil.which("chromedriver")))
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

@@ -68,3 +68,13 @@ class EventClient:
         await self.ws.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._reader, 2)
+
+
+def chrome_options(*extra: str):  # type: ignore[no-untyped-def]
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=420,1000",
+                "--disable-gpu", "--mute-audio", *extra):
+        options.add_argument(arg)
+    return options
