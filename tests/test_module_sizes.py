@@ -71,3 +71,25 @@ def test_the_split_packages_import_one_way(package: str) -> None:
         assert graph["rules"] == set(), "the shared rules depend on nothing else in settings"
     else:
         assert graph["session"] >= {"echo_guard", "push_to_talk", "endings", "realtime_config", "server_events"}
+
+
+def modules_importing(root: Path, package: str) -> set[str]:
+    """Modules outside `root/package` that import from it (relative or absolute, in functions too)."""
+    found = set()
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        if rel.parts[0] == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                # A relative import reaches the top package when its dots climb every folder of the path.
+                reaches_top = node.level == len(rel.parts)
+                target = f"appliance.{node.module}" if reaches_top else node.module
+                if target == f"appliance.{package}" or target.startswith(f"appliance.{package}."):
+                    found.add(str(rel))
+    return found
+
+
+def test_the_benchmarks_sit_above_what_they_measure() -> None:
+    # `appliance bench` is run from the command line; nothing it measures imports it back.
+    assert modules_importing(ROOT, "bench") == {"cli.py"}
