@@ -277,10 +277,12 @@ class Appliance:
                 self.events.publish(ErrorRaised(
                     kind="health_listen", text=f"health endpoint not started on {self.settings.health.address}: {exc}"
                 ))
-        heartbeat = asyncio.create_task(self._heartbeat())
-        ringer = asyncio.create_task(self.ringer.run(), name="timers")
-        announcer = asyncio.create_task(self.announcer.run(), name="announcements")
-        saver = asyncio.create_task(self.controls.keep_saving(), name="unsaved settings")
+        background = [asyncio.create_task(self._heartbeat()),
+                      asyncio.create_task(self.ringer.run(), name="timers"),
+                      asyncio.create_task(self.announcer.run(), name="announcements"),
+                      asyncio.create_task(self.controls.keep_saving(), name="unsaved settings")]
+        if self.wake_learning is not None:  # the CLI's enrolments and forgets apply without a restart
+            background.append(asyncio.create_task(self.wake_learning.follow_other_writers(), name="profiles"))
         # Start-up's objects (~190k: the SDK's modules, pydantic schemas) live as long as the process.
         # Frozen, the collector no longer walks them all in each full collection, holding the GIL for
         # about 0.1 s on a desktop x86 CPU (more on a Pi's slower cores) while the audio threads wait.
@@ -323,7 +325,7 @@ class Appliance:
         finally:
             if self.mqtt is not None:
                 await self.mqtt.close()
-            for task in (heartbeat, ringer, announcer, saver):
+            for task in background:
                 task.cancel()
             if self.mcp is not None:
                 await self.mcp.close()

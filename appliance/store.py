@@ -212,6 +212,15 @@ class Store:
                 self._rollback()
                 raise StoreFault(self.path, exc) from None
 
+    def data_version(self) -> int:
+        """A number that changes when another connection (another process: the CLI) commits to the
+        database; this connection's own commits leave it as it is (SQLite's `PRAGMA data_version`)."""
+        with self._lock:
+            try:
+                return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error as exc:
+                raise StoreFault(self.path, exc) from None
+
     # -- small named values ---------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
         rows = self.execute("SELECT value FROM kv WHERE key = ?", (key,))

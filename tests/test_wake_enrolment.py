@@ -8,7 +8,9 @@ once for the module; tests that change it work on a copy of its data directory.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import shutil
 import wave
 from pathlib import Path
@@ -267,3 +269,38 @@ def test_the_personal_rule_wants_a_surer_verifier_than_before() -> None:
     assert not rule.hit(stock=0.4, personal=0.95)
     assert rule.hit(stock=0.1, personal=0.98)
     assert not rule.hit(stock=0.05, personal=0.999)  # the stock floor keeps it about the phrase
+
+
+async def test_a_running_appliance_applies_the_clis_forget_and_enrol_without_a_restart(
+        data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`appliance wakeword forget`/`enroll` run beside a running appliance (`docker exec`): another
+    process, its own database connection; the running detector follows within a few seconds."""
+    detector, learning, _ = learning_setup(data_dir, "personal")  # only the profile can wake it
+    assert [w.profile for w in feed(detector, read_wav_16k(HELD_OUT_TAKE))] == ["anna"]
+
+    def reloads() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if getattr(r, "event", None) == "wake_profiles_reloaded"]
+
+    async def reloaded(count: int) -> logging.LogRecord:
+        for _ in range(250):
+            if len(reloads()) >= count:
+                return reloads()[-1]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no reload {count}: {[r.getMessage() for r in caplog.records]}")
+
+    caplog.set_level(logging.INFO, "appliance.wake_learning")
+    follow = asyncio.create_task(learning.follow_other_writers(every_s=0.02))
+    try:
+        other = Store(data_dir)  # another process writes something else: nothing to reload
+        other.put("volume", 40)
+        other.close()
+        await asyncio.sleep(0.3)
+        assert reloads() == []
+        assert main_wakeword(["forget", "anna"]) == 0
+        assert (await reloaded(1)).profiles == []  # type: ignore[attr-defined]
+        assert feed(detector, read_wav_16k(HELD_OUT_TAKE)) == []
+        assert main_wakeword(["enroll", "anna", *map(str, TAKES)]) == 0
+        assert (await reloaded(2)).profiles == ["anna"]  # type: ignore[attr-defined]
+        assert [w.profile for w in feed(detector, read_wav_16k(HELD_OUT_TAKE))] == ["anna"]
+    finally:
+        follow.cancel()

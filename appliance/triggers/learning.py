@@ -18,6 +18,7 @@ Bounded (``LEARNED_LIMIT`` per kind, oldest dropped), logged as ``wake_learned``
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ __all__ = ["CANCEL_S", "WakeLearning", "attach_wake_profiles", "retrain_profiles
 
 log = logging.getLogger("appliance.wake_learning")
 CANCEL_S = 4.0  # a conversation ended by hand this soon after its wake was not wanted
+OTHER_WRITERS_S = 2.0  # how often a running appliance looks for another process's changes (the CLI's)
 
 
 @dataclass(slots=True)
@@ -55,12 +57,45 @@ class WakeLearning:
         self.mode = mode
         self._open: _Open | None = None
         self._retrain_lock = threading.Lock()
+        self._loaded: tuple[object, ...] | None = None  # the profiles' fingerprint the detector runs on
         self.retrained = threading.Event()  # set after each refresh of the detector (tests wait on it)
         self.unsubscribe = events.subscribe(self.on_event)
 
     def refresh(self) -> None:
         """Load the profiles and what was learned into the detector (after enrolment, forget, learning)."""
+        with self._retrain_lock:
+            self._load()
+
+    def _load(self) -> None:
+        self._loaded = self.profiles.fingerprint()
         self.detector.use_profiles(layers_from(self.profiles, self.mode))
+
+    async def follow_other_writers(self, every_s: float = OTHER_WRITERS_S) -> None:
+        """Apply what another process changed in the data directory (`appliance wakeword enroll`,
+        `forget`, `forget-learning`, e.g. through `docker exec`) without a restart. Only a commit by
+        another connection moves `data_version`, so the check costs one pragma while nothing changes."""
+        store = self.profiles.store
+        seen = store.data_version()
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                if (version := store.data_version()) == seen:
+                    continue
+                seen = version
+                if await asyncio.to_thread(self._reload_if_changed):
+                    names = [p["name"] for p in self.profiles.summary()]
+                    log.info("wake-word profiles changed in the data directory: now %s", names or "none",
+                             extra={"event": "wake_profiles_reloaded", "profiles": names})
+            except StoreError as exc:  # a damaged or vanished database: said once per change, retried
+                log.warning("wake-word profiles could not be reloaded: %s", exc,
+                            extra={"event": "wake_profiles_failed"})
+
+    def _reload_if_changed(self) -> bool:
+        with self._retrain_lock:
+            if self.profiles.fingerprint() == self._loaded:
+                return False  # another table changed (memory, timers), or this process's own write
+            self._load()
+            return True
 
     def on_event(self, event: ApplianceEvent) -> None:
         if self.mode == "off":
@@ -108,7 +143,7 @@ class WakeLearning:
             try:
                 self.detector.use_profiles(layers_from(self.profiles, self.mode))  # the veto, at once
                 retrain_profiles(self.profiles, self.mode, model)
-                self.detector.use_profiles(layers_from(self.profiles, self.mode))
+                self._load()
             except (StoreError, ValueError) as exc:
                 log.warning("wake word could not retrain its profiles: %s", exc,
                             extra={"event": "wake_learn_failed"})

@@ -16,6 +16,7 @@ learning: the last wake's window and the last near miss.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import time
@@ -151,6 +152,14 @@ class ProfileStore:
                                   " ORDER BY name")
         return [{"name": n, "model": m, "takes": int(t), "created_at": round(float(c), 1), "audio_kept": bool(a)}
                 for n, m, t, c, a in rows]
+
+    def fingerprint(self) -> tuple[object, ...]:
+        """What the detector's layers are made of, cheaply (a few KB per profile): the profiles (name,
+        model, a digest of the verifier) and the learned examples (how many, the newest)."""
+        profiles = self.store.execute("SELECT name, model, verifier FROM wake_profiles ORDER BY name")
+        learned = self.store.execute("SELECT COUNT(*), MAX(id) FROM wake_learned")
+        return (tuple((n, m, hashlib.blake2b(v, digest_size=8).hexdigest()) for n, m, v in profiles),
+                tuple(learned[0]))
 
     def forget(self, name: str) -> bool:
         """Delete a profile and what was learned for it; False when there is none of that name."""
