@@ -22,6 +22,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .announcements.events import AnnouncementChanged
 from .announcements.text import clean_text
 from .audio.pipeline import WakeDetection
 from .conversation.outcomes import EndReason
@@ -205,7 +206,15 @@ class Controls:
 
     def announce(self, text: object, source: str = "api") -> Ack:
         """Queue a text to chime and speak once nothing else is going on (announcements/queue.py).
-        Muted or not: mute silences the microphone, and an announcement uses none."""
+        Muted or not: mute silences the microphone, and an announcement uses none. A refusal is an
+        `announce` event too (`refused`, with why), so the log and the metrics see every one."""
+        ack = self._queue_announcement(text, source)
+        if not ack.ok:
+            self.events.publish(AnnouncementChanged(
+                action="refused", source=source, chars=len(text) if isinstance(text, str) else 0, error=ack.error))
+        return ack
+
+    def _queue_announcement(self, text: object, source: str) -> Ack:
         cleaned, error = clean_text(text)
         if cleaned is None:
             return Ack(False, error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
+from typing import get_args
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -17,9 +18,11 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from .announcements.events import AnnouncementChanged
+from .conversation.echo_guard import EchoGating, EchoGatingReason
 from .events import (
     ApplianceEvent,
     ConversationEnded,
+    EchoLeaked,
     EchoRelearning,
     ErrorRaised,
     MicBlockFailed,
@@ -68,8 +71,16 @@ class Telemetry:
                                           registry=self.registry)
         self.aec_relearns = Counter("appliance_aec_relearns", "Echo canceller re-learnings after an audio xrun",
                                     registry=self.registry)
+        # How often a device hears itself: the trusted canceller caught leaking the answer's echo
+        # (muted while it re-learns), and conversations that gate for the rest because of an echo.
+        self.aec_leaks = Counter("appliance_aec_leaks", "Trusted echo canceller caught leaking the agent's echo",
+                                 registry=self.registry)
+        self.aec_gating = Counter("appliance_aec_gating", "Conversations gating the microphone for the rest "
+                                  "because of an echo, by reason", ["reason"], registry=self.registry)
+        for reason in get_args(EchoGatingReason):  # a fixed set: each shows from 0, so rate() sees the first
+            self.aec_gating.labels(reason)
         self.announcements = Counter("appliance_announcements", "Announcements by what became of them (queued, "
-                                     "started, done, dismissed, failed, expired)", ["action", "source"],
+                                     "started, done, dismissed, failed, expired, refused)", ["action", "source"],
                                      registry=self.registry)
         self.state = Enum(
             "appliance_state", "Current appliance state", states=[s.value for s in State], registry=self.registry
@@ -117,6 +128,10 @@ class Telemetry:
             self.mic_block_failures.inc()
         elif isinstance(event, EchoRelearning):
             self.aec_relearns.inc()
+        elif isinstance(event, EchoLeaked):
+            self.aec_leaks.inc()
+        elif isinstance(event, EchoGating):
+            self.aec_gating.labels(event.reason).inc()
         elif isinstance(event, AnnouncementChanged):
             self.announcements.labels(event.action, event.source).inc()
 

@@ -11,24 +11,55 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from ..audio.playback import Player
-from ..logs import log_event
-from ..settings import Settings
+from ..events import ApplianceEvent, log_subscriber
 
-log = logging.getLogger("appliance.conversation")
+if TYPE_CHECKING:  # (types only: the metrics import the event below without the audio stack)
+    from ..audio.playback import Player
+    from ..settings import Settings
 
 EARLY_INTERRUPTION_S = 3.0  # `aec`: an answer cut off this soon, twice, may be cutting itself off
 # `aec`: the microphone worker judges the canceller's output a few blocks after the model has heard
 # it, so a leak it finds this soon after the model reported speech was what the model heard.
 LATE_LEAK_S = 0.5
 
+EchoGatingReason = Literal["self_interruption", "late_leak", "early_interruptions"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EchoGating(ApplianceEvent):
+    """`aec`: the rest of the conversation gates the microphone while the agent speaks, like `gate`
+    (at most once per conversation). Why: the model heard the agent's echo (`self_interruption`, just
+    after the microphone worker's `aec_self_interruption`), the worker caught the echo leaking just
+    after the model heard speech (`late_leak`), or two answers were cut off early (`early_interruptions`)."""
+
+    name: ClassVar[str] = "aec_gating"
+    logger: ClassVar[str] = "appliance.conversation"
+    reason: EchoGatingReason
+
+    @property
+    def level(self) -> int:  # type: ignore[override]
+        # self_interruption: `aec_self_interruption` has warned already, with what was measured.
+        return logging.INFO if self.reason == "self_interruption" else logging.WARNING
+
+    def message(self) -> str:
+        why = {
+            "self_interruption": "the model heard the agent's own echo",
+            "late_leak": "the echo leaked through the canceller as the model heard speech",
+            "early_interruptions": "two answers cut off early by speech",
+        }[self.reason]
+        return f"{why}: gating the microphone while the agent speaks for the rest of the conversation"
+
 
 class EchoGuard:
     """Decides, per captured block, whether silence goes to the model instead of the audio."""
 
-    def __init__(self, settings: Settings, player: Player) -> None:
+    def __init__(self, settings: Settings, player: Player,
+                 publish: Callable[[ApplianceEvent], None] = log_subscriber) -> None:
         self._settings = settings
+        self._publish = publish  # the event bus's (a guard on its own only logs)
         self._player = player
         self._muted_until = 0.0
         self.echo_canceller_ready: Callable[[], bool] | None = None  # echo = "aec": has it learned the room?
@@ -64,10 +95,12 @@ class EchoGuard:
     def _leak_caught_late(self, leaks_before: int) -> None:
         if self._gate_rest or self.echo_leaks is None or self.echo_leaks() <= leaks_before:
             return
+        self._gate("late_leak")
+
+    def _gate(self, reason: EchoGatingReason) -> None:
+        """From now on this conversation gates; said once (every caller checks `_gate_rest` first)."""
         self._gate_rest = True
-        log_event(log, "aec_gating", "the echo leaked through the canceller as the model heard speech: "
-                  "gating the microphone while the agent speaks for the rest of the conversation",
-                  level=logging.WARNING)
+        self._publish(EchoGating(reason=reason))
 
     def speech_heard(self, agent_speaking: bool) -> None:
         """Speech reported while the agent speaks in `aec` mode may be the answer's own echo getting
@@ -78,7 +111,7 @@ class EchoGuard:
         if self._gate_rest or self._settings.audio.echo != "aec" or not agent_speaking:
             return
         if self.model_heard_echo is not None and self.model_heard_echo():
-            self._gate_rest = True
+            self._gate("self_interruption")
             return
         if self.echo_leaks is not None:
             # Seen in CI under load: the model's "speech" at 31.19 s, the worker's leak verdict on
@@ -90,6 +123,4 @@ class EchoGuard:
         if time.monotonic() - self._speaking_since < EARLY_INTERRUPTION_S:
             self._early_interruptions += 1
             if self._early_interruptions >= 2:
-                self._gate_rest = True
-                log_event(log, "aec_gating", "two answers cut off early by speech: gating the microphone "
-                          "while the agent speaks for the rest of the conversation", level=logging.WARNING)
+                self._gate("early_interruptions")

@@ -77,7 +77,8 @@ class Conversation:
         self._last_activity = time.monotonic()
         self._sent_samples = 0
         self._push_to_talk = push_to_talk
-        self._echo = EchoGuard(settings, player)  # what of the microphone the model must not hear
+        # What of the microphone the model must not hear; its switch to gating is an event (metrics).
+        self._echo = EchoGuard(settings, player, state.events.publish)
         self._turns = PushToTalkTurns(held=push_to_talk)
         self._agent_name = self._agents.config.start
         self._background: set[asyncio.Future[None]] = set()
