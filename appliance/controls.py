@@ -26,6 +26,7 @@ from .announcements.events import AnnouncementChanged
 from .announcements.text import clean_text
 from .audio.pipeline import WakeDetection
 from .conversation.outcomes import EndReason
+from .enrolment_events import ProfileForgotten
 from .enrolment_flow import DEFAULT_TAKES, EnrolmentFlow
 from .events import ErrorRaised, EventBus, MuteChanged, TriggerSource, VolumeChanged, Wake
 from .ringing import TimerRinger
@@ -286,6 +287,8 @@ class Controls:
             return Ack(False, f"the profile could not be deleted: {exc}")
         if not gone:
             return Ack(False, f"no enrolled voice named {name[:40]!r}")
+        # Every open page and API client lists the voices: tell them all, not just the sender.
+        self.events.publish(ProfileForgotten(profile=name.strip()))
         return Ack(True, values={"name": name})
 
     # -- mute and volume (kept in the data directory) -------------------------------------------

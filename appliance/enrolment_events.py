@@ -2,7 +2,8 @@
 
 ``enrol_prompt`` (say it now: take ``take`` of ``of``), ``enrol_take`` (that take's verdict: ``ok``,
 ``reason`` for a person, the stock model's ``score``), ``enrolled`` (saved and in use: ``takes``,
-``train_s``), ``enrol_failed`` (``reason``; ``"cancelled"`` for a stop or a button press).
+``train_s``), ``enrol_failed`` (``reason``; ``"cancelled"`` for a stop or a button press), and
+``profile_forgotten`` (``Controls.forget_profile`` deleted it: every open page drops it from its list).
 
 Each names the voice. On the device API (``as_dict``) that is ``name``, as the command sent it; in the
 log line it is ``profile`` (as in the ``wake`` event), because ``name`` is a field of every Python log
@@ -83,3 +84,13 @@ class EnrolFailed(EnrolmentEvent):
 
     def message(self) -> str:
         return f"enrolling {self.profile!r} failed: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfileForgotten(EnrolmentEvent):
+    """An enrolled voice was deleted: the running wake word no longer uses it."""
+
+    name: ClassVar[str] = "profile_forgotten"
+
+    def message(self) -> str:
+        return f"voice {self.profile!r} forgotten"

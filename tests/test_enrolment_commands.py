@@ -18,9 +18,11 @@ from appliance import enrolment_flow
 from appliance.app import Appliance
 from appliance.conversation.tools import ConversationControl, ToolServices, builtin_tools
 from appliance.conversation.tools.errors import is_error_result
-from appliance.enrolment_events import EnrolFailed, EnrolTake
-from appliance.events import EventBus
+from appliance.enrolment_events import EnrolFailed, EnrolTake, ProfileForgotten
+from appliance.events import ApplianceEvent, EventBus
 from appliance.state import State
+from appliance.triggers.enrolment import PersonalVerifier, TrainedProfile
+from appliance.triggers.profiles import ProfileStore
 from appliance.triggers.wake_scan import read_wav_16k
 from appliance.triggers.wakeword import WakeWordDetector
 from appliance.web.commands import run_command
@@ -94,6 +96,30 @@ def test_profiles_list_and_forget_answer_without_enrolments(jarvis: WakeWordDete
     assert command(app, command="profiles") == {"event": "ack", "command": "profiles", "ok": True, "profiles": []}
     assert command(app, command="forget_profile", name="bob")["error"] == "no enrolled voice named 'bob'"
     assert command(app, command="stop")["error"] == "no conversation in progress"
+
+
+def test_forgetting_a_voice_tells_every_client(jarvis: WakeWordDetector, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="appliance.enrolment")
+    app = appliance(jarvis)
+    seen: list[ApplianceEvent] = []
+    app.events.subscribe(seen.append)
+    dim = 16 * 96
+    blank = np.zeros((2, dim), np.float32)
+    trained = TrainedProfile(PersonalVerifier(np.zeros(dim, np.float32), 0.0), blank, blank, takes=5, train_s=1.0)
+    ProfileStore(app.store).save("anna", "hey_jarvis", trained)
+    # Nothing forgotten (no such voice): nothing to tell.
+    assert app.controls.forget_profile("bob").ok is False
+    assert not [e for e in seen if isinstance(e, ProfileForgotten)]
+    assert command(app, command="forget_profile", name="anna")["ok"] is True
+    forgotten = [e for e in seen if isinstance(e, ProfileForgotten)]
+    assert [e.as_dict() for e in forgotten] == [{"event": "profile_forgotten", "name": "anna", "profile": "anna"}]
+    assert app.controls.profiles().values == {"profiles": []}
+    # Its log line names the voice as `profile` (a `name` would clash with the LogRecord's own).
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "profile_forgotten"]
+    assert [(r.getMessage(), getattr(r, "profile", None)) for r in lines] == [("voice 'anna' forgotten", "anna")]
+    # Gone once: forgetting it again is refused and tells nobody.
+    assert app.controls.forget_profile("anna").ok is False
+    assert len([e for e in seen if isinstance(e, ProfileForgotten)]) == 1
 
 
 async def test_stop_and_the_button_cancel_an_enrolment_back_to_idle(jarvis: WakeWordDetector) -> None:

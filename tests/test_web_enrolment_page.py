@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from appliance.enrolment_events import ProfileForgotten
 from appliance.events import ApplianceEvent, StateChanged
 from appliance.web import routes
 from appliance.web.commands import ack
@@ -52,10 +53,12 @@ class DeviceEvent(ApplianceEvent):
 class EnrolmentDevice:
     """The device's side of the enrolment commands: records every command the page sends and answers
     enroll, stop, profiles and forget_profile as an enrolling appliance does, with its own list of
-    voices (the other commands go to the real handler)."""
+    voices (the other commands go to the real handler). A forgotten voice is published to every
+    client before the ack, as `Controls.forget_profile` does."""
 
     profiles: list[dict[str, Any]] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
+    publish: Callable[[ApplianceEvent], None] = lambda event: None
 
     def run(self, real: Callable[..., Any]) -> Callable[..., Any]:
         def run_command(device: Any, text: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -72,6 +75,8 @@ class EnrolmentDevice:
                 before = len(self.profiles)
                 self.profiles = [p for p in self.profiles if p["name"] != message.get("name")]
                 found = len(self.profiles) < before
+                if found:
+                    self.publish(ProfileForgotten(profile=message["name"]))
                 return (ack(command, True) if found else ack(command, False, "no such voice")), None
             return real(device, text)  # type: ignore[no-any-return]
 
@@ -86,6 +91,7 @@ async def page(browser: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[t
     device = EnrolmentDevice(profiles=[{"name": "Bea", "takes": 5}, {"name": "Cy", "takes": 3}])
     monkeypatch.setattr(routes, "run_command", device.run(routes.run_command))
     async with running(settings()) as (appliance, server):
+        device.publish = appliance.events.publish
         p = Page(browser, server, appliance.events.publish)
         await p.open()
         yield p, device
@@ -230,6 +236,38 @@ async def test_delete_asks_first_then_forgets_the_profile(page: tuple[Page, Enro
     deadline = time.monotonic() + 20
     while (shown := await p.js(names)) != ["Cy"]:
         assert time.monotonic() < deadline, shown
+
+
+async def test_a_voice_deleted_on_one_page_leaves_every_open_page(page: tuple[Page, EnrolmentDevice]) -> None:
+    p, device = page
+    await p.shown("profiles", "Bea")
+    other = await p.call(lambda: p.driver.current_window_handle)
+    await p.call(p.driver.switch_to.new_window, "tab")  # a second page on the same device
+    await p.open()
+    await p.shown("profiles", "Bea")
+    asked = len(device.sent("profiles"))
+    assert asked == 2  # once per page, on connect
+
+    await p.js("setTimeout(() => document.querySelector("
+               "'#profiles button[aria-label=\"Delete Bea\\'s voice\"]').click(), 0)")
+    await p.call(lambda: _alert(p.driver).accept())
+    await until(lambda: bool(device.sent("forget_profile")), "the forget_profile command")
+    names = "return [...document.querySelectorAll('#profiles .profile-name')].map(e => e.textContent)"
+    await p.call(p.driver.switch_to.window, other)
+    deadline = time.monotonic() + 5
+    while (shown := await p.js(names)) != ["Cy"]:
+        assert time.monotonic() < deadline, f"the other page still lists {shown}"
+        await asyncio.sleep(0.05)
+    assert await p.call(p.text, "profiles-status") == "Bea's voice was deleted."
+    # Each page asked once more: the other on the event, the deleting one on its ack (not on both).
+    await asyncio.sleep(0.5)
+    assert len(device.sent("profiles")) == asked + 2
+    # A page opened now replays the event among the hello's recent ones and asks for the list once.
+    await p.call(p.driver.refresh)
+    await p.shown("profiles", "Cy")
+    await asyncio.sleep(0.5)
+    assert len(device.sent("profiles")) == asked + 3
+    assert await p.js(names) == ["Cy"]
 
 
 async def test_names_from_the_device_are_shown_as_text(page: tuple[Page, EnrolmentDevice]) -> None:

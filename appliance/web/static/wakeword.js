@@ -142,9 +142,18 @@ export function wakeWordSection(send) {
     }
   }
 
+  // A voice deleted anywhere (another page, the API): the list follows. A delete sent from this page
+  // refreshes on its own ack (which comes after this event), so it does not ask twice.
+  function forgotten(ev) {
+    if (forgetting !== null) return;
+    note = ev.name ? `${String(ev.name)}'s voice was deleted.` : "A voice was deleted.";
+    send({ command: "profiles" });
+  }
+
   function hello(ev) {
     phrase = wakePhrase(ev.wake_models);
     $("voices").hidden = false;
+    forgetting = null; // a delete sent on the old connection gets no ack on this one
     // A page opened (or reconnected) during an enrolment catches up from the recent events.
     if (ev.state === "enrolling" || active) {
       active = false;
@@ -210,7 +219,9 @@ export function wakeWordSection(send) {
     ack,
     state,
     event(ev, replay) {
-      if (ENROL_EVENTS.has(ev.event) && !replay) enrolEvent(ev);
+      if (replay) return; // the hello asks for the list once, after its recent events
+      if (ENROL_EVENTS.has(ev.event)) enrolEvent(ev);
+      else if (ev.event === "profile_forgotten") forgotten(ev);
     },
   };
 }
