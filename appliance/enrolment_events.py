@@ -94,3 +94,16 @@ class ProfileForgotten(EnrolmentEvent):
 
     def message(self) -> str:
         return f"voice {self.profile!r} forgotten"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProfilesReloaded(ApplianceEvent):
+    """Another process (`appliance wakeword enroll`/`forget`/`forget-learning`) changed the enrolled
+    voices or what was learned; the running wake word uses them now, and every open page refreshes."""
+
+    name: ClassVar[str] = "wake_profiles_reloaded"
+    logger: ClassVar[str] = "appliance.wake_learning"
+    profiles: list[str]  # the enrolled voices now in use
+
+    def message(self) -> str:
+        return f"wake-word profiles changed in the data directory: now {', '.join(self.profiles) or 'none'}"

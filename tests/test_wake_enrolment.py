@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import shutil
 import wave
 from pathlib import Path
@@ -21,6 +20,7 @@ import soxr
 
 from appliance.audio.formats import WAKE_RATE
 from appliance.controls import wake_event
+from appliance.enrolment_events import ProfilesReloaded
 from appliance.events import ConversationEnded, EventBus, TranscriptLine, Wake, WakeLearned
 from appliance.store import Store
 from appliance.triggers.enrolment import check_take
@@ -271,36 +271,34 @@ def test_the_personal_rule_wants_a_surer_verifier_than_before() -> None:
     assert not rule.hit(stock=0.05, personal=0.999)  # the stock floor keeps it about the phrase
 
 
-async def test_a_running_appliance_applies_the_clis_forget_and_enrol_without_a_restart(
-        data_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_running_appliance_applies_the_clis_forget_and_enrol_without_a_restart(data_dir: Path) -> None:
     """`appliance wakeword forget`/`enroll` run beside a running appliance (`docker exec`): another
     process, its own database connection; the running detector follows within a few seconds."""
     detector, learning, _ = learning_setup(data_dir, "personal")  # only the profile can wake it
     assert [w.profile for w in feed(detector, read_wav_16k(HELD_OUT_TAKE))] == ["anna"]
+    reloads: list[ProfilesReloaded] = []
+    learning.events.subscribe(lambda e: reloads.append(e) if isinstance(e, ProfilesReloaded) else None)
 
-    def reloads() -> list[logging.LogRecord]:
-        return [r for r in caplog.records if getattr(r, "event", None) == "wake_profiles_reloaded"]
-
-    async def reloaded(count: int) -> logging.LogRecord:
+    async def reloaded(count: int) -> ProfilesReloaded:
         for _ in range(250):
-            if len(reloads()) >= count:
-                return reloads()[-1]
+            if len(reloads) >= count:
+                return reloads[-1]
             await asyncio.sleep(0.02)
-        raise AssertionError(f"no reload {count}: {[r.getMessage() for r in caplog.records]}")
+        raise AssertionError(f"no reload {count}: {reloads}")
 
-    caplog.set_level(logging.INFO, "appliance.wake_learning")
     follow = asyncio.create_task(learning.follow_other_writers(every_s=0.02))
     try:
         other = Store(data_dir)  # another process writes something else: nothing to reload
         other.put("volume", 40)
         other.close()
         await asyncio.sleep(0.3)
-        assert reloads() == []
+        assert reloads == []
         assert main_wakeword(["forget", "anna"]) == 0
-        assert (await reloaded(1)).profiles == []  # type: ignore[attr-defined]
+        assert (await reloaded(1)).profiles == []
         assert feed(detector, read_wav_16k(HELD_OUT_TAKE)) == []
         assert main_wakeword(["enroll", "anna", *map(str, TAKES)]) == 0
-        assert (await reloaded(2)).profiles == ["anna"]  # type: ignore[attr-defined]
+        assert (await reloaded(2)).profiles == ["anna"]
         assert [w.profile for w in feed(detector, read_wav_16k(HELD_OUT_TAKE))] == ["anna"]
+        assert reloads[-1].as_dict() == {"event": "wake_profiles_reloaded", "profiles": ["anna"]}
     finally:
         follow.cancel()

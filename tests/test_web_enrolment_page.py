@@ -270,6 +270,18 @@ async def test_a_voice_deleted_on_one_page_leaves_every_open_page(page: tuple[Pa
     assert await p.js(names) == ["Cy"]
 
 
+async def test_voices_changed_by_the_cli_reach_an_open_page(page: tuple[Page, EnrolmentDevice]) -> None:
+    """`appliance wakeword enroll` in another process: the appliance's `wake_profiles_reloaded`."""
+    p, device = page
+    await p.shown("profiles", "Bea")
+    asked = len(device.sent("profiles"))
+    device.profiles.append({"name": "Dee", "takes": 5})
+    p.event("wake_profiles_reloaded", profiles=["Bea", "Cy", "Dee"])
+    await p.shown("profiles", "Dee")
+    assert await p.call(p.text, "profiles-status") == "The voices were changed on the device."
+    assert len(device.sent("profiles")) == asked + 1
+
+
 async def test_names_from_the_device_are_shown_as_text(page: tuple[Page, EnrolmentDevice]) -> None:
     p, device = page
     await p.shown("profiles", "Bea")

@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from appliance.enrolment_events import ProfilesReloaded
 from appliance.events import ApplianceEvent, ConversationEnded, EventBus, TranscriptLine, Wake, WakeLearned
 from appliance.store import Store, StoreError
 from appliance.triggers.enrolment import shipped_negatives, train_verifier
@@ -83,9 +84,7 @@ class WakeLearning:
                     continue
                 seen = version
                 if await asyncio.to_thread(self._reload_if_changed):
-                    names = [p["name"] for p in self.profiles.summary()]
-                    log.info("wake-word profiles changed in the data directory: now %s", names or "none",
-                             extra={"event": "wake_profiles_reloaded", "profiles": names})
+                    self.events.publish(ProfilesReloaded(profiles=[str(p["name"]) for p in self.profiles.summary()]))
             except StoreError as exc:  # a damaged or vanished database: said once per change, retried
                 log.warning("wake-word profiles could not be reloaded: %s", exc,
                             extra={"event": "wake_profiles_failed"})

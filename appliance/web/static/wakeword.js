@@ -150,6 +150,13 @@ export function wakeWordSection(send) {
     send({ command: "profiles" });
   }
 
+  // `appliance wakeword …` changed the voices in another process; the running wake word took them.
+  function reloaded() {
+    if (forgetting !== null) return;
+    note = "The voices were changed on the device.";
+    send({ command: "profiles" });
+  }
+
   function hello(ev) {
     phrase = wakePhrase(ev.wake_models);
     $("voices").hidden = false;
@@ -222,6 +229,7 @@ export function wakeWordSection(send) {
       if (replay) return; // the hello asks for the list once, after its recent events
       if (ENROL_EVENTS.has(ev.event)) enrolEvent(ev);
       else if (ev.event === "profile_forgotten") forgotten(ev);
+      else if (ev.event === "wake_profiles_reloaded") reloaded();
     },
   };
 }
