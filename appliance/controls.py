@@ -22,7 +22,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .announcements.events import AnnouncementChanged
+from .announcements.refusals import Refusals
 from .announcements.text import clean_text
 from .audio.pipeline import WakeDetection
 from .conversation.outcomes import EndReason
@@ -102,6 +102,7 @@ class Controls:
         self._muted = bool(store.get("muted", False))
         self._volume = int(store.get("volume", default_volume))
         self._kept = KeptValues(store, on_fault=self._not_saved, on_saved=self._saved)
+        self._refusals = Refusals(self.events.publish)
 
     # -- what the commands left in effect ------------------------------------------------------
     @property
@@ -208,11 +209,10 @@ class Controls:
     def announce(self, text: object, source: str = "api") -> Ack:
         """Queue a text to chime and speak once nothing else is going on (announcements/queue.py).
         Muted or not: mute silences the microphone, and an announcement uses none. A refusal is an
-        `announce` event too (`refused`, with why), so the log and the metrics see every one."""
+        `announce` event too (`refused`, with why; a flood is summed: announcements/refusals.py)."""
         ack = self._queue_announcement(text, source)
         if not ack.ok:
-            self.events.publish(AnnouncementChanged(
-                action="refused", source=source, chars=len(text) if isinstance(text, str) else 0, error=ack.error))
+            self._refusals.refused(source, len(text) if isinstance(text, str) else 0, ack.error)
         return ack
 
     def _queue_announcement(self, text: object, source: str) -> Ack:

@@ -133,7 +133,7 @@ class Telemetry:
         elif isinstance(event, EchoGating):
             self.aec_gating.labels(event.reason).inc()
         elif isinstance(event, AnnouncementChanged):
-            self.announcements.labels(event.action, event.source).inc()
+            self.announcements.labels(event.action, event.source).inc(event.count or 1)
 
     def metrics_text(self) -> bytes:
         return generate_latest(self.registry)

@@ -4,6 +4,7 @@ which the log writes and `appliance_announcements_total{action="refused", source
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from appliance.announcements import queue as announce_queue
+from appliance.announcements.refusals import Refusals
 from appliance.controls import Ack
 from appliance.events import log_subscriber
 from appliance.telemetry import Telemetry
@@ -79,3 +81,32 @@ def test_a_refusal_logs_why_and_never_the_text(tmp_path: Path, caplog: pytest.Lo
     assert "blue pot" not in caplog.text
     assert all("blue pot" not in json.dumps(e.as_dict()) for e in parts.seen)
     assert "blue pot" not in telemetry.metrics_text().decode()
+
+
+def test_a_flood_of_refusals_is_summed_and_every_one_counted(tmp_path: Path) -> None:
+    """A looping automation: one event at once, the rest of the window as one event with its count."""
+    parts, telemetry = metered(tmp_path)
+    now = [100.0]
+    parts.controls._refusals = Refusals(parts.events.publish, every_s=10.0, clock=lambda: now[0])
+    for _ in range(20):
+        assert not parts.controls.announce("", "mqtt").ok
+    assert [(e.action, e.count) for e in parts.announce_events()] == [("refused", None)]
+    now[0] += 10.0  # the window is over: the next refusal says what it held first
+    assert not parts.controls.announce("x" * 501, "mqtt").ok
+    assert [e.count for e in parts.announce_events()] == [None, 19, None]
+    held = parts.announce_events()[1]
+    assert held.message() == "19 announcements from mqtt refused (the last 0 characters): text is empty"
+    assert refused(telemetry, "mqtt") == 21
+    assert not parts.controls.announce("", "api").ok  # another source has its own window
+    assert refused(telemetry, "api") == 1
+
+
+async def test_what_a_window_held_is_said_when_it_ends(tmp_path: Path) -> None:
+    parts, telemetry = metered(tmp_path)
+    parts.controls._refusals = Refusals(parts.events.publish, every_s=0.05)
+    for _ in range(3):
+        parts.controls.announce("", "homeassistant")
+    assert refused(telemetry, "homeassistant") == 1
+    await asyncio.sleep(0.2)
+    assert [e.count for e in parts.announce_events()] == [None, 2]
+    assert refused(telemetry, "homeassistant") == 3

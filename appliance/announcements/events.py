@@ -28,6 +28,7 @@ class AnnouncementChanged(ApplianceEvent):
     by: str | None = None  # dismissed: "button", "api", "mqtt"
     error: str | None = None  # failed: what broke; refused: why (the command's answer)
     duration_s: float | None = None  # done, dismissed: from the chime to the end
+    count: int | None = None  # refused: how many refusals this event stands for, when more than one
 
     @property
     def level(self) -> int:  # type: ignore[override]
@@ -38,4 +39,6 @@ class AnnouncementChanged(ApplianceEvent):
         text = f"announcement{number} ({self.chars} characters, from {self.source}) {self.action}"
         if self.action == "dismissed" and self.by:
             return f"{text} by {self.by}"
+        if self.count:  # refused, summed (announcements/refusals.py)
+            text = f"{self.count} announcements from {self.source} refused (the last {self.chars} characters)"
         return f"{text}: {self.error}" if self.error else text
