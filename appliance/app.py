@@ -366,10 +366,10 @@ class Appliance:
         self.conversation = Conversation(
             self.settings, self.api_key, self.player, sink, self.state, push_to_talk=ptt, agents=self.agents
         )
-        pipeline = self.pipeline
-        self.conversation.echo_canceller_ready = lambda: pipeline.echo_learning.ready
-        self.conversation.model_heard_echo = pipeline.model_heard_echo
-        self.conversation.echo_leaks = lambda: pipeline.echo_learning.withdrawn
+        pipeline, echo = self.pipeline, self.conversation.echo
+        echo.echo_canceller_ready = lambda: pipeline.echo_learning.ready
+        echo.model_heard_echo = pipeline.model_heard_echo
+        echo.echo_leaks = lambda: pipeline.echo_learning.withdrawn
         if ptt and self.released_early:  # let go before the session was even created
             self.conversation.release()
         if self.settings.audio.echo != "aec":

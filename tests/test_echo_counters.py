@@ -115,8 +115,8 @@ async def test_a_conversation_publishes_its_gating_on_the_appliance_bus() -> Non
     state = StateMachine(bus)
     conversation = Conversation(make_settings(audio={"echo": "aec"}), "sk-test", AlwaysPlaying(),  # type: ignore[arg-type]
                                 None, state)  # type: ignore[arg-type]
-    conversation.echo_canceller_ready = lambda: True
-    conversation.model_heard_echo = lambda: True
+    conversation.echo.echo_canceller_ready = lambda: True
+    conversation.echo.model_heard_echo = lambda: True
     for step in (State.WAKING, State.CONNECTING, State.LISTENING, State.SPEAKING):
         state.to(step)
     speech = SimpleNamespace(type="raw_model_event", data=SimpleNamespace(

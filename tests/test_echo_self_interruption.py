@@ -41,7 +41,7 @@ async def test_speech_heard_in_our_own_echo_gates_the_rest_of_the_conversation(
             await asyncio.sleep(1.0)
             conversation, pipeline = app.conversation, app.pipeline
             assert conversation is not None and pipeline is not None
-            conversation.echo_canceller_ready = lambda: True  # trusted, as in the issue
+            conversation.echo.echo_canceller_ready = lambda: True  # trusted, as in the issue
             # What the last second sounded like to the model, as echo_leak.judge would say.
             pipeline._echo_history.judge_last = lambda seconds=1.0: EchoVerdict(  # type: ignore[method-assign]
                 was_echo, 12.0 if was_echo else 1.0, 400.0, 0.4 if was_echo else 0.1)
@@ -77,8 +77,8 @@ async def test_two_answers_cut_off_early_gate_the_rest_whatever_was_measured(
             await start_and_ask(app, log, card, button, question)
             conversation = app.conversation
             assert conversation is not None
-            conversation.echo_canceller_ready = lambda: True
-            conversation.model_heard_echo = lambda: False  # the check misses it, whatever the cause
+            conversation.echo.echo_canceller_ready = lambda: True
+            conversation.echo.model_heard_echo = lambda: False  # the check misses it, whatever the cause
             gated_after: list[bool] = []
             for _ in range(2):
                 server.vad_threshold = float("inf")

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from ..audio.formats import MODEL_RATE, ms_for_samples
@@ -77,37 +77,13 @@ class Conversation:
         self._last_activity = time.monotonic()
         self._sent_samples = 0
         self._push_to_talk = push_to_talk
-        # What of the microphone the model must not hear; its switch to gating is an event (metrics).
-        self._echo = EchoGuard(settings, player, state.events.publish)
+        # What of the microphone the model must not hear (the appliance sets its hooks for `aec`); its
+        # switch to gating is an event (metrics).
+        self.echo = EchoGuard(settings, player, state.events.publish)
         self._turns = PushToTalkTurns(held=push_to_talk)
         self._agent_name = self._agents.config.start
         self._background: set[asyncio.Future[None]] = set()
         self._heard_server = asyncio.Event()  # any event from the server since the socket opened
-
-    # -- echo hooks the appliance sets (echo = "aec"): see EchoGuard ----------------------------
-    @property
-    def echo_canceller_ready(self) -> Callable[[], bool] | None:
-        return self._echo.echo_canceller_ready
-
-    @echo_canceller_ready.setter
-    def echo_canceller_ready(self, check: Callable[[], bool] | None) -> None:
-        self._echo.echo_canceller_ready = check
-
-    @property
-    def model_heard_echo(self) -> Callable[[], bool] | None:
-        return self._echo.model_heard_echo
-
-    @model_heard_echo.setter
-    def model_heard_echo(self, check: Callable[[], bool] | None) -> None:
-        self._echo.model_heard_echo = check
-
-    @property
-    def echo_leaks(self) -> Callable[[], int] | None:
-        return self._echo.echo_leaks
-
-    @echo_leaks.setter
-    def echo_leaks(self, count: Callable[[], int] | None) -> None:
-        self._echo.echo_leaks = count
 
     # -- controls from the appliance (event-loop thread) ----------------------------------------
     def end(self, reason: EndReason) -> None:
@@ -258,7 +234,7 @@ class Conversation:
 
     def mute_until(self, until: float) -> None:
         """Send silence instead of audio captured before `until` (e.g. while an earcon plays)."""
-        self._echo.mute_until(until)
+        self.echo.mute_until(until)
 
     @property
     def _talking(self) -> bool:
@@ -267,7 +243,7 @@ class Conversation:
 
     def _withheld(self, captured_at: float) -> bool:
         """Is this block's audio kept from the model (heard while the speaker played)?"""
-        return self._echo.withheld(captured_at)
+        return self.echo.withheld(captured_at)
 
     async def _send_mic(self, session: RealtimeSession) -> None:
         queue = self._sink.queue
@@ -330,7 +306,7 @@ class Conversation:
         if server_type is not None:
             self._heard_server.set()
         if server_type == "input_audio_buffer.speech_started":
-            self._echo.speech_heard(self._state.state == State.SPEAKING)
+            self.echo.speech_heard(self._state.state == State.SPEAKING)
             self._user_speaking = True
             self._touch()
             if self._state.state != State.LISTENING:
@@ -349,7 +325,7 @@ class Conversation:
             self._touch()
             self._player.enqueue(event.audio.data, event.item_id, event.content_index)
             if self._state.state != State.SPEAKING:
-                self._echo.answer_started()
+                self.echo.answer_started()
                 self._state.to(State.SPEAKING)
         elif event.type == "audio_end":
             self._player.end_of_audio(event.item_id, event.content_index)
