@@ -116,7 +116,9 @@ class Appliance:
         self.buttons = ButtonActions(self.controls, settings.button)
         self.telemetry = Telemetry()
         self.events.subscribe(self.telemetry.on_event)
-        self.wake_learning = _wake_profiles(detector, self.store, self.events, settings.wake.learning)
+        from .triggers.learning import attach_wake_profiles  # (the detector's modules are loaded by then)
+
+        self.wake_learning = attach_wake_profiles(detector, self.store, self.events, settings.wake.learning)
         self.earcons = Earcons(settings.earcons)
         self.controls.enrolment = EnrolmentFlow(self)  # "teach it my voice" from the page, the API, by voice
         self._setup_agent_layer()
@@ -372,6 +374,8 @@ class Appliance:
         echo.echo_leaks = lambda: pipeline.echo_learning.withdrawn
         if ptt and self.released_early:  # let go before the session was even created
             self.conversation.release()
+        if self.controls.take_outranked():  # another device of the home answers this wake (arbitration)
+            self.conversation.end("answered_elsewhere")
         if self.settings.audio.echo != "aec":
             self.conversation.mute_until(self._wake_sound_until)
         stop_watch = asyncio.ensure_future(self._end_on_stop(stop, self.conversation))
@@ -442,9 +446,3 @@ class Appliance:
         if self.leds is not None:
             self.events.subscribe(self.leds.on_event)
 
-
-def _wake_profiles(detector: WakeDetector | None, store: Store, events: EventBus, mode: str) -> Any:
-    """The household's enrolled voices and the wake word's learning loop (triggers/learning.py)."""
-    from .triggers.learning import attach_wake_profiles  # the detector's modules are loaded by then
-
-    return attach_wake_profiles(detector, store, events, mode)

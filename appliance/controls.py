@@ -97,6 +97,7 @@ class Controls:
         self.announcer: Announcer | None = None  # likewise the announcements' queue
         # One answer per home (integrations/arbitration.py): set while an MQTT broker is configured.
         self.arbitration: Arbitration | None = None
+        self.outranked = False  # this wake's conversation is to end as soon as it exists (see _outranked)
         self.enrolment: EnrolmentFlow | None = None  # learning a voice from the device (set by Appliance)
         # Mute is a privacy promise: it survives faults and restarts (kept in the data directory).
         self._muted = bool(store.get("muted", False))
@@ -192,10 +193,25 @@ class Controls:
         # muted (the promise), or busy waking/connecting/listening: nothing to do
 
     async def _answer_if_chosen(self, arbitration: Arbitration, event: Wake) -> None:
-        if not await arbitration.should_answer(event.score or 0.0):
+        self.outranked = False
+        if not await arbitration.should_answer(event.score or 0.0, self._outranked):
             self._host.answered_elsewhere()
         elif self.state.state == State.IDLE:  # nothing else (a button, a mute) came first while it waited
             self._host.begin(event)
+
+    def take_outranked(self) -> bool:
+        """Whether the conversation being made is to end at once (and forget it: asked once per conversation)."""
+        outranked, self.outranked = self.outranked, False
+        return outranked
+
+    def _outranked(self, winner: str) -> None:
+        """Another device of the home answers this wake too and heard it better: this one gives way
+        (before its conversation exists, `outranked` tells the appliance to end it once made)."""
+        if self._host.conversation is not None:
+            self._host.conversation.end("answered_elsewhere")
+        elif self.state.state in (State.WAKING, State.CONNECTING):
+            self.outranked = True
+        self._host.answered_elsewhere()
 
     # -- timers and announcements ------------------------------------------------------------------
     def dismiss(self, by: str) -> Ack:

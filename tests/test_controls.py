@@ -41,6 +41,7 @@ class FakeLifecycle:
         self.begun: list[Wake] = []
         self.spawned: list[Coroutine[Any, Any, None]] = []
         self.volumes: list[int] = []
+        self.elsewhere = 0
         self._state = state
 
     def begin(self, event: Wake) -> bool:
@@ -56,6 +57,9 @@ class FakeLifecycle:
 
     def apply_volume(self, percent: int) -> None:
         self.volumes.append(percent)
+
+    def answered_elsewhere(self) -> None:
+        self.elsewhere += 1
 
 
 class FakeRinger:
@@ -154,3 +158,32 @@ def test_the_button_and_the_wake_word_reach_the_same_commands(parts: Any) -> Non
     buttons.short_press()  # in_conversation = "end"
     assert host.conversation.ended == ["button"]
     assert [e.fields().get("action") for e in seen if e.name == "button"] == ["end"]
+
+
+class OutrankedLater:
+    """Arbitration that lets this device answer, then says another device answered too, better."""
+
+    def __init__(self) -> None:
+        self.on_outranked: Any = None
+
+    async def should_answer(self, score: float, on_outranked: Any = None) -> bool:
+        self.on_outranked = on_outranked
+        return True
+
+
+async def test_a_device_outranked_after_it_answered_ends_what_it_began(parts: Any) -> None:
+    controls, host, _, _ = parts
+    arbitration = OutrankedLater()
+    # Outranked while waking (no conversation yet): the conversation ends as soon as it is made, once.
+    await controls._answer_if_chosen(arbitration, Wake(source="wakeword", score=0.6))
+    assert controls.state.state == State.WAKING and len(host.begun) == 1
+    arbitration.on_outranked("living")
+    assert host.elsewhere == 1
+    assert controls.take_outranked() is True and controls.take_outranked() is False
+    # Outranked with the conversation going: it ends, as the other device's answer carries on.
+    controls.state.to(State.IDLE)
+    await controls._answer_if_chosen(arbitration, Wake(source="wakeword", score=0.6))
+    host.conversation = FakeConversation()
+    arbitration.on_outranked("living")
+    assert host.conversation.ended == ["answered_elsewhere"] and host.elsewhere == 2
+    assert controls.take_outranked() is False

@@ -124,7 +124,7 @@ async def test_a_device_that_yields_shows_a_short_light_and_stays_idle(mock_pins
     from tests.inproc import make_settings
 
     class Elsewhere:
-        async def should_answer(self, score: float) -> bool:
+        async def should_answer(self, score: float, on_outranked: object = None) -> bool:
             return False
 
     settings = make_settings(leds={"red_pin": 5, "green_pin": 6, "blue_pin": 13, "pwm": True})
@@ -137,3 +137,39 @@ async def test_a_device_that_yields_shows_a_short_light_and_stays_idle(mock_pins
     await asyncio.sleep(ANSWERED_ELSEWHERE_S)
     assert leds.value == (0, 0, 0) and app.state.state == State.IDLE
     app.leds.close()
+
+
+async def test_a_late_claim_still_yields_to_a_device_that_answers(mosquitto: Mosquitto) -> None:
+    """The kitchen decided (alone) before the living room's claim arrived; the living room, with a wider
+    window, saw the kitchen's claim as the same wake and heard it better: before `answering`, both answered."""
+    async with contextlib.AsyncExitStack() as stack:
+        _, kitchen, _ = await stack.enter_async_context(
+            bridged(mosquitto, device="kitchen", home="flat", arbitration_window_ms=100))
+        _, living, _ = await stack.enter_async_context(
+            bridged(mosquitto, device="living", home="flat", arbitration_window_ms=400))
+        assert await asyncio.gather(decide(kitchen, 0.7), decide(living, 0.99, after_s=0.2)) == [True, False]
+
+
+async def test_of_two_devices_that_both_answered_the_one_that_heard_it_worse_gives_way(
+        mosquitto: Mosquitto) -> None:
+    """A broker that stalls past the echo timeout: each device answers as if alone, then their
+    `answering` messages cross and the worse score gives way (`on_outranked`) while the better carries on."""
+    async with home_of(mosquitto, "kitchen", "living") as (kitchen, living):
+        assert kitchen.arbitration is not None and living.arbitration is not None and mosquitto.proc is not None
+        outranked: dict[str, list[str]] = {"kitchen": [], "living": []}
+        said: list[WakeArbitrated] = []
+        kitchen.link.events.subscribe(lambda e: said.append(e) if isinstance(e, WakeArbitrated) else None)
+        os.kill(mosquitto.proc.pid, signal.SIGSTOP)
+        try:
+            answers = await asyncio.gather(kitchen.arbitration.should_answer(0.7, outranked["kitchen"].append),
+                                           living.arbitration.should_answer(0.99, outranked["living"].append))
+        finally:
+            os.kill(mosquitto.proc.pid, signal.SIGCONT)
+        assert answers == [True, True]
+        for _ in range(100):
+            if outranked["kitchen"]:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert outranked == {"kitchen": ["living"], "living": []}
+        assert [(e.answer, e.winner) for e in said][-1] == (False, "living")

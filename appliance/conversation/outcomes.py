@@ -13,6 +13,7 @@ EndReason = Literal[
     "stopped",  # the appliance is shutting down
     "server_closed",  # the server closed the session
     "api",  # a device API client ended it
+    "answered_elsewhere",  # another device of the home answered the same wake, and heard it better
 ]
 
 ErrorKind = Literal[

@@ -9,6 +9,12 @@ everyone's. Its own claim coming back from the broker marks when the broker saw 
   decided already, without hearing this one, so answering too would answer twice.
 Without a connected broker, or when the broker does not echo the claim in time, the device answers
 (as a device alone would). A button press is never arbitrated (the caller does not ask).
+
+A device that answers says so (`answering` on its `…/wake` topic). That closes the gap a late claim
+leaves (a loaded device, a slow delivery: each saw too little to yield): a device that sees another's
+`answering` for the same wake before it decides yields; two that both answer see each other's, and
+the one that heard it worse (the same rule, the same on both) stops its conversation
+(`on_outranked`), so the home hears one answer.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import collections
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -37,6 +44,7 @@ class Claim:
     device: str
     score: float
     at: float  # loop time when it arrived from the broker
+    claim_id: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,8 +78,11 @@ class Arbitration:
         self.home = home
         self.window_s = window_s
         self._claims: collections.deque[Claim] = collections.deque(maxlen=64)
+        self._answers: collections.deque[Claim] = collections.deque(maxlen=64)  # others' `answering`, by claim
         self._echoes: dict[str, asyncio.Future[float]] = {}
         self._decided_at = float("-inf")  # claims that came before the last decision belong to an earlier wake
+        # This device's answer to the latest wake, while another device's `answering` may still outrank it.
+        self._answering: tuple[Claim, Callable[[str], None]] | None = None
 
     def on_claim(self, topic: str, payload: bytes) -> None:
         """A claim from the broker (ours coming back, or another device's)."""
@@ -94,24 +105,49 @@ class Arbitration:
         # Claims are sent on the claimant's own topic (the ACL lets a device write only its own).
         if topic.split("/")[2] != device:
             return
-        self._claims.append(Claim(device, score, at))
+        if claim.get("answering") is True:
+            self._rival_answers(Claim(device, score, at, claim_id))
+        else:
+            self._claims.append(Claim(device, score, at, claim_id))
 
-    async def should_answer(self, score: float) -> bool:
+    def _rival_answers(self, rival: Claim) -> None:
+        self._answers.append(rival)
+        if self._answering is None:
+            return
+        mine, on_outranked = self._answering
+        if abs(rival.at - mine.at) > SAME_WAKE_S + self.window_s:
+            self._answering = None  # an answer to a later wake: ours stands
+            return
+        if _rank(rival) > _rank(mine):
+            self._answering = None
+            self.link.events.publish(WakeArbitrated(answer=False, reason="another device answered too and heard it "
+                                                    "better", waited_ms=0.0, score=mine.score, rivals=1,
+                                                    winner=rival.device))
+            on_outranked(rival.device)
+
+    async def should_answer(self, score: float, on_outranked: Callable[[str], None] | None = None) -> bool:
         """Whether this device answers a wake word it heard with `score` (waits at most about
-        ECHO_TIMEOUT_S + window_s)."""
+        ECHO_TIMEOUT_S + window_s). `on_outranked(winner)`: called later if another device answered
+        the same wake too and heard it better (this device should then stop its conversation)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        answer, reason, winner, rivals = await self._decide(score)
+        claim_id = secrets.token_hex(6)
+        answer, reason, winner, rivals = await self._decide(score, claim_id)
         waited_ms = round(1000 * (loop.time() - started), 1)
         self.link.events.publish(WakeArbitrated(answer=answer, reason=reason, waited_ms=waited_ms, score=score,
                                                 rivals=rivals, winner=winner))
+        self._answering = None
+        if answer and reason not in ("no broker", "claim not sent"):
+            payload = {"home": self.home, "device": self.topics.device, "score": score, "id": claim_id,
+                       "answering": True}
+            if self.link.send(self.topics.wake, json.dumps(payload), qos=0) and on_outranked is not None:
+                self._answering = (Claim(self.topics.device, score, loop.time()), on_outranked)
         return answer
 
-    async def _decide(self, score: float) -> tuple[bool, str, str | None, int]:
+    async def _decide(self, score: float, claim_id: str) -> tuple[bool, str, str | None, int]:
         if not self.link.connected.is_set():
             return True, "no broker", None, 0
         loop = asyncio.get_running_loop()
-        claim_id = secrets.token_hex(6)
         echo: asyncio.Future[float] = loop.create_future()
         self._echoes[claim_id] = echo
         try:
@@ -126,16 +162,21 @@ class Arbitration:
             self._echoes.pop(claim_id, None)
         await asyncio.sleep(max(0.0, mine_at + self.window_s - loop.time()))
         rivals = [c for c in self._claims if abs(c.at - mine_at) <= SAME_WAKE_S and c.at > self._decided_at]
+        # A rival that answers the claim it made for this wake (whenever its claim or answer arrived).
+        answering = {(c.device, c.claim_id) for c in self._answers}
+        answered = [c for c in rivals if (c.device, c.claim_id) in answering]
         self._decided_at = loop.time()
         for rival in rivals:
             if rival.at < mine_at - self.window_s:
                 return False, "another device answered first", rival.device, len(rivals)
-        best = max(rivals, key=lambda c: (c.score, _name_rank(c.device)), default=None)
-        if best is not None and (best.score, _name_rank(best.device)) > (score, _name_rank(self.topics.device)):
+        if answered:  # its claim reached us late, or not at all, but it answers: so it stays one answer
+            return False, "another device answered first", answered[0].device, len(rivals)
+        best = max(rivals, key=_rank, default=None)
+        if best is not None and _rank(best) > _rank(Claim(self.topics.device, score, mine_at)):
             return False, "another device heard it better", best.device, len(rivals)
         return True, "heard it best" if rivals else "alone", None, len(rivals)
 
 
-def _name_rank(device: str) -> tuple[int, ...]:
-    """Equal scores: the lower name wins (a larger rank), the same on every device."""
-    return tuple(-ord(c) for c in device)
+def _rank(claim: Claim) -> tuple[float, tuple[int, ...]]:
+    """Who answers: the better score; equal scores, the lower name (a larger rank), the same on every device."""
+    return claim.score, tuple(-ord(c) for c in claim.device)
