@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Enum, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -34,6 +34,9 @@ from .events import (
 from .state import State
 from .version import build_info
 
+if TYPE_CHECKING:  # the module itself is imported by `MqttMetrics`, made only when a broker is configured
+    from .integrations.mqtt_events import BrokerConnected, BrokerLost, RejectReason, WakeArbitrated
+
 log = logging.getLogger("appliance.telemetry")
 
 
@@ -50,6 +53,62 @@ class _AudioStatsCollector(Collector):
             ("output_underflows", "Output device ran dry before the playback callback filled it (xruns)"),
         ):
             yield CounterMetricFamily(f"appliance_audio_{name}", help_text, value=stats.get(name, 0))
+
+
+class MqttMetrics:
+    """The MQTT integration's metrics, made by `Telemetry.watch_mqtt` when a broker is configured.
+
+    Absent without a broker rather than a `connected` of 0: a fleet's alert on
+    `appliance_mqtt_connected == 0` then fires only for devices that should be connected. With one,
+    the gauge is 0 from the start, until the first connection (a broker down at boot shows at once).
+    """
+
+    def __init__(self, registry: CollectorRegistry, *, arbitration: bool) -> None:
+        # Here, not at the top: without a broker nothing of the integrations is imported, and
+        # mqtt_events never imports the client library (aiomqtt, paho) in any case.
+        from .integrations import mqtt_events as ev
+
+        self.connected = Gauge("appliance_mqtt_connected", "1 while connected to the MQTT broker, else 0",
+                               registry=registry)
+        self.disconnects = Counter("appliance_mqtt_disconnects", "MQTT broker connections lost after being "
+                                   "connected (once per outage, however many retries)", registry=registry)
+        self.rejected = Counter("appliance_mqtt_rejected", "Messages on MQTT command topics ignored, by reason",
+                                ["reason"], registry=registry)
+        self.arbitrations = Counter("appliance_wake_arbitrations", "Wakes arbitrated with the other devices of "
+                                    "the home, by outcome", ["outcome"], registry=registry)
+        for reason in get_args(ev.RejectReason):  # fixed sets: each shows from 0, so rate() sees the first
+            self.rejected.labels(reason)
+        if arbitration:
+            for outcome in get_args(ev.ArbitrationOutcome):
+                self.arbitrations.labels(outcome)
+        self._up = False
+        self._handlers: dict[type[ApplianceEvent], Callable[[Any], None]] = {
+            ev.BrokerConnected: self._on_connected, ev.BrokerLost: self._on_lost,
+            ev.WakeArbitrated: self._on_arbitrated,
+        }
+
+    def on_event(self, event: ApplianceEvent) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(event)
+
+    def reject(self, reason: RejectReason) -> None:
+        """The bridge's hook for each message it ignores (every one: its log lines are rate limited)."""
+        self.rejected.labels(reason).inc()
+
+    def _on_connected(self, event: BrokerConnected) -> None:
+        self._up = True
+        self.connected.set(1)
+
+    def _on_lost(self, event: BrokerLost) -> None:
+        # BrokerLost also reports a first connection that failed: that is no disconnect.
+        if self._up:
+            self.disconnects.inc()
+        self._up = False
+        self.connected.set(0)
+
+    def _on_arbitrated(self, event: WakeArbitrated) -> None:
+        self.arbitrations.labels(event.outcome()).inc()
 
 
 class Telemetry:
@@ -104,6 +163,13 @@ class Telemetry:
         self._audio_stats: Callable[[], dict[str, int]] = dict
         self.registry.register(_AudioStatsCollector(lambda: self._audio_stats()))
         self._health: Callable[[], tuple[bool, str]] = lambda: (False, "starting")
+        self.mqtt: MqttMetrics | None = None
+
+    def watch_mqtt(self, *, arbitration: bool) -> MqttMetrics:
+        """A broker is configured: the MQTT metrics from now on (once; a second call returns the same)."""
+        if self.mqtt is None:
+            self.mqtt = MqttMetrics(self.registry, arbitration=arbitration)
+        return self.mqtt
 
     def bind(self, audio_stats: Callable[[], dict[str, int]], health: Callable[[], tuple[bool, str]]) -> None:
         self._audio_stats = audio_stats
@@ -134,6 +200,8 @@ class Telemetry:
             self.aec_gating.labels(event.reason).inc()
         elif isinstance(event, AnnouncementChanged):
             self.announcements.labels(event.action, event.source).inc(event.count or 1)
+        elif self.mqtt is not None:
+            self.mqtt.on_event(event)
 
     def metrics_text(self) -> bytes:
         return generate_latest(self.registry)

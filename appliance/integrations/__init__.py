@@ -20,6 +20,7 @@ def start_mqtt(app: Appliance) -> MqttBridge | None:
     from .bridge import MqttBridge
     from .commands import ControlsCommands
 
-    bridge = MqttBridge(app.settings, app.events, ControlsCommands(app), __version__)
+    metrics = app.telemetry.watch_mqtt(arbitration=app.settings.mqtt.home is not None)
+    bridge = MqttBridge(app.settings, app.events, ControlsCommands(app), __version__, on_rejected=metrics.reject)
     bridge.start()
     return bridge

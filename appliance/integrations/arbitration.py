@@ -26,10 +26,9 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
 
-from ..events import ApplianceEvent
 from .mqtt import BrokerLink
+from .mqtt_events import WakeArbitrated as WakeArbitrated  # its home is mqtt_events; re-exported
 from .topics import ROOT, DeviceTopics
 
 log = logging.getLogger("appliance.mqtt.arbitration")
@@ -45,25 +44,6 @@ class Claim:
     score: float
     at: float  # loop time when it arrived from the broker
     claim_id: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class WakeArbitrated(ApplianceEvent):
-    """The outcome of one arbitration: `answer` false means another device of the home answers."""
-
-    name: ClassVar[str] = "wake_arbitrated"
-    logger: ClassVar[str] = "appliance.mqtt.arbitration"
-    answer: bool
-    reason: str
-    waited_ms: float
-    score: float
-    rivals: int
-    winner: str | None = None
-
-    def message(self) -> str:
-        if self.answer:
-            return f"wake arbitrated: answering ({self.reason}, {self.waited_ms:.0f} ms)"
-        return f"wake arbitrated: {self.winner} answers ({self.reason})"
 
 
 def is_claim_topic(topic: str) -> bool:

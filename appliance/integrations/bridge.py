@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ..events import (
@@ -30,6 +31,7 @@ from . import homeassistant as ha
 from .arbitration import Arbitration, is_claim_topic
 from .commands import Ack, Commands, RateLimitedLog, ack
 from .mqtt import BrokerLink
+from .mqtt_events import RejectReason
 from .topics import ALL_WAKES, DeviceTopics
 
 log = logging.getLogger("appliance.mqtt")
@@ -38,7 +40,8 @@ MAX_COMMAND_BYTES = 4096  # as the device page's commands
 
 
 class MqttBridge:
-    def __init__(self, settings: Settings, events: EventBus, commands: Commands, version: str) -> None:
+    def __init__(self, settings: Settings, events: EventBus, commands: Commands, version: str, *,
+                 on_rejected: Callable[[RejectReason], None] = lambda reason: None) -> None:
         m = settings.mqtt
         self.settings = m
         self.commands = commands
@@ -53,6 +56,10 @@ class MqttBridge:
             Arbitration(self.link, self.topics, m.home, m.arbitration_window_ms / 1000) if m.home else None
         )
         self.rejected = RateLimitedLog(log)
+        # Each ignored message is counted through a plain callback (the metrics' counter), not an event:
+        # an event per message would let a garbage flood flood the event bus and the log the rate-limited
+        # log protects, and an event of counts per interval would need a timer for no more truth.
+        self._on_rejected = on_rejected
         for topic, payload in ha.discovery_messages(m.discovery_prefix, self.topics, m.entities, version).items():
             self.link.retain(topic, payload)
         status = commands.status()
@@ -176,10 +183,10 @@ class MqttBridge:
             return self.commands.announce(message.get("text"), "mqtt")
         return ack(command[:40], False, f"unknown command {command[:40]!r}")
 
-    def _answer(self, topic: str, answer: Ack, reason: str | None = None) -> None:
+    def _answer(self, topic: str, answer: Ack, reason: RejectReason = "refused") -> None:
         if not answer.get("ok"):
-            self.rejected.warning(reason or "refused", f"MQTT command on {topic} ignored: {answer.get('error')}",
-                                  topic=topic)
+            self._on_rejected(reason)
+            self.rejected.warning(reason, f"MQTT command on {topic} ignored: {answer.get('error')}", topic=topic)
         self.link.send(self.topics.ack, json.dumps({**answer, "topic": topic}))
 
 

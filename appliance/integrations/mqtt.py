@@ -18,15 +18,18 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar
 from urllib.parse import urlsplit
 
 import aiomqtt
 
-from ..events import ApplianceEvent, EventBus
+from ..events import EventBus
 from ..redaction import register_secret
 from ..settings import MqttSettings
+
+# The events live in mqtt_events (the metrics read them without loading the client); re-exported here.
+from .mqtt_events import BrokerConnected as BrokerConnected
+from .mqtt_events import BrokerLost as BrokerLost
+from .mqtt_events import BrokerRecovered as BrokerRecovered
 from .topics import OFFLINE, ONLINE, DeviceTopics
 
 log = logging.getLogger("appliance.mqtt")
@@ -35,46 +38,6 @@ FIRST_BACKOFF_S = 1.0
 CONNECT_TIMEOUT_S = 10.0
 OUTGOING_QUEUE = 256
 INCOMING_QUEUE = 256  # a flood on a command topic beyond this is dropped by the client library
-
-
-@dataclass(frozen=True, kw_only=True)
-class BrokerLost(ApplianceEvent):
-    """The broker cannot be reached or refused the connection (once per outage, however many retries)."""
-
-    name: ClassVar[str] = "error"
-    logger: ClassVar[str] = "appliance.mqtt"
-    level: ClassVar[int] = logging.ERROR
-    not_fields: ClassVar[frozenset[str]] = frozenset({"text"})
-    kind: str = "mqtt"
-    broker: str
-    retry_in_s: float
-    text: str = ""
-
-    def message(self) -> str:
-        return f"MQTT broker {self.broker}: {self.text}; retrying, backing off up to the maximum"
-
-
-@dataclass(frozen=True, kw_only=True)
-class BrokerRecovered(ApplianceEvent):
-    name: ClassVar[str] = "recovered"
-    logger: ClassVar[str] = "appliance.mqtt"
-    kind: str = "mqtt"
-    broker: str
-    down_s: float
-
-    def message(self) -> str:
-        return f"MQTT broker {self.broker} is back after {self.down_s:.0f} s"
-
-
-@dataclass(frozen=True, kw_only=True)
-class BrokerConnected(ApplianceEvent):
-    name: ClassVar[str] = "mqtt_connected"
-    logger: ClassVar[str] = "appliance.mqtt"
-    broker: str
-    client_id: str
-
-    def message(self) -> str:
-        return f"MQTT connected to {self.broker} as {self.client_id}"
 
 
 def broker_address(url: str) -> tuple[str, int, bool]:
