@@ -172,4 +172,4 @@ async def test_of_two_devices_that_both_answered_the_one_that_heard_it_worse_giv
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.3)
         assert outranked == {"kitchen": ["living"], "living": []}
-        assert [(e.answer, e.winner) for e in said][-1] == (False, "living")
+        assert [(e.answer, e.winner, e.outcome()) for e in said][-1] == (False, "living", "gave_way")

@@ -170,6 +170,7 @@ def test_every_reason_of_the_arbitration_has_its_outcome() -> None:
     source = (Path(__file__).parents[1] / "appliance/integrations/arbitration.py").read_text()
     reasons = set(re.findall(r'return (?:True|False), "([^"]+)"', source))
     reasons |= set(re.findall(r'"([^"]+)" if rivals else "([^"]+)"', source)[0])
+    reasons |= set(re.findall(r'^GAVE_WAY = "([^"]+)"', source, re.M))
     assert reasons and reasons <= set(_OUTCOMES), reasons - set(_OUTCOMES)
     assert WakeArbitrated(answer=True, reason="something new", waited_ms=1, score=0.5, rivals=0).outcome() \
         == "answered"

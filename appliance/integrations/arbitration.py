@@ -36,6 +36,7 @@ log = logging.getLogger("appliance.mqtt.arbitration")
 ECHO_TIMEOUT_S = 0.1  # the broker did not answer in time: answer as if alone
 SAME_WAKE_S = 0.5  # claims further apart are different wakes (one utterance reaches the devices within ~0.3 s)
 MAX_CLAIM_BYTES = 512
+GAVE_WAY = "another device answered too and heard it better"  # a second event for a wake it had answered
 
 
 @dataclass(frozen=True)
@@ -100,9 +101,8 @@ class Arbitration:
             return
         if _rank(rival) > _rank(mine):
             self._answering = None
-            self.link.events.publish(WakeArbitrated(answer=False, reason="another device answered too and heard it "
-                                                    "better", waited_ms=0.0, score=mine.score, rivals=1,
-                                                    winner=rival.device))
+            self.link.events.publish(WakeArbitrated(answer=False, reason=GAVE_WAY, waited_ms=0.0, score=mine.score,
+                                                    rivals=1, winner=rival.device))
             on_outranked(rival.device)
 
     async def should_answer(self, score: float, on_outranked: Callable[[str], None] | None = None) -> bool:

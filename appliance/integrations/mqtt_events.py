@@ -21,8 +21,9 @@ RejectReason = Literal["too_long", "not_text", "unknown_topic", "refused"]
 # What one arbitration came to (`appliance_wake_arbitrations_total{outcome}`): `answered` (heard it
 # best of several), `alone` (no other claim), `yielded` (another device answers), `no_broker` (none
 # connected, or the claim could not be sent: answered as if alone), `broker_slow` (the broker did
-# not echo the claim in time: answered).
-ArbitrationOutcome = Literal["answered", "alone", "yielded", "no_broker", "broker_slow"]
+# not echo the claim in time: answered), `gave_way` (it had answered, then another device that also
+# answered and heard it better was seen: it ended its conversation; a second event for that wake).
+ArbitrationOutcome = Literal["answered", "alone", "yielded", "no_broker", "broker_slow", "gave_way"]
 
 _OUTCOMES: dict[str, ArbitrationOutcome] = {
     "heard it best": "answered",
@@ -32,6 +33,7 @@ _OUTCOMES: dict[str, ArbitrationOutcome] = {
     "no broker": "no_broker",
     "claim not sent": "no_broker",
     "broker did not answer in time": "broker_slow",
+    "another device answered too and heard it better": "gave_way",
 }
 
 
