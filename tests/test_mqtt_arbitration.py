@@ -10,6 +10,9 @@ import signal
 import statistics
 from collections.abc import AsyncIterator
 
+import pytest
+
+from appliance.integrations import arbitration
 from appliance.integrations.arbitration import ECHO_TIMEOUT_S, WakeArbitrated
 from appliance.integrations.bridge import MqttBridge
 from tests.mosquitto import Mosquitto, mosquitto_fixture  # noqa: F401 (the `mosquitto` fixture)
@@ -19,6 +22,13 @@ from tests.mqtt_support import bridged
 # machine delivers late does not turn "one answers" into "both answer"; the delay test uses the default.
 CHOICE_WINDOW_MS = 400
 DEFAULT_WINDOW_MS = 100
+
+
+@pytest.fixture
+def patient_echo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for the broker's echo of a device's own claim: on a loaded machine the first one through a
+    fresh mosquitto took over 100 ms (seen: 101 ms), and that device then answered as if alone."""
+    monkeypatch.setattr(arbitration, "ECHO_TIMEOUT_S", 0.5)
 
 
 @contextlib.asynccontextmanager
@@ -39,6 +49,7 @@ async def decide(bridge: MqttBridge, score: float, after_s: float = 0.0) -> bool
     return await bridge.arbitration.should_answer(score)
 
 
+@pytest.mark.usefixtures("patient_echo")
 async def test_only_the_device_that_heard_it_best_answers(mosquitto: Mosquitto) -> None:
     async with home_of(mosquitto, "kitchen", "living", "hall") as (kitchen, living, hall):
         assert await asyncio.gather(decide(kitchen, 0.91), decide(living, 0.97), decide(hall, 0.62)) \
@@ -49,6 +60,7 @@ async def test_only_the_device_that_heard_it_best_answers(mosquitto: Mosquitto) 
             == [False, False, True]
 
 
+@pytest.mark.usefixtures("patient_echo")
 async def test_a_late_claim_yields_to_one_that_already_answered(mosquitto: Mosquitto) -> None:
     async with home_of(mosquitto, "kitchen", "living") as (kitchen, living):
         window = kitchen.settings.arbitration_window_ms / 1000
@@ -57,6 +69,7 @@ async def test_a_late_claim_yields_to_one_that_already_answered(mosquitto: Mosqu
             == [True, False]
 
 
+@pytest.mark.usefixtures("patient_echo")
 async def test_other_homes_do_not_count(mosquitto: Mosquitto) -> None:
     async with home_of(mosquitto, "kitchen", home="flat") as (kitchen,), \
             home_of(mosquitto, "office", home="work") as (office,):
@@ -139,6 +152,7 @@ async def test_a_device_that_yields_shows_a_short_light_and_stays_idle(mock_pins
     app.leds.close()
 
 
+@pytest.mark.usefixtures("patient_echo")
 async def test_a_late_claim_still_yields_to_a_device_that_answers(mosquitto: Mosquitto) -> None:
     """The kitchen decided (alone) before the living room's claim arrived; the living room, with a wider
     window, saw the kitchen's claim as the same wake and heard it better: before `answering`, both answered."""
