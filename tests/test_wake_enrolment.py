@@ -22,7 +22,7 @@ from appliance.audio.formats import WAKE_RATE
 from appliance.controls import wake_event
 from appliance.enrolment_events import ProfilesReloaded
 from appliance.events import ConversationEnded, EventBus, TranscriptLine, Wake, WakeLearned
-from appliance.store import Store
+from appliance.store import Store, StoreError
 from appliance.triggers.enrolment import check_take
 from appliance.triggers.learning import WakeLearning
 from appliance.triggers.profiles import (
@@ -300,5 +300,35 @@ async def test_a_running_appliance_applies_the_clis_forget_and_enrol_without_a_r
         assert (await reloaded(2)).profiles == ["anna"]
         assert [w.profile for w in feed(detector, read_wav_16k(HELD_OUT_TAKE))] == ["anna"]
         assert reloads[-1].as_dict() == {"event": "wake_profiles_reloaded", "profiles": ["anna"]}
+    finally:
+        follow.cancel()
+
+
+async def test_a_database_that_fails_for_a_while_is_said_once_and_followed_again(
+        data_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    detector, learning, _ = learning_setup(data_dir, "personal")
+    store = learning.profiles.store
+    real, failures = store.data_version, [3]
+
+    def flaky() -> int:
+        if failures[0]:
+            failures[0] -= 1
+            raise StoreError("database: the data directory cannot be read (I/O error)")
+        return real()
+
+    monkeypatch.setattr(store, "data_version", flaky)
+    reloads: list[ProfilesReloaded] = []
+    learning.events.subscribe(lambda e: reloads.append(e) if isinstance(e, ProfilesReloaded) else None)
+    follow = asyncio.create_task(learning.follow_other_writers(every_s=0.02))
+    try:
+        assert main_wakeword(["forget", "anna"]) == 0  # while the database fails, from the first look on
+        for _ in range(250):
+            if reloads:
+                break
+            await asyncio.sleep(0.02)
+        assert [r.profiles for r in reloads] == [[]]
+        assert feed(detector, read_wav_16k(HELD_OUT_TAKE)) == []
+        failed = [r for r in caplog.records if getattr(r, "event", None) == "wake_profiles_failed"]
+        assert len(failed) == 1 and "I/O error" in failed[0].getMessage()
     finally:
         follow.cancel()

@@ -76,25 +76,29 @@ class WakeLearning:
         `forget`, `forget-learning`, e.g. through `docker exec`) without a restart. Only a commit by
         another connection moves `data_version`, so the check costs one pragma while nothing changes."""
         store = self.profiles.store
-        seen = store.data_version()
+        seen: int | None = None  # the first look compares fingerprints, as after any change
+        failing = False
         while True:
-            await asyncio.sleep(every_s)
             try:
-                if (version := store.data_version()) == seen:
-                    continue
-                seen = version
-                if await asyncio.to_thread(self._reload_if_changed):
-                    self.events.publish(ProfilesReloaded(profiles=[str(p["name"]) for p in self.profiles.summary()]))
-            except StoreError as exc:  # a damaged or vanished database: said once per change, retried
-                log.warning("wake-word profiles could not be reloaded: %s", exc,
-                            extra={"event": "wake_profiles_failed"})
+                if (version := store.data_version()) != seen:
+                    names = await asyncio.to_thread(self._reload_if_changed)
+                    seen, failing = version, False
+                    if names is not None:
+                        self.events.publish(ProfilesReloaded(profiles=names))
+            except StoreError as exc:  # a damaged or vanished database: said once, retried until it works
+                if not failing:
+                    log.warning("wake-word profiles could not be reloaded: %s", exc,
+                                extra={"event": "wake_profiles_failed"})
+                failing = True
+            await asyncio.sleep(every_s)
 
-    def _reload_if_changed(self) -> bool:
+    def _reload_if_changed(self) -> list[str] | None:
+        """The profiles' names once reloaded; None when they are what the detector runs on already."""
         with self._retrain_lock:
             if self.profiles.fingerprint() == self._loaded:
-                return False  # another table changed (memory, timers), or this process's own write
+                return None  # another table changed (memory, timers), or this process's own write
             self._load()
-            return True
+            return [str(p["name"]) for p in self.profiles.summary()]
 
     def on_event(self, event: ApplianceEvent) -> None:
         if self.mode == "off":
