@@ -128,3 +128,12 @@ class ApplianceProcess:
     def dump(self) -> str:
         tail = [{k: v for k, v in line.items() if k != "_t"} for line in self.lines[-25:]]
         return "\n" + "\n".join(json.dumps(x) for x in tail) + "\n" + "\n".join(self.other_output[-20:])
+
+
+def python_json(code: str, timeout: float = 180) -> Any:
+    """Run `code` in a fresh interpreter (nothing imported yet) and return the JSON of its last line."""
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -5,30 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
 import logging
 import platform
-import subprocess
-import sys
-from typing import Any
 
 import pytest
 
 from appliance import heap
 from appliance.conversation import sdk
 from appliance.events import ConversationEnded, StateChanged
+from tests.e2e_support import python_json
 
 SDK_PACKAGES = ("agents", "openai", "mcp", "mcp_types", "cryptography")
 
 
-def _python(code: str) -> Any:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
 
 def test_what_run_imports_before_listening_leaves_the_sdk_out() -> None:
-    loaded = _python(
+    loaded = python_json(
         "import json, sys\n"
         "import appliance.cli, appliance.app, appliance.web.server\n"
         "import appliance.conversation.session, appliance.conversation.mcp, appliance.conversation.agent\n"
@@ -38,7 +30,7 @@ def test_what_run_imports_before_listening_leaves_the_sdk_out() -> None:
 
 
 def test_load_sdk_imports_once_off_the_loop_for_every_caller() -> None:
-    result = _python(
+    result = python_json(
         "import asyncio, json\n"
         "from appliance.conversation import sdk\n"
         "calls = []\n"
@@ -69,7 +61,7 @@ MCP_HEAVY = ("mcp.client", "mcp.server", "cryptography")  # what mcp's package i
 
 
 def test_the_sdk_without_mcp_servers_leaves_mcp_s_client_and_server_out() -> None:
-    result = _python(
+    result = python_json(
         "import asyncio, json, sys\n"
         "from appliance.conversation import sdk\n"
         "asyncio.run(sdk.load_sdk())\n"
@@ -81,7 +73,7 @@ def test_the_sdk_without_mcp_servers_leaves_mcp_s_client_and_server_out() -> Non
 
 
 def test_mcp_works_as_usual_once_used_after_a_deferred_init() -> None:
-    result = _python(
+    result = python_json(
         "import asyncio, json, sys\n"
         "from appliance.conversation import sdk\n"
         "asyncio.run(sdk.load_sdk())\n"
@@ -101,7 +93,7 @@ def test_mcp_works_as_usual_once_used_after_a_deferred_init() -> None:
 
 
 def test_mcp_s_init_is_not_deferred_once_it_ran() -> None:
-    result = _python(
+    result = python_json(
         "import json, sys\n"
         "import mcp\n"
         "from appliance.conversation import sdk\n"

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +15,7 @@ from appliance.app import Appliance
 from appliance.integrations import start_mqtt
 from appliance.integrations.bridge import MqttBridge
 from appliance.integrations.mqtt_events import _OUTCOMES, BrokerLost, WakeArbitrated
+from tests.e2e_support import python_json
 from tests.inproc import EventLog, make_settings
 from tests.mosquitto import Mosquitto, mosquitto_fixture  # noqa: F401 (the `mosquitto` fixture)
 from tests.mqtt_support import listening
@@ -56,14 +54,9 @@ async def started(broker: Mosquitto, *, connect: bool = True, **mqtt: Any) -> As
         logging.getLogger("appliance").removeHandler(log)
 
 
-def _python(code: str) -> Any:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
 
 def test_the_metrics_know_the_mqtt_events_without_loading_the_client() -> None:
-    loaded = _python(
+    loaded = python_json(
         "import json, sys\n"
         "from appliance.telemetry import Telemetry\n"
         "t = Telemetry()\n"
@@ -71,7 +64,8 @@ def test_the_metrics_know_the_mqtt_events_without_loading_the_client() -> None:
         "t.watch_mqtt(arbitration=True)\n"
         "after = sorted(m for m in sys.modules if m.startswith(('aiomqtt', 'paho', 'appliance.integrations.')))\n"
         "print(json.dumps({'before': before, 'after': after,\n"
-        "                  'gauge': t.registry.get_sample_value('appliance_mqtt_connected')}))\n"
+        "                  'gauge': t.registry.get_sample_value('appliance_mqtt_connected')}))\n",
+        timeout=120,
     )
     assert loaded == {"before": [], "after": ["appliance.integrations.mqtt_events"], "gauge": 0.0}
 
